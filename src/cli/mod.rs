@@ -1,0 +1,100 @@
+//! The command line: parses `ehr-mcp <command>` (clap) and dispatches to the layers below.
+//! Exit codes: 0 success, 1 failure (for example a broken audit chain), 2 bad usage or configuration.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{CommonArgs, ServeArgs};
+
+mod serve;
+
+/// EHR MCP server: electronic health records for AI agents over MCP, behind OAuth 2.0.
+#[derive(Debug, Parser)]
+#[command(name = "ehr-mcp", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve MCP (WebSocket, Streamable HTTP), OAuth and health endpoints on one port.
+    Serve(Box<ServeArgs>),
+    /// Apply database migrations.
+    Migrate,
+}
+
+/// A failure of a command, with the exit code it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad configuration or usage: exit 2.
+    #[error("{0}")]
+    Config(String),
+    /// The command ran and failed: exit 1.
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+impl CliError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Config(_) => ExitCode::from(2),
+            Self::Failed(_) => ExitCode::from(1),
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for CliError {
+    fn from(error: crate::store::StoreError) -> Self {
+        match error {
+            crate::store::StoreError::Config(message) => Self::Config(message),
+            other => Self::Failed(anyhow::Error::new(other)),
+        }
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    // `.env` fills the environment without overriding it: flags > environment > .env > defaults.
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            error.exit_code()
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    match cli.command {
+        Command::Serve(args) => serve::serve(&cli.common, *args).await,
+        Command::Migrate => {
+            let store = open_store(&cli.common).await?;
+            store.migrate().await?;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Opens the configured database (without migrating).
+pub async fn open_store(common: &CommonArgs) -> Result<crate::store::Store, CliError> {
+    let options = crate::store::StoreOptions::new(common.database_url.clone());
+    Ok(crate::store::Store::connect(&options).await?)
+}

@@ -1,0 +1,19 @@
+//! `ehr-mcp serve`: migrate, optionally load demo data, then run the application until a signal.
+
+use std::process::ExitCode;
+
+use crate::app::Application;
+use crate::config::{CommonArgs, ServeArgs};
+
+use super::{CliError, open_store};
+
+pub async fn serve(common: &CommonArgs, args: ServeArgs) -> Result<ExitCode, CliError> {
+    let store = open_store(common).await?;
+    store.migrate().await?;
+    let application = Application::build(store, args).await?;
+    eprintln!("ehr-mcp listening on {}", application.base_url());
+    application
+        .run_until_stopped(crate::app::shutdown_signal())
+        .await?;
+    Ok(ExitCode::SUCCESS)
+}

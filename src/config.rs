@@ -1,0 +1,161 @@
+//! Configuration: one `Settings` tree built from flags, then environment, then `.env`, then defaults.
+//!
+//! clap reads flags and their environment fallbacks; `.env` is loaded into the environment first without
+//! overriding variables already set, which gives the documented precedence. The earlier system's names
+//! (`DATABASE_URL`, `JWT_SECRET_KEY`, `SERVER_HOST`, `SERVER_PORT`, `LOG_LEVEL`) keep working; new settings
+//! use the `EHR_MCP_` prefix.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use secrecy::SecretString;
+
+/// Settings shared by every command.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Database URL: `sqlite://ehr_database.db` (default) or `postgres://user@host/db`.
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        default_value = "sqlite://ehr_database.db"
+    )]
+    pub database_url: String,
+
+    /// Log level or filter (`info`, `debug`, `ehr_mcp=debug,info`).
+    #[arg(long, global = true, env = "LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// Log format.
+    #[arg(long, global = true, env = "EHR_MCP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Settings of the token service, shared by `serve` and `stdio`.
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// Public base URL of this server (issuer; the MCP resource is `{this}/mcp`). Default `http://{host}:{port}`.
+    #[arg(long, env = "EHR_MCP_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Access-token lifetime in seconds.
+    #[arg(long, env = "EHR_MCP_TOKEN_TTL_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(60..=86_400))]
+    pub token_ttl_seconds: u64,
+
+    /// Shared HS256 key (the earlier system's mode). When unset, tokens are signed with ES256 keys kept in the database.
+    #[arg(long, env = "JWT_SECRET_KEY", hide_env_values = true)]
+    pub jwt_secret_key: Option<SecretString>,
+}
+
+/// Network limits of the server.
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Largest accepted message (HTTP body or WebSocket frame), bytes.
+    #[arg(long, env = "EHR_MCP_MAX_MESSAGE_BYTES", default_value_t = 1_048_576)]
+    pub max_message_bytes: usize,
+
+    /// Most concurrent connections (HTTP and WebSocket together).
+    #[arg(long, env = "EHR_MCP_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// Close a WebSocket idle for this many seconds (pings are sent at a third of it).
+    #[arg(long, env = "EHR_MCP_IDLE_TIMEOUT_SECONDS", default_value_t = 300)]
+    pub idle_timeout_seconds: u64,
+
+    /// Most time a single request may take, seconds.
+    #[arg(long, env = "EHR_MCP_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub request_timeout_seconds: u64,
+
+    /// Deepest JSON nesting accepted in a message.
+    #[arg(long, env = "EHR_MCP_MAX_JSON_DEPTH", default_value_t = 64)]
+    pub max_json_depth: usize,
+
+    /// Longest time graceful shutdown waits for in-flight work, seconds.
+    #[arg(long, env = "EHR_MCP_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
+    pub shutdown_grace_seconds: u64,
+}
+
+impl LimitArgs {
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_seconds)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_seconds)
+    }
+}
+
+/// `ehr-mcp serve` settings.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SERVER_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on (0 picks a free port).
+    #[arg(long, env = "SERVER_PORT", default_value_t = 7777)]
+    pub port: u16,
+
+    /// Load the demo clients and demo data when the database has none; write their credentials file.
+    #[arg(long)]
+    pub demo: bool,
+
+    /// Where `--demo` writes the demo clients' credentials (mode 0600).
+    #[arg(
+        long,
+        env = "EHR_MCP_CREDENTIALS_FILE",
+        default_value = "oauth_clients_credentials.json"
+    )]
+    pub credentials_file: PathBuf,
+
+    /// PEM certificate chain; with `--tls-key`, serve https:// and wss://.
+    #[arg(long, env = "EHR_MCP_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for `--tls-cert`.
+    #[arg(long, env = "EHR_MCP_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Let `/mcp` accept the earlier system's in-band authentication (tool `authenticate`, `access_token` argument).
+    #[arg(long, env = "EHR_MCP_HTTP_IN_BAND_AUTH", default_value_t = false, action = clap::ArgAction::Set)]
+    pub http_in_band_auth: bool,
+
+    /// Extra allowed `Origin` values for `/mcp` (comma-separated); same-host origins are always allowed.
+    #[arg(long, env = "EHR_MCP_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+impl ServeArgs {
+    /// The public base URL: `EHR_MCP_PUBLIC_URL`, else derived from the listening address.
+    pub fn public_base_url(&self, bound_port: u16) -> String {
+        match &self.auth.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => {
+                let scheme = if self.tls_cert.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                let host = if self.host.contains(':') {
+                    format!("[{}]", self.host)
+                } else {
+                    self.host.clone()
+                };
+                format!("{scheme}://{host}:{bound_port}")
+            }
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Domain types and rules of the EHR: identifiers, clinical records, enumerations. No I/O, no SQL, no MCP.
+
+pub mod access;
+pub mod clinical;
+pub mod error;
+pub mod ids;
+pub mod time;
+
+pub use error::DomainError;

@@ -1,0 +1,10 @@
+//! `ehr-mcp`: an EHR Model Context Protocol server. Layers, from the bottom: `domain` (types and rules),
+//! `store` (SQL), `auth` and `audit` (who may do what, and the record of it), `tools` (MCP tools and their
+//! wire shapes), `transport` (HTTP, WebSocket, stdio), `app` (startup and shutdown) and `cli`.
+//! See `docs/ARCHITECTURE.md`.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod store;
