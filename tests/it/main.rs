@@ -1,1 +1,7 @@
+//! The integration suite: one test binary (fast to link) with a module per area.
+//! Storage tests run on SQLite always and on PostgreSQL when `EHR_MCP_TEST_POSTGRES_URL` is set
+//! (`.ci/run` sets it).
 
+mod support;
+
+mod health;

@@ -1,0 +1,156 @@
+//! Test support: fresh databases per test and the real application on a random port.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use clap::Parser;
+use ehr_mcp::store::{Engine, Store, StoreOptions};
+use tokio_util::sync::CancellationToken;
+
+/// The admin URL of the PostgreSQL server used by tests, when there is one.
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("EHR_MCP_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// A fresh, migrated database for one test. The SQLite file lives in a temp dir removed on drop;
+/// a PostgreSQL database gets a unique name.
+pub struct TestDb {
+    pub url: String,
+    pub store: Store,
+    _dir: Option<tempfile::TempDir>,
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl TestDb {
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("ehr.db").display());
+        let store = Store::connect(&StoreOptions::new(url.clone()))
+            .await
+            .expect("open sqlite");
+        store.migrate().await.expect("migrate sqlite");
+        TestDb {
+            url,
+            store,
+            _dir: Some(dir),
+        }
+    }
+
+    /// A unique PostgreSQL database, or `None` when no server is configured.
+    pub async fn postgres() -> Option<TestDb> {
+        let admin_url = postgres_admin_url()?;
+        let name = format!(
+            "ehr_test_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            uuid::Uuid::new_v4()
+                .simple()
+                .to_string()
+                .get(..8)
+                .unwrap_or("x")
+        );
+        let admin = Store::connect(&StoreOptions::new(admin_url.clone()))
+            .await
+            .expect("connect to PostgreSQL");
+        // The name is generated above from digits and hex only.
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(admin.pool())
+            .await
+            .expect("create database");
+        admin.close().await;
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(base, _)| base.to_owned())
+            .unwrap_or(admin_url);
+        let url = format!("{base}/{name}");
+        let store = Store::connect(&StoreOptions::new(url.clone()))
+            .await
+            .expect("open postgres");
+        store.migrate().await.expect("migrate postgres");
+        Some(TestDb {
+            url,
+            store,
+            _dir: None,
+        })
+    }
+
+    /// SQLite, plus PostgreSQL when configured: run a storage test on each.
+    pub async fn all() -> Vec<TestDb> {
+        let mut databases = vec![TestDb::sqlite().await];
+        databases.extend(TestDb::postgres().await);
+        databases
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.store.engine()
+    }
+}
+
+/// The real application on 127.0.0.1:0 over a fresh database, stopped when dropped.
+pub struct TestApp {
+    pub base_url: String,
+    pub port: u16,
+    pub db: TestDb,
+    stop: CancellationToken,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    /// Stops the server gracefully and waits for it to finish.
+    pub async fn shutdown(mut self) {
+        self.stop.cancel();
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Serve arguments as the binary would parse them, plus `extra` flags.
+pub fn serve_args(extra: &[&str]) -> ehr_mcp::config::ServeArgs {
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        serve: ehr_mcp::config::ServeArgs,
+    }
+    let mut argv = vec!["serve", "--host", "127.0.0.1", "--port", "0"];
+    argv.extend_from_slice(extra);
+    Wrapper::parse_from(argv).serve
+}
+
+pub async fn spawn_app_on(db: TestDb, extra: &[&str]) -> TestApp {
+    let application = ehr_mcp::app::Application::build(db.store.clone(), serve_args(extra))
+        .await
+        .expect("build application");
+    let port = application.port();
+    let base_url = format!("http://127.0.0.1:{port}");
+    let stop = CancellationToken::new();
+    let stopped = stop.clone();
+    let handle =
+        tokio::spawn(application.run_until_stopped(async move { stopped.cancelled().await }));
+    TestApp {
+        base_url,
+        port,
+        db,
+        stop,
+        handle: Some(handle),
+    }
+}
+
+/// The application over a fresh SQLite database.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_on(TestDb::sqlite().await, &[]).await
+}
