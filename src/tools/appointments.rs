@@ -1,0 +1,280 @@
+//! Appointment tools: `get_appointments`, `schedule_appointment`, `cancel_appointment`.
+
+use rmcp::model::{CallToolResult, JsonObject};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::EhrServer;
+use super::args::{
+    self, DATE_PATTERN, MRN_PATTERN, NPI_PATTERN, RECORD_ID_PATTERN, TIME_PATTERN, ToolArgs,
+    iso_date, optional_text,
+};
+use super::call::{ToolCall, run_tool};
+use super::error::ToolError;
+use super::wire::{self, AppointmentWire, Success};
+use crate::domain::clinical::{Appointment, AppointmentStatus};
+use crate::domain::ids::{Mrn, Npi, RecordId, RecordKind};
+use crate::domain::time::AppointmentTime;
+use crate::store::appointments::AppointmentFilter;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct GetAppointmentsArgs {
+    #[schemars(with = "String", regex(pattern = MRN_PATTERN))]
+    pub mrn: Mrn,
+    /// Only appointments with this status.
+    #[schemars(extend("enum" = ["scheduled", "confirmed", "checked_in", "completed", "cancelled", "no_show"]))]
+    pub status: Option<String>,
+    /// Only appointments on or after this date (YYYY-MM-DD).
+    #[schemars(regex(pattern = DATE_PATTERN), extend("format" = "date"))]
+    pub from_date: Option<String>,
+    /// Only appointments with this provider (10-digit NPI).
+    #[schemars(with = "Option<String>", regex(pattern = NPI_PATTERN))]
+    pub provider_npi: Option<Npi>,
+    /// Most appointments to return (1-500, default 100).
+    #[schemars(range(min = 1, max = 500))]
+    pub limit: Option<u32>,
+}
+
+impl ToolArgs for GetAppointmentsArgs {
+    fn validate(&self) -> Result<(), ToolError> {
+        if let Some(from) = &self.from_date {
+            iso_date("from_date", from)?;
+        }
+        args::in_range("limit", self.limit, 1, 500, "appointments")
+    }
+
+    fn patient(&self) -> Option<&Mrn> {
+        Some(&self.mrn)
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ScheduleAppointmentArgs {
+    #[schemars(with = "String", regex(pattern = MRN_PATTERN))]
+    pub mrn: Mrn,
+    /// The provider's 10-digit NPI (find one with search_providers).
+    #[schemars(with = "String", regex(pattern = NPI_PATTERN))]
+    pub provider_npi: Npi,
+    /// Day of the appointment, YYYY-MM-DD, today or later.
+    #[schemars(regex(pattern = DATE_PATTERN), extend("format" = "date"))]
+    pub date: String,
+    /// Start time, 12-hour ("10:00 AM") or 24-hour ("14:30").
+    #[schemars(regex(pattern = TIME_PATTERN))]
+    pub time: String,
+    /// Why the patient is coming.
+    #[schemars(length(max = 500))]
+    pub reason: Option<String>,
+    /// Length in minutes (5-480, default 30).
+    #[schemars(range(min = 5, max = 480))]
+    pub duration_minutes: Option<i64>,
+    /// For example "Follow-up", "New patient", "Annual physical".
+    #[schemars(length(max = 100))]
+    pub appointment_type: Option<String>,
+    #[schemars(length(max = 200))]
+    pub location: Option<String>,
+}
+
+impl ToolArgs for ScheduleAppointmentArgs {
+    fn validate(&self) -> Result<(), ToolError> {
+        let date = iso_date("date", &self.date)?;
+        if date < chrono::Utc::now().date_naive() {
+            return Err(ToolError::invalid("date", "must be today or later"));
+        }
+        AppointmentTime::parse(&self.time)?;
+        optional_text("reason", self.reason.as_deref(), 500)?;
+        optional_text("appointment_type", self.appointment_type.as_deref(), 100)?;
+        optional_text("location", self.location.as_deref(), 200)?;
+        args::in_range("duration_minutes", self.duration_minutes, 5, 480, "minutes")
+    }
+
+    fn patient(&self) -> Option<&Mrn> {
+        Some(&self.mrn)
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CancelAppointmentArgs {
+    /// The patient the appointment belongs to.
+    #[schemars(with = "String", regex(pattern = MRN_PATTERN))]
+    pub mrn: Mrn,
+    /// The appointment's id (from get_appointments), e.g. APT001.
+    #[schemars(regex(pattern = RECORD_ID_PATTERN))]
+    pub appointment_id: String,
+    /// Why it is cancelled (kept in the notes).
+    #[schemars(length(max = 500))]
+    pub reason: Option<String>,
+}
+
+impl ToolArgs for CancelAppointmentArgs {
+    fn validate(&self) -> Result<(), ToolError> {
+        RecordId::parse("appointment_id", &self.appointment_id)?;
+        optional_text("reason", self.reason.as_deref(), 500).map(|_| ())
+    }
+
+    fn patient(&self) -> Option<&Mrn> {
+        Some(&self.mrn)
+    }
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AppointmentsResult {
+    pub status: Success,
+    pub mrn: String,
+    pub count: usize,
+    pub appointments: Vec<AppointmentWire>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AppointmentResult {
+    pub status: Success,
+    pub message: String,
+    pub appointment: AppointmentWire,
+}
+
+#[tool_router(router = appointment_tools, vis = "pub(crate)")]
+impl EhrServer {
+    #[tool(
+        title = "Get appointments",
+        description = "List a patient's appointments (date, time, provider, type, location, status, reason), \
+                       oldest first, optionally only one status, from a date, or with one provider.",
+        input_schema = args::input_schema::<GetAppointmentsArgs>(),
+        output_schema = args::output_schema::<AppointmentsResult>(),
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn get_appointments(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+        run_tool!(self, "get_appointments", context, arguments, get_appointments)
+    }
+
+    #[tool(
+        title = "Schedule appointment",
+        description = "Book an appointment for a patient with a provider on a date (YYYY-MM-DD, today or later) \
+                       at a time (\"10:00 AM\" or \"14:30\"). A slot the provider already has booked is a \
+                       conflict: pick another time.",
+        input_schema = args::input_schema::<ScheduleAppointmentArgs>(),
+        output_schema = args::output_schema::<AppointmentResult>(),
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+    )]
+    async fn schedule_appointment(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+        run_tool!(self, "schedule_appointment", context, arguments, schedule_appointment)
+    }
+
+    #[tool(
+        title = "Cancel appointment",
+        description = "Cancel a patient's scheduled, confirmed or checked-in appointment by its appointment_id, \
+                       freeing the provider's slot. Completed, cancelled or no-show appointments cannot be cancelled.",
+        input_schema = args::input_schema::<CancelAppointmentArgs>(),
+        output_schema = args::output_schema::<AppointmentResult>(),
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = false)
+    )]
+    async fn cancel_appointment(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+        run_tool!(self, "cancel_appointment", context, arguments, cancel_appointment)
+    }
+}
+
+async fn get_appointments(
+    call: &ToolCall<'_>,
+    args: GetAppointmentsArgs,
+) -> Result<AppointmentsResult, ToolError> {
+    let filter = AppointmentFilter {
+        status: args
+            .status
+            .as_deref()
+            .map(AppointmentStatus::parse)
+            .transpose()?,
+        from_date: args.from_date.map(|date| date.trim().to_owned()),
+        provider_npi: args.provider_npi,
+        limit: args.limit.unwrap_or(100),
+    };
+    let appointments = call
+        .store()
+        .appointments(&args.mrn, &filter)
+        .await
+        .map_err(|e| call.store_error(e))?;
+    Ok(AppointmentsResult {
+        status: Success::Success,
+        mrn: args.mrn.to_string(),
+        count: appointments.len(),
+        appointments: wire::all(&appointments),
+    })
+}
+
+async fn schedule_appointment(
+    call: &ToolCall<'_>,
+    args: ScheduleAppointmentArgs,
+) -> Result<AppointmentResult, ToolError> {
+    let time = AppointmentTime::parse(&args.time)?;
+    let date = iso_date("date", &args.date)?;
+    let provider = call
+        .store()
+        .provider(&args.provider_npi)
+        .await
+        .map_err(|e| call.store_error(e))?;
+    let appointment = Appointment {
+        appointment_id: RecordId::generate(RecordKind::Appointment),
+        patient_mrn: args.mrn.clone(),
+        provider_npi: provider.npi.clone(),
+        provider_name: Some(provider.name.clone()),
+        date: crate::domain::time::format_date(date),
+        time: time.written,
+        duration_minutes: args.duration_minutes.unwrap_or(30),
+        appointment_type: optional_text("appointment_type", args.appointment_type.as_deref(), 100)?,
+        department: provider.department.clone(),
+        location: optional_text("location", args.location.as_deref(), 200)?,
+        status: AppointmentStatus::Scheduled,
+        reason: optional_text("reason", args.reason.as_deref(), 500)?,
+        notes: None,
+    };
+    let detail = Some(format!("appointment_id={}", appointment.appointment_id));
+    let booked = call
+        .write(detail, move |conn| {
+            Box::pin(async move {
+                crate::store::appointments::book_appointment(conn, &appointment).await
+            })
+        })
+        .await?;
+    Ok(AppointmentResult {
+        status: Success::Success,
+        message: format!(
+            "appointment {} scheduled on {} at {}",
+            booked.appointment_id, booked.date, booked.time
+        ),
+        appointment: AppointmentWire::from(&booked),
+    })
+}
+
+async fn cancel_appointment(
+    call: &ToolCall<'_>,
+    args: CancelAppointmentArgs,
+) -> Result<AppointmentResult, ToolError> {
+    let appointment_id = RecordId::parse("appointment_id", &args.appointment_id)?;
+    let existing = call
+        .store()
+        .appointment(&appointment_id)
+        .await
+        .map_err(|e| call.store_error(e))?;
+    // Another patient's appointment is reported exactly like a missing one.
+    if existing.patient_mrn != args.mrn {
+        return Err(ToolError::NotFound("appointment not found".to_owned()));
+    }
+    let reason = optional_text("reason", args.reason.as_deref(), 500)?;
+    let detail = Some(format!("appointment_id={appointment_id}"));
+    let cancelled = call
+        .write(detail, move |conn| {
+            Box::pin(async move {
+                crate::store::appointments::cancel_appointment(
+                    conn,
+                    &appointment_id,
+                    reason.as_deref(),
+                )
+                .await
+            })
+        })
+        .await?;
+    Ok(AppointmentResult {
+        status: Success::Success,
+        message: format!("appointment {} cancelled", cancelled.appointment_id),
+        appointment: AppointmentWire::from(&cancelled),
+    })
+}

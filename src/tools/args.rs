@@ -1,0 +1,231 @@
+//! Tool arguments: parsing a call's JSON arguments into a typed struct with field-naming errors, the
+//! shared `access_token` argument, and the validation rules every family uses (lengths, ranges, dates).
+
+use std::sync::Arc;
+
+use rmcp::model::JsonObject;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+
+use super::error::ToolError;
+use crate::domain::ids::Mrn;
+
+/// The argument every tool accepts: the earlier system's per-call token.
+pub const ACCESS_TOKEN: &str = "access_token";
+
+/// JSON Schema patterns of the identifier arguments (the domain newtypes enforce the same rules).
+pub const MRN_PATTERN: &str = "^[A-Za-z0-9_-]{3,32}$";
+pub const NPI_PATTERN: &str = "^[0-9]{10}$";
+pub const RECORD_ID_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
+pub const DATE_PATTERN: &str = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$";
+pub const TIME_PATTERN: &str = "^(0?[0-9]|1[0-9]|2[0-3]):[0-5][0-9]( ?[AaPp][Mm])?$";
+
+/// A tool's typed arguments. `validate` checks what the JSON Schema cannot (ranges across fields,
+/// calendar dates); `patient` names the patient the call touches, for the policy and the audit log.
+pub trait ToolArgs: DeserializeOwned + JsonSchema + Send + 'static {
+    fn validate(&self) -> Result<(), ToolError> {
+        Ok(())
+    }
+
+    fn patient(&self) -> Option<&Mrn> {
+        None
+    }
+}
+
+/// Takes the `access_token` argument out of the call's arguments (it is not part of any tool's own
+/// arguments). A non-string token is an input error.
+pub fn take_access_token(arguments: &mut JsonObject) -> Result<Option<String>, ToolError> {
+    match arguments.remove(ACCESS_TOKEN) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(token)) if token.trim().is_empty() => Ok(None),
+        Some(serde_json::Value::String(token)) => Ok(Some(token.trim().to_owned())),
+        Some(_) => Err(ToolError::invalid(ACCESS_TOKEN, "expected a string")),
+    }
+}
+
+/// Deserialises the arguments into `A` and validates them. Errors name the offending field.
+pub fn parse_args<A: ToolArgs>(arguments: JsonObject) -> Result<A, ToolError> {
+    let value = serde_json::Value::Object(arguments);
+    let parsed: A = serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner().to_string();
+        if path == "." || path.is_empty() {
+            ToolError::InvalidInput(inner)
+        } else if inner.starts_with("invalid ") {
+            // Domain newtypes already name their field ("invalid mrn: …").
+            ToolError::InvalidInput(inner)
+        } else {
+            ToolError::InvalidInput(format!("invalid {path}: {inner}"))
+        }
+    })?;
+    parsed.validate()?;
+    Ok(parsed)
+}
+
+/// The input schema of `A` with the shared optional `access_token` property added.
+pub fn input_schema<A: JsonSchema + 'static>() -> Arc<JsonObject> {
+    let mut schema = rmcp::handler::server::tool::schema_for_input::<A>()
+        .map(|schema| schema.as_ref().clone())
+        .unwrap_or_else(|_| {
+            let mut empty = JsonObject::new();
+            empty.insert("type".into(), serde_json::json!("object"));
+            empty
+        });
+    let properties = schema
+        .entry("properties")
+        .or_insert_with(|| serde_json::json!({}));
+    if let Some(properties) = properties.as_object_mut() {
+        properties.insert(
+            ACCESS_TOKEN.into(),
+            serde_json::json!({
+                "type": "string",
+                "description": "Optional access token from the `authenticate` tool or the OAuth token endpoint; \
+                                not needed when the connection is already authenticated.",
+                "minLength": 1,
+                "maxLength": 8192
+            }),
+        );
+    }
+    Arc::new(schema)
+}
+
+/// The output schema of a result type.
+pub fn output_schema<R: JsonSchema + 'static>() -> Arc<JsonObject> {
+    rmcp::handler::server::tool::schema_for_output::<R>()
+}
+
+/// Checks a required text field: trimmed, non-empty, at most `max` characters.
+pub fn required_text(field: &str, value: &str, max: usize) -> Result<String, ToolError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(ToolError::invalid(field, "must not be empty"));
+    }
+    if trimmed.chars().count() > max {
+        return Err(ToolError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// Checks an optional text field like [`required_text`]; blank means absent.
+pub fn optional_text(
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+) -> Result<Option<String>, ToolError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => required_text(field, text, max).map(Some),
+    }
+}
+
+/// Checks that a number lies in `[min, max]`, naming the field and the unit.
+pub fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
+    field: &str,
+    value: Option<T>,
+    min: T,
+    max: T,
+    unit: &str,
+) -> Result<(), ToolError> {
+    match value {
+        Some(v) if v < min || v > max => Err(ToolError::invalid(
+            field,
+            format!("{v} is outside the plausible range {min}-{max} {unit}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Checks an ISO date (`YYYY-MM-DD`).
+pub fn iso_date(field: &str, value: &str) -> Result<chrono::NaiveDate, ToolError> {
+    Ok(crate::domain::time::parse_date(field, value)?)
+}
+
+/// Checks an e-mail address loosely (one `@`, a dot in the domain, no spaces).
+pub fn email(field: &str, value: Option<&str>) -> Result<Option<String>, ToolError> {
+    let Some(text) = optional_text(field, value, 254)? else {
+        return Ok(None);
+    };
+    let valid = text
+        .split_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+        && !text.contains(char::is_whitespace);
+    if valid {
+        Ok(Some(text))
+    } else {
+        Err(ToolError::invalid(
+            field,
+            "expected an e-mail address such as name@example.org",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, JsonSchema)]
+    struct Sample {
+        #[schemars(with = "String", regex(pattern = MRN_PATTERN))]
+        mrn: Mrn,
+        #[allow(dead_code)]
+        count: u32,
+    }
+    impl ToolArgs for Sample {
+        fn patient(&self) -> Option<&Mrn> {
+            Some(&self.mrn)
+        }
+    }
+
+    fn object(value: serde_json::Value) -> JsonObject {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let missing = parse_args::<Sample>(object(serde_json::json!({"count": 1})));
+        assert_eq!(
+            missing.err().map(|e| e.to_string()),
+            Some("missing field `mrn`".to_owned())
+        );
+        let wrong_type =
+            parse_args::<Sample>(object(serde_json::json!({"mrn": "MRN001", "count": "x"})));
+        assert!(
+            wrong_type
+                .err()
+                .is_some_and(|e| e.to_string().starts_with("invalid count:"))
+        );
+        let bad_mrn = parse_args::<Sample>(object(serde_json::json!({"mrn": "M", "count": 1})));
+        assert!(
+            bad_mrn
+                .err()
+                .is_some_and(|e| e.to_string().starts_with("invalid mrn:"))
+        );
+    }
+
+    #[test]
+    fn access_token_is_taken_out_and_added_to_the_schema() {
+        let mut arguments = object(serde_json::json!({"mrn": "MRN001", "access_token": " t "}));
+        assert_eq!(take_access_token(&mut arguments), Ok(Some("t".to_owned())));
+        assert!(!arguments.contains_key(ACCESS_TOKEN));
+        let schema = input_schema::<Sample>();
+        assert!(schema["properties"][ACCESS_TOKEN].is_object());
+        assert_eq!(schema["required"], serde_json::json!(["mrn", "count"]));
+    }
+
+    #[test]
+    fn ranges_and_texts() {
+        assert!(in_range("heart_rate", Some(72), 20, 300, "bpm").is_ok());
+        let error = in_range("heart_rate", Some(400), 20, 300, "bpm").err();
+        assert_eq!(
+            error.map(|e| e.to_string()),
+            Some("invalid heart_rate: 400 is outside the plausible range 20-300 bpm".to_owned())
+        );
+        assert!(required_text("reason", "  ", 10).is_err());
+        assert!(required_text("reason", "x".repeat(11).as_str(), 10).is_err());
+        assert!(email("email", Some("a@b.org")).is_ok());
+        assert!(email("email", Some("nope")).is_err());
+    }
+}

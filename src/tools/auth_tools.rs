@@ -1,0 +1,376 @@
+//! Authentication tools: `authenticate` and `validate_token` (callable without a token) and
+//! `register_client` (admins). `authenticate` also authenticates the rest of the session.
+
+use std::time::Instant;
+
+use rmcp::model::{CallToolResult, JsonObject};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::EhrServer;
+use super::args::{self, MRN_PATTERN, ToolArgs, parse_args, required_text, take_access_token};
+use super::call::{ToolCall, run_tool};
+use super::error::ToolError;
+use super::wire::Success;
+use crate::audit::Outcome;
+use crate::auth::Principal;
+use crate::auth::clients::NewClient;
+use crate::domain::access::Role;
+use crate::domain::ids::Mrn;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct AuthenticateArgs {
+    /// Your OAuth client id, e.g. copilot-studio.
+    #[schemars(length(min = 3, max = 64))]
+    pub client_id: String,
+    /// Your client secret.
+    #[schemars(length(min = 1, max = 512))]
+    pub client_secret: String,
+    /// Your application id; must match the client's registered app_id when given.
+    #[schemars(length(max = 128))]
+    pub app_id: Option<String>,
+    /// Space-separated scopes to request (default: all the client may hold).
+    #[schemars(length(max = 1024))]
+    pub scope: Option<String>,
+}
+
+impl ToolArgs for AuthenticateArgs {}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ValidateTokenArgs {}
+
+impl ToolArgs for ValidateTokenArgs {}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct RegisterClientArgs {
+    /// The new client's application id.
+    #[schemars(length(min = 1, max = 128))]
+    pub app_id: String,
+    /// Human-readable application name.
+    #[schemars(length(min = 1, max = 200))]
+    pub app_name: String,
+    /// doctor, nurse, patient, admin or system.
+    #[schemars(extend("enum" = ["doctor", "nurse", "patient", "admin", "system"]))]
+    pub role: String,
+    /// Space-separated scopes, e.g. "read:patients read:labs".
+    #[schemars(length(min = 1, max = 1024))]
+    pub scopes: String,
+    /// The patient a `patient` client is bound to (required for role patient only).
+    #[schemars(with = "Option<String>", regex(pattern = MRN_PATTERN))]
+    pub patient_mrn: Option<Mrn>,
+    /// Requests per hour (default 1000).
+    #[schemars(range(min = 1, max = 100000000))]
+    pub rate_limit: Option<i64>,
+}
+
+impl ToolArgs for RegisterClientArgs {
+    fn validate(&self) -> Result<(), ToolError> {
+        required_text("app_id", &self.app_id, 128)?;
+        required_text("app_name", &self.app_name, 200)?;
+        required_text("scopes", &self.scopes, 1024)?;
+        Role::parse(&self.role)?;
+        args::in_range("rate_limit", self.rate_limit, 1, 100_000_000, "requests per hour")
+    }
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ClientInfoWire {
+    pub client_id: String,
+    pub app_id: String,
+    pub app_name: String,
+    pub role: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AuthenticateResult {
+    pub status: Success,
+    pub access_token: String,
+    /// Always "Bearer".
+    pub token_type: String,
+    /// Seconds until the token expires.
+    pub expires_in: i64,
+    /// The granted scopes, space-separated.
+    pub scope: String,
+    pub client_info: ClientInfoWire,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TokenInfoWire {
+    pub client_id: String,
+    pub app_id: String,
+    pub app_name: String,
+    pub role: String,
+    pub scopes: Vec<String>,
+    /// The patient a patient client is bound to.
+    pub patient_mrn: Option<String>,
+    /// Expiry, seconds since the Unix epoch.
+    pub expires_at: i64,
+    pub expires_in: i64,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ValidateTokenResult {
+    pub status: Success,
+    pub valid: bool,
+    pub token_info: TokenInfoWire,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RegisteredClientWire {
+    pub client_id: String,
+    /// Shown this once: store it now.
+    pub client_secret: String,
+    pub app_id: String,
+    pub app_name: String,
+    pub role: String,
+    pub scopes: String,
+    pub rate_limit: i64,
+    pub patient_mrn: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RegisterClientResult {
+    pub status: Success,
+    pub message: String,
+    pub client: RegisteredClientWire,
+}
+
+#[tool_router(router = auth_tools, vis = "pub(crate)")]
+impl EhrServer {
+    #[tool(
+        title = "Authenticate",
+        description = "Exchange your client_id, client_secret and app_id for an access token (OAuth 2.0 client \
+                       credentials). On WebSocket and stdio the token also authenticates the rest of this \
+                       connection; otherwise pass it as `access_token` in later calls.",
+        input_schema = args::input_schema::<AuthenticateArgs>(),
+        output_schema = args::output_schema::<AuthenticateResult>(),
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+    )]
+    async fn authenticate(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+        let _ = context;
+        self.authenticate_call(arguments).await
+    }
+
+    #[tool(
+        title = "Validate token",
+        description = "Check an access token (the `access_token` argument, else this connection's token) and \
+                       show whose it is: client, application, role, scopes and expiry.",
+        input_schema = args::input_schema::<ValidateTokenArgs>(),
+        output_schema = args::output_schema::<ValidateTokenResult>(),
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn validate_token(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+        self.validate_token_call(&context, arguments).await
+    }
+
+    #[tool(
+        title = "Register OAuth client",
+        description = "Admins: register a new OAuth client (app_id, app_name, role, scopes, patient_mrn for \
+                       patient clients). The client_secret is returned once.",
+        input_schema = args::input_schema::<RegisterClientArgs>(),
+        output_schema = args::output_schema::<RegisterClientResult>(),
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+    )]
+    async fn register_client(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+        run_tool!(self, "register_client", context, arguments, register_client)
+    }
+}
+
+impl EhrServer {
+    async fn authenticate_call(&self, mut arguments: JsonObject) -> CallToolResult {
+        let request_id = uuid::Uuid::now_v7().to_string();
+        let started = Instant::now();
+        let _ = take_access_token(&mut arguments);
+        let parsed = parse_args::<AuthenticateArgs>(arguments);
+        let claimed_client = parsed.as_ref().ok().map(|args| args.client_id.clone());
+        let outcome = match parsed {
+            Ok(args) => self.issue_token(&request_id, args).await,
+            Err(error) => Err(error),
+        };
+        let principal = outcome.as_ref().ok().map(|(principal, _)| principal);
+        let mut event = self.audit_event(
+            "authenticate",
+            &request_id,
+            principal,
+            None,
+            outcome.as_ref().map_or_else(|e| outcome_of(e), |_| Outcome::Success),
+            outcome.as_ref().err().map(|e| e.code().to_owned()),
+        );
+        if event.client_id.is_none() {
+            event.client_id = claimed_client.filter(|id| crate::domain::ids::ClientId::parse(id).is_ok());
+        }
+        let audited = self.services().audit.record(event).await;
+        let result = match (outcome, audited) {
+            (Ok((_, result)), Ok(())) => Ok(result),
+            (Ok(_), Err(error)) => Err(ToolError::internal(&request_id, &error)),
+            (Err(error), _) => Err(error),
+        };
+        finish_unaudited("authenticate", &request_id, started, result)
+    }
+
+    async fn issue_token(
+        &self,
+        request_id: &str,
+        args: AuthenticateArgs,
+    ) -> Result<(Principal, AuthenticateResult), ToolError> {
+        let auth = &self.services().auth;
+        let issued = auth
+            .issue_for_client_secret(
+                args.client_id.trim(),
+                &args.client_secret,
+                args.app_id.as_deref().map(str::trim).filter(|id| !id.is_empty()),
+                args.scope.as_deref().map(str::trim).filter(|scope| !scope.is_empty()),
+                &self.session().source(),
+            )
+            .await
+            .map_err(|error| ToolError::from_auth(request_id, error))?;
+        let token = issued.access_token.clone();
+        let principal = auth
+            .validate(&token)
+            .await
+            .map_err(|error| ToolError::from_auth(request_id, error))?;
+        self.session().set_token(token.clone());
+        let result = AuthenticateResult {
+            status: Success::Success,
+            access_token: token,
+            token_type: "Bearer".to_owned(),
+            expires_in: seconds_left(&principal),
+            scope: scope_text(&principal),
+            client_info: ClientInfoWire {
+                client_id: principal.client_id.to_string(),
+                app_id: principal.app_id.clone(),
+                app_name: principal.app_name.clone(),
+                role: principal.role.as_str().to_owned(),
+            },
+        };
+        Ok((principal, result))
+    }
+
+    async fn validate_token_call(
+        &self,
+        context: &RequestContext<RoleServer>,
+        mut arguments: JsonObject,
+    ) -> CallToolResult {
+        let request_id = uuid::Uuid::now_v7().to_string();
+        let started = Instant::now();
+        let outcome = match take_access_token(&mut arguments) {
+            Ok(token) => self
+                .session()
+                .resolve(&self.services().auth, context, token.as_deref())
+                .await
+                .map_err(|error| ToolError::from_auth(&request_id, error)),
+            Err(error) => Err(error),
+        };
+        let event = self.audit_event(
+            "validate_token",
+            &request_id,
+            outcome.as_ref().ok(),
+            None,
+            outcome.as_ref().map_or_else(|e| outcome_of(e), |_| Outcome::Success),
+            outcome.as_ref().err().map(|e| e.code().to_owned()),
+        );
+        let audited = self.services().audit.record(event).await;
+        let result = match (outcome, audited) {
+            (Ok(principal), Ok(())) => Ok(ValidateTokenResult {
+                status: Success::Success,
+                valid: true,
+                token_info: TokenInfoWire {
+                    client_id: principal.client_id.to_string(),
+                    app_id: principal.app_id.clone(),
+                    app_name: principal.app_name.clone(),
+                    role: principal.role.as_str().to_owned(),
+                    scopes: principal.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+                    patient_mrn: principal.patient.as_ref().map(ToString::to_string),
+                    expires_at: principal.expires_at,
+                    expires_in: seconds_left(&principal),
+                },
+            }),
+            (Ok(_), Err(error)) => Err(ToolError::internal(&request_id, &error)),
+            (Err(error), _) => Err(error),
+        };
+        finish_unaudited("validate_token", &request_id, started, result)
+    }
+}
+
+async fn register_client(
+    call: &ToolCall<'_>,
+    args: RegisterClientArgs,
+) -> Result<RegisterClientResult, ToolError> {
+    let new_client = NewClient {
+        app_id: required_text("app_id", &args.app_id, 128)?,
+        app_name: required_text("app_name", &args.app_name, 200)?,
+        role: Role::parse(&args.role)?,
+        scopes: required_text("scopes", &args.scopes, 1024)?,
+        patient_mrn: args.patient_mrn,
+        jwks: None,
+        rate_limit: args.rate_limit,
+        client_id: None,
+    };
+    let registered = call
+        .server
+        .services()
+        .auth
+        .register_client(new_client)
+        .await
+        .map_err(|error| ToolError::from_auth(&call.request_id, error))?;
+    Ok(RegisterClientResult {
+        status: Success::Success,
+        message: "client registered; the client_secret is shown only this once".to_owned(),
+        client: RegisteredClientWire {
+            client_id: registered.client_id.to_string(),
+            client_secret: registered.client_secret.expose().to_owned(),
+            app_id: registered.app_id,
+            app_name: registered.app_name,
+            role: registered.role.as_str().to_owned(),
+            scopes: registered.scopes,
+            rate_limit: registered.rate_limit,
+            patient_mrn: registered.patient_mrn.map(|mrn| mrn.to_string()),
+        },
+    })
+}
+
+fn seconds_left(principal: &Principal) -> i64 {
+    (principal.expires_at - chrono::Utc::now().timestamp()).max(0)
+}
+
+fn scope_text(principal: &Principal) -> String {
+    principal
+        .scopes
+        .iter()
+        .map(|scope| scope.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn outcome_of(error: &ToolError) -> Outcome {
+    if error.is_denial() {
+        Outcome::Denied
+    } else {
+        Outcome::Failed
+    }
+}
+
+/// The wire result of a call whose audit row is already written.
+fn finish_unaudited<R: Serialize>(
+    tool: &str,
+    request_id: &str,
+    started: Instant,
+    result: Result<R, ToolError>,
+) -> CallToolResult {
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let value = result.and_then(|value| {
+        serde_json::to_value(value).map_err(|error| ToolError::internal(request_id, &error))
+    });
+    match value {
+        Ok(value) => {
+            tracing::info!(tool, request_id, elapsed_ms, outcome = "success", "tool call");
+            CallToolResult::structured(value)
+        }
+        Err(error) => {
+            tracing::info!(tool, request_id, elapsed_ms, outcome = error.code(), "tool call");
+            error.into_call_tool_result()
+        }
+    }
+}

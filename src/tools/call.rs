@@ -1,0 +1,275 @@
+//! The life of one tool call, the same for every tool: resolve the caller, apply the rate limit, parse
+//! and validate the arguments, ask the policy, run, write the audit row, answer. [`EhrServer::begin`]
+//! does everything before the tool's own work, [`EhrServer::finish`] everything after.
+//!
+//! Invariants: every call that reaches a tool writes exactly one audit row (denials and failures
+//! included); a read's row is committed before its data is returned; a write's row commits in the same
+//! transaction as the change ([`ToolCall::write`]).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use rmcp::RoleServer;
+use rmcp::model::{CallToolResult, JsonObject};
+use rmcp::service::RequestContext;
+use serde::Serialize;
+
+use super::EhrServer;
+use super::args::{ToolArgs, parse_args, take_access_token};
+use super::error::ToolError;
+use crate::audit::{AuditEvent, Outcome};
+use crate::auth::Principal;
+use crate::domain::ids::Mrn;
+use crate::store::StoreError;
+
+/// Runs one tool: `begin` (identity, rate limit, arguments, policy), the tool's body
+/// `async fn(&ToolCall, Args) -> Result<impl Serialize, ToolError>`, then `finish` (audit, result).
+macro_rules! run_tool {
+    ($server:expr, $tool:literal, $context:expr, $arguments:expr, $body:path) => {{
+        match $server.begin($tool, &$context, $arguments).await {
+            Ok((call, args)) => {
+                let outcome = $body(&call, args).await;
+                $server.finish(call, outcome).await
+            }
+            Err(refused) => refused,
+        }
+    }};
+}
+pub(crate) use run_tool;
+
+/// A write to run inside the audit log's transaction.
+pub type WriteFuture<'c, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'c>>;
+
+/// A tool call that passed authentication, validation and the policy.
+pub struct ToolCall<'s> {
+    pub server: &'s EhrServer,
+    pub principal: Principal,
+    pub request_id: String,
+    pub tool: &'static str,
+    patient: Option<Mrn>,
+    started: Instant,
+    audited: AtomicBool,
+}
+
+/// A call that stopped before its tool ran: the caller (if known) and why.
+struct Refusal {
+    principal: Option<Principal>,
+    patient: Option<Mrn>,
+    error: ToolError,
+}
+
+impl EhrServer {
+    /// Everything before a tool's own work. `Err` is the finished (audited) error result to return.
+    pub(crate) async fn begin<A: ToolArgs>(
+        &self,
+        tool: &'static str,
+        context: &RequestContext<RoleServer>,
+        arguments: JsonObject,
+    ) -> Result<(ToolCall<'_>, A), CallToolResult> {
+        let request_id = uuid::Uuid::now_v7().to_string();
+        let started = Instant::now();
+        match self.admit::<A>(tool, context, arguments, &request_id).await {
+            Ok((principal, args)) => Ok((
+                ToolCall {
+                    server: self,
+                    principal,
+                    patient: args.patient().cloned(),
+                    request_id,
+                    tool,
+                    started,
+                    audited: AtomicBool::new(false),
+                },
+                args,
+            )),
+            Err(refusal) => Err(self
+                .refuse(tool, &request_id, started, refusal)
+                .await),
+        }
+    }
+
+    async fn admit<A: ToolArgs>(
+        &self,
+        tool: &'static str,
+        context: &RequestContext<RoleServer>,
+        arguments: JsonObject,
+        request_id: &str,
+    ) -> Result<(Principal, A), Refusal> {
+        let refuse = |principal: Option<&Principal>, patient: Option<&Mrn>, error| Refusal {
+            principal: principal.cloned(),
+            patient: patient.cloned(),
+            error,
+        };
+        let mut arguments = arguments;
+        let access_token =
+            take_access_token(&mut arguments).map_err(|error| refuse(None, None, error))?;
+        let auth = &self.services().auth;
+        let principal = self
+            .session()
+            .resolve(auth, context, access_token.as_deref())
+            .await
+            .map_err(|error| refuse(None, None, ToolError::from_auth(request_id, error)))?;
+        auth.check_rate_limit(&principal)
+            .map_err(|error| refuse(Some(&principal), None, ToolError::from_auth(request_id, error)))?;
+        let args = parse_args::<A>(arguments)
+            .map_err(|error| refuse(Some(&principal), None, error))?;
+        crate::auth::policy::authorize(&principal, tool, args.patient()).map_err(|error| {
+            refuse(
+                Some(&principal),
+                args.patient(),
+                ToolError::from_auth(request_id, error),
+            )
+        })?;
+        Ok((principal, args))
+    }
+
+    async fn refuse(
+        &self,
+        tool: &'static str,
+        request_id: &str,
+        started: Instant,
+        refusal: Refusal,
+    ) -> CallToolResult {
+        let event = self.audit_event(
+            tool,
+            request_id,
+            refusal.principal.as_ref(),
+            refusal.patient.as_ref(),
+            outcome_of(&refusal.error),
+            Some(refusal.error.code().to_owned()),
+        );
+        if let Err(error) = self.services().audit.record(event).await {
+            tracing::error!(request_id, %error, "audit row for a refused call could not be written");
+        }
+        log_finished(tool, request_id, started, Some(&refusal.error));
+        refusal.error.into_call_tool_result()
+    }
+
+    /// Everything after a tool's own work: the audit row (unless the write already wrote it), then the
+    /// wire result. A read's data leaves only after its audit row is committed.
+    pub(crate) async fn finish<R: Serialize>(
+        &self,
+        call: ToolCall<'_>,
+        outcome: Result<R, ToolError>,
+    ) -> CallToolResult {
+        let outcome = outcome.and_then(|result| {
+            serde_json::to_value(result).map_err(|error| ToolError::internal(&call.request_id, &error))
+        });
+        let already_audited = call.audited.load(Ordering::Acquire);
+        let (audit_outcome, detail) = match &outcome {
+            Ok(_) => (Outcome::Success, None),
+            Err(error) => (outcome_of(error), Some(error.code().to_owned())),
+        };
+        if !already_audited {
+            let event = self.audit_event(
+                call.tool,
+                &call.request_id,
+                Some(&call.principal),
+                call.patient.as_ref(),
+                audit_outcome,
+                detail,
+            );
+            if let Err(error) = self.services().audit.record(event).await {
+                let failure = ToolError::internal(&call.request_id, &error);
+                log_finished(call.tool, &call.request_id, call.started, Some(&failure));
+                return failure.into_call_tool_result();
+            }
+        }
+        match outcome {
+            Ok(value) => {
+                log_finished(call.tool, &call.request_id, call.started, None);
+                CallToolResult::structured(value)
+            }
+            Err(error) => {
+                log_finished(call.tool, &call.request_id, call.started, Some(&error));
+                error.into_call_tool_result()
+            }
+        }
+    }
+
+    pub(crate) fn audit_event(
+        &self,
+        tool: &str,
+        request_id: &str,
+        principal: Option<&Principal>,
+        patient: Option<&Mrn>,
+        outcome: Outcome,
+        detail: Option<String>,
+    ) -> AuditEvent {
+        AuditEvent {
+            request_id: request_id.to_owned(),
+            transport: self.session().transport(),
+            client_id: principal.map(|p| p.client_id.to_string()),
+            app_id: principal.map(|p| p.app_id.clone()),
+            role: principal.map(|p| p.role.as_str().to_owned()),
+            action: tool.to_owned(),
+            patient_mrn: patient.cloned(),
+            outcome,
+            detail,
+        }
+    }
+}
+
+impl ToolCall<'_> {
+    pub fn store(&self) -> &crate::store::Store {
+        &self.server.services().store
+    }
+
+    /// Whether the policy lets this caller read `mrn`'s record (asked as `get_patient`); used to scope
+    /// lists such as search results to what the caller may open.
+    pub fn may_see(&self, mrn: &Mrn) -> bool {
+        crate::auth::policy::authorize(&self.principal, "get_patient", Some(mrn)).is_ok()
+    }
+
+    /// Maps a store failure of this call.
+    pub fn store_error(&self, error: StoreError) -> ToolError {
+        ToolError::from_store(&self.request_id, error)
+    }
+
+    /// Runs `write` in one transaction with this call's success audit row: both commit or neither.
+    pub async fn write<T, W>(&self, detail: Option<String>, write: W) -> Result<T, ToolError>
+    where
+        T: Send + 'static,
+        W: for<'c> FnOnce(&'c mut sqlx::AnyConnection) -> WriteFuture<'c, T> + Send + 'static,
+    {
+        let event = self.server.audit_event(
+            self.tool,
+            &self.request_id,
+            Some(&self.principal),
+            self.patient.as_ref(),
+            Outcome::Success,
+            detail,
+        );
+        match self.server.services().audit.record_write(event, write).await {
+            // Either way the audit row is written: `success`, or `failed` with the error kind.
+            Ok(Ok(value)) => {
+                self.audited.store(true, Ordering::Release);
+                Ok(value)
+            }
+            Ok(Err(store_error)) => {
+                self.audited.store(true, Ordering::Release);
+                Err(self.store_error(store_error))
+            }
+            Err(audit_error) => Err(ToolError::internal(&self.request_id, &audit_error)),
+        }
+    }
+}
+
+fn outcome_of(error: &ToolError) -> Outcome {
+    if error.is_denial() {
+        Outcome::Denied
+    } else {
+        Outcome::Failed
+    }
+}
+
+fn log_finished(tool: &str, request_id: &str, started: Instant, error: Option<&ToolError>) {
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match error {
+        None => tracing::info!(tool, request_id, elapsed_ms, outcome = "success", "tool call"),
+        Some(error) => {
+            tracing::info!(tool, request_id, elapsed_ms, outcome = error.code(), "tool call")
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Laboratory tools: `get_lab_results`, `order_lab`.
+
+use rmcp::model::{CallToolResult, JsonObject};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::EhrServer;
+use super::args::{self, MRN_PATTERN, ToolArgs, in_range, required_text};
+use super::call::{ToolCall, run_tool};
+use super::error::ToolError;
+use super::wire::{self, LabResultWire, Success};
+use crate::domain::clinical::{LabResult, LabStatus};
+use crate::domain::ids::{Mrn, RecordId, RecordKind};
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct GetLabResultsArgs {
+    #[schemars(with = "String", regex(pattern = MRN_PATTERN))]
+    pub mrn: Mrn,
+    /// Only results with this status; all when omitted.
+    #[schemars(extend("enum" = ["ordered", "collected", "in_progress", "preliminary", "final", "corrected", "cancelled"]))]
+    pub status: Option<String>,
+    /// Most results to return, newest order first (1-100, default 20).
+    #[schemars(range(min = 1, max = 100))]
+    pub limit: Option<u32>,
+}
+
+impl ToolArgs for GetLabResultsArgs {
+    fn validate(&self) -> Result<(), ToolError> {
+        self.status.as_deref().map(LabStatus::parse).transpose()?;
+        in_range("limit", self.limit, 1, 100, "results")
+    }
+
+    fn patient(&self) -> Option<&Mrn> {
+        Some(&self.mrn)
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct OrderLabArgs {
+    #[schemars(with = "String", regex(pattern = MRN_PATTERN))]
+    pub mrn: Mrn,
+    /// The test to order, e.g. "Complete Blood Count (CBC)" or "Hemoglobin A1C".
+    #[schemars(length(min = 1, max = 200))]
+    pub test_name: String,
+}
+
+impl ToolArgs for OrderLabArgs {
+    fn validate(&self) -> Result<(), ToolError> {
+        required_text("test_name", &self.test_name, 200).map(|_| ())
+    }
+
+    fn patient(&self) -> Option<&Mrn> {
+        Some(&self.mrn)
+    }
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LabResultsResult {
+    pub status: Success,
+    pub mrn: String,
+    pub count: usize,
+    pub lab_results: Vec<LabResultWire>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LabOrderResult {
+    pub status: Success,
+    pub message: String,
+    pub lab_result: LabResultWire,
+}
+
+#[tool_router(router = lab_tools, vis = "pub(crate)")]
+impl EhrServer {
+    #[tool(
+        title = "Get lab results",
+        description = "List a patient's laboratory orders and results, newest first, each with its components \
+                       (value, unit, reference range, flag such as high or low).",
+        input_schema = args::input_schema::<GetLabResultsArgs>(),
+        output_schema = args::output_schema::<LabResultsResult>(),
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn get_lab_results(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+        run_tool!(self, "get_lab_results", context, arguments, get_lab_results)
+    }
+
+    #[tool(
+        title = "Order lab test",
+        description = "Order a laboratory test for a patient by test_name. The order starts with status \
+                       \"ordered\" and no results; get_lab_results shows it.",
+        input_schema = args::input_schema::<OrderLabArgs>(),
+        output_schema = args::output_schema::<LabOrderResult>(),
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+    )]
+    async fn order_lab(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+        run_tool!(self, "order_lab", context, arguments, order_lab)
+    }
+}
+
+async fn get_lab_results(
+    call: &ToolCall<'_>,
+    args: GetLabResultsArgs,
+) -> Result<LabResultsResult, ToolError> {
+    let status = args.status.as_deref().map(LabStatus::parse).transpose()?;
+    let labs = call
+        .store()
+        .lab_results(&args.mrn, status, args.limit.unwrap_or(20))
+        .await
+        .map_err(|e| call.store_error(e))?;
+    Ok(LabResultsResult {
+        status: Success::Success,
+        mrn: args.mrn.to_string(),
+        count: labs.len(),
+        lab_results: wire::all(&labs),
+    })
+}
+
+async fn order_lab(call: &ToolCall<'_>, args: OrderLabArgs) -> Result<LabOrderResult, ToolError> {
+    let lab = LabResult {
+        order_id: RecordId::generate(RecordKind::LabOrder),
+        patient_mrn: args.mrn.clone(),
+        test_name: required_text("test_name", &args.test_name, 200)?,
+        ordered_date: Some(crate::domain::time::format_date(
+            chrono::Utc::now().date_naive(),
+        )),
+        collected_date: None,
+        resulted_date: None,
+        status: LabStatus::Ordered,
+        ordered_by: Some(call.principal.app_name.clone()),
+        results_json: None,
+    };
+    let stored = lab.clone();
+    call.write(Some(format!("order_id={}", lab.order_id)), move |conn| {
+        Box::pin(async move { crate::store::labs::insert_lab_result(conn, &stored).await })
+    })
+    .await?;
+    Ok(LabOrderResult {
+        status: Success::Success,
+        message: format!("{} ordered ({})", lab.test_name, lab.order_id),
+        lab_result: LabResultWire::from(&lab),
+    })
+}

@@ -1,0 +1,107 @@
+//! MCP tools: the one server type ([`EhrServer`], rmcp's tool router) served unchanged over stdio,
+//! Streamable HTTP and WebSocket, its tool families (one file per noun), their wire shapes and the one
+//! mapping of failures to tool errors.
+//!
+//! Invariants: every tool call passes [`EhrServer::begin`] (identity, rate limit, validation, policy) and
+//! [`EhrServer::finish`] (one audit row, then the result); tools ask `auth::policy` and never restate it;
+//! only this module knows the wire shapes.
+
+use std::sync::{Arc, LazyLock};
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{ServerHandler, tool_handler};
+
+pub mod args;
+mod call;
+pub mod error;
+pub mod session;
+pub mod wire;
+
+mod allergies;
+mod appointments;
+mod audit_tools;
+mod auth_tools;
+mod labs;
+mod medications;
+mod patients;
+mod providers;
+mod summary;
+mod vitals;
+
+pub use call::ToolCall;
+pub use error::ToolError;
+pub use session::{BearerPrincipal, ClientCredentials, Session};
+
+use crate::audit::AuditLog;
+use crate::auth::AuthService;
+use crate::store::Store;
+
+/// What the tools work with, shared by every connection.
+#[derive(Clone)]
+pub struct ToolServices {
+    pub store: Store,
+    pub auth: Arc<AuthService>,
+    pub audit: Arc<AuditLog>,
+}
+
+/// The MCP server: the shared services plus one connection's [`Session`]. Cheap to clone; build one per
+/// connection (WebSocket, stdio) or per Streamable HTTP session.
+#[derive(Clone)]
+pub struct EhrServer {
+    services: Arc<ToolServices>,
+    session: Arc<Session>,
+}
+
+/// Every tool, built once.
+static TOOL_ROUTER: LazyLock<ToolRouter<EhrServer>> = LazyLock::new(|| {
+    EhrServer::auth_tools()
+        + EhrServer::patient_tools()
+        + EhrServer::provider_tools()
+        + EhrServer::appointment_tools()
+        + EhrServer::medication_tools()
+        + EhrServer::allergy_tools()
+        + EhrServer::vital_sign_tools()
+        + EhrServer::lab_tools()
+        + EhrServer::summary_tools()
+        + EhrServer::audit_tools()
+});
+
+impl EhrServer {
+    pub fn new(services: Arc<ToolServices>, session: Arc<Session>) -> Self {
+        Self { services, session }
+    }
+
+    pub fn services(&self) -> &ToolServices {
+        &self.services
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The names of every tool, sorted.
+    pub fn tool_names() -> Vec<String> {
+        TOOL_ROUTER
+            .list_all()
+            .into_iter()
+            .map(|tool| tool.name.into_owned())
+            .collect()
+    }
+}
+
+const INSTRUCTIONS: &str = "Electronic health records. Authenticate first unless your connection already \
+carries a bearer token: call `authenticate` with client_id, client_secret and app_id (the token then covers \
+this connection), or pass `access_token` in each call. Patients are identified by MRN (e.g. MRN001); find \
+one with `search_patients`. `get_patient_summary` gives demographics, active medications, allergies, latest \
+vitals, recent labs and upcoming appointments in one call. Errors come back as \
+{\"status\": \"error\", \"code\", \"message\"}; `forbidden` means your client's role or scopes do not allow the tool.";
+
+#[tool_handler(router = TOOL_ROUTER)]
+impl ServerHandler for EhrServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("ehr-mcp", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS.to_owned())
+    }
+}

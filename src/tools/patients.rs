@@ -1,0 +1,419 @@
+//! Patient tools: `get_patient`, `search_patients`, `create_patient`, `update_patient`.
+
+use rmcp::model::{CallToolResult, JsonObject};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::EhrServer;
+use super::args::{
+    self, DATE_PATTERN, MRN_PATTERN, ToolArgs, email, iso_date, optional_text, required_text,
+};
+use super::call::{ToolCall, run_tool};
+use super::error::ToolError;
+use super::wire::{PatientWire, Success};
+use crate::domain::clinical::{Gender, Patient, PatientUpdate};
+use crate::domain::ids::Mrn;
+use crate::store::patients::PatientSearch;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct GetPatientArgs {
+    /// Medical record number, e.g. MRN001.
+    #[schemars(with = "String", regex(pattern = MRN_PATTERN))]
+    pub mrn: Mrn,
+}
+
+impl ToolArgs for GetPatientArgs {
+    fn patient(&self) -> Option<&Mrn> {
+        Some(&self.mrn)
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SearchPatientsArgs {
+    /// Name (first, last or both, any order, partial, case-insensitive), MRN, or date of birth (YYYY-MM-DD).
+    #[schemars(length(min = 1, max = 100))]
+    pub search_term: String,
+    /// Most patients to return (1-100, default 20).
+    #[schemars(range(min = 1, max = 100))]
+    pub limit: Option<u32>,
+    /// `next_cursor` from the previous page, to get the next one.
+    #[schemars(length(max = 512))]
+    pub cursor: Option<String>,
+}
+
+impl ToolArgs for SearchPatientsArgs {
+    fn validate(&self) -> Result<(), ToolError> {
+        required_text("search_term", &self.search_term, 100)?;
+        args::in_range("limit", self.limit, 1, 100, "patients")
+    }
+}
+
+/// Demographic fields shared by `create_patient` and `update_patient`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct Demographics {
+    /// Male, Female, Other or Unknown.
+    #[schemars(extend("enum" = ["Male", "Female", "Other", "Unknown"]))]
+    pub gender: Option<String>,
+    #[schemars(email, length(max = 254))]
+    pub email: Option<String>,
+    /// Phone number, e.g. +1-555-0101.
+    #[schemars(length(max = 32))]
+    pub phone: Option<String>,
+    #[schemars(length(max = 200))]
+    pub street: Option<String>,
+    #[schemars(length(max = 100))]
+    pub city: Option<String>,
+    #[schemars(length(max = 50))]
+    pub state: Option<String>,
+    #[schemars(length(max = 20))]
+    pub zip_code: Option<String>,
+    #[schemars(length(max = 200))]
+    pub insurance_provider: Option<String>,
+    #[schemars(length(max = 100))]
+    pub policy_number: Option<String>,
+    #[schemars(length(max = 100))]
+    pub group_number: Option<String>,
+    #[schemars(length(max = 200))]
+    pub emergency_contact_name: Option<String>,
+    #[schemars(length(max = 100))]
+    pub emergency_contact_relationship: Option<String>,
+    #[schemars(length(max = 32))]
+    pub emergency_contact_phone: Option<String>,
+}
+
+/// Demographics after validation.
+struct CheckedDemographics(PatientUpdate);
+
+impl Demographics {
+    fn check(&self) -> Result<CheckedDemographics, ToolError> {
+        let gender = match self.gender.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => Some(Gender::parse(raw)?.as_str().to_owned()),
+        };
+        Ok(CheckedDemographics(PatientUpdate {
+            gender,
+            email: email("email", self.email.as_deref())?,
+            phone: phone("phone", self.phone.as_deref())?,
+            street: optional_text("street", self.street.as_deref(), 200)?,
+            city: optional_text("city", self.city.as_deref(), 100)?,
+            state: optional_text("state", self.state.as_deref(), 50)?,
+            zip_code: optional_text("zip_code", self.zip_code.as_deref(), 20)?,
+            insurance_provider: optional_text(
+                "insurance_provider",
+                self.insurance_provider.as_deref(),
+                200,
+            )?,
+            policy_number: optional_text("policy_number", self.policy_number.as_deref(), 100)?,
+            group_number: optional_text("group_number", self.group_number.as_deref(), 100)?,
+            emergency_contact_name: optional_text(
+                "emergency_contact_name",
+                self.emergency_contact_name.as_deref(),
+                200,
+            )?,
+            emergency_contact_relationship: optional_text(
+                "emergency_contact_relationship",
+                self.emergency_contact_relationship.as_deref(),
+                100,
+            )?,
+            emergency_contact_phone: phone(
+                "emergency_contact_phone",
+                self.emergency_contact_phone.as_deref(),
+            )?,
+            ..PatientUpdate::default()
+        }))
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CreatePatientArgs {
+    /// The new patient's MRN; generated when omitted.
+    #[schemars(with = "Option<String>", regex(pattern = MRN_PATTERN))]
+    pub mrn: Option<Mrn>,
+    #[schemars(length(min = 1, max = 100))]
+    pub first_name: String,
+    #[schemars(length(min = 1, max = 100))]
+    pub last_name: String,
+    /// Date of birth, YYYY-MM-DD.
+    #[schemars(regex(pattern = DATE_PATTERN), extend("format" = "date"))]
+    pub dob: String,
+    #[serde(flatten)]
+    pub demographics: Demographics,
+}
+
+impl ToolArgs for CreatePatientArgs {
+    fn validate(&self) -> Result<(), ToolError> {
+        required_text("first_name", &self.first_name, 100)?;
+        required_text("last_name", &self.last_name, 100)?;
+        date_of_birth(&self.dob)?;
+        self.demographics.check().map(|_| ())
+    }
+
+    fn patient(&self) -> Option<&Mrn> {
+        self.mrn.as_ref()
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct UpdatePatientArgs {
+    /// The patient to change.
+    #[schemars(with = "String", regex(pattern = MRN_PATTERN))]
+    pub mrn: Mrn,
+    #[schemars(length(min = 1, max = 100))]
+    pub first_name: Option<String>,
+    #[schemars(length(min = 1, max = 100))]
+    pub last_name: Option<String>,
+    /// Date of birth, YYYY-MM-DD.
+    #[schemars(regex(pattern = DATE_PATTERN), extend("format" = "date"))]
+    pub dob: Option<String>,
+    #[serde(flatten)]
+    pub demographics: Demographics,
+}
+
+impl ToolArgs for UpdatePatientArgs {
+    fn validate(&self) -> Result<(), ToolError> {
+        optional_text("first_name", self.first_name.as_deref(), 100)?;
+        optional_text("last_name", self.last_name.as_deref(), 100)?;
+        if let Some(dob) = &self.dob {
+            date_of_birth(dob)?;
+        }
+        self.demographics.check().map(|_| ())
+    }
+
+    fn patient(&self) -> Option<&Mrn> {
+        Some(&self.mrn)
+    }
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PatientResult {
+    pub status: Success,
+    pub patient: PatientWire,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PatientChangeResult {
+    pub status: Success,
+    pub message: String,
+    pub patient: PatientWire,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PatientListResult {
+    pub status: Success,
+    pub count: usize,
+    pub patients: Vec<PatientWire>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// Says so when nothing matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[tool_router(router = patient_tools, vis = "pub(crate)")]
+impl EhrServer {
+    #[tool(
+        title = "Get patient",
+        description = "Get one patient's demographics (name, date of birth, gender, contact, address, insurance, \
+                       emergency contact; SSN masked) by MRN. Use search_patients first if you only know a name.",
+        input_schema = args::input_schema::<GetPatientArgs>(),
+        output_schema = args::output_schema::<PatientResult>(),
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn get_patient(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+        run_tool!(self, "get_patient", context, arguments, get_patient)
+    }
+
+    #[tool(
+        title = "Search patients",
+        description = "Find patients by name (first and/or last, either order, partial, case-insensitive), by MRN \
+                       or by date of birth (YYYY-MM-DD). Returns up to `limit` patients and a `next_cursor` when \
+                       more match; an empty list means no patient matched.",
+        input_schema = args::input_schema::<SearchPatientsArgs>(),
+        output_schema = args::output_schema::<PatientListResult>(),
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn search_patients(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+        run_tool!(self, "search_patients", context, arguments, search_patients)
+    }
+
+    #[tool(
+        title = "Create patient",
+        description = "Register a new patient with first_name, last_name and dob (YYYY-MM-DD), plus optional \
+                       gender, contact, address, insurance and emergency contact. The MRN is generated unless \
+                       given; a taken MRN is a conflict.",
+        input_schema = args::input_schema::<CreatePatientArgs>(),
+        output_schema = args::output_schema::<PatientChangeResult>(),
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+    )]
+    async fn create_patient(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+        run_tool!(self, "create_patient", context, arguments, create_patient)
+    }
+
+    #[tool(
+        title = "Update patient demographics",
+        description = "Change a patient's demographics: only the fields you pass change, the rest stay as they \
+                       are. Returns the patient as stored afterwards.",
+        input_schema = args::input_schema::<UpdatePatientArgs>(),
+        output_schema = args::output_schema::<PatientChangeResult>(),
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn update_patient(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+        run_tool!(self, "update_patient", context, arguments, update_patient)
+    }
+}
+
+async fn get_patient(call: &ToolCall<'_>, args: GetPatientArgs) -> Result<PatientResult, ToolError> {
+    let patient = call
+        .store()
+        .patient(&args.mrn)
+        .await
+        .map_err(|e| call.store_error(e))?;
+    Ok(PatientResult {
+        status: Success::Success,
+        patient: PatientWire::from(&patient),
+    })
+}
+
+async fn search_patients(
+    call: &ToolCall<'_>,
+    args: SearchPatientsArgs,
+) -> Result<PatientListResult, ToolError> {
+    let search = PatientSearch {
+        term: args.search_term.trim().to_owned(),
+        limit: args.limit.unwrap_or(20),
+        cursor: args.cursor.filter(|cursor| !cursor.trim().is_empty()),
+    };
+    let page = call
+        .store()
+        .search_patients(&search)
+        .await
+        .map_err(|e| call.store_error(e))?;
+    // A caller bound to one patient sees only what the policy lets it see.
+    let patients: Vec<PatientWire> = page
+        .patients
+        .iter()
+        .filter(|patient| call.may_see(&patient.mrn))
+        .map(PatientWire::from)
+        .collect();
+    let message = patients
+        .is_empty()
+        .then(|| "no patients match this search".to_owned());
+    Ok(PatientListResult {
+        status: Success::Success,
+        count: patients.len(),
+        patients,
+        next_cursor: page.next_cursor,
+        message,
+    })
+}
+
+async fn create_patient(
+    call: &ToolCall<'_>,
+    args: CreatePatientArgs,
+) -> Result<PatientChangeResult, ToolError> {
+    let CheckedDemographics(details) = args.demographics.check()?;
+    let mrn = match args.mrn {
+        Some(mrn) => mrn,
+        None => generated_mrn()?,
+    };
+    let patient = Patient {
+        mrn: mrn.clone(),
+        first_name: required_text("first_name", &args.first_name, 100)?,
+        last_name: required_text("last_name", &args.last_name, 100)?,
+        dob: date_of_birth(&args.dob)?,
+        gender: details.gender,
+        ssn: None,
+        email: details.email,
+        phone: details.phone,
+        street: details.street,
+        city: details.city,
+        state: details.state,
+        zip_code: details.zip_code,
+        insurance_provider: details.insurance_provider,
+        policy_number: details.policy_number,
+        group_number: details.group_number,
+        emergency_contact_name: details.emergency_contact_name,
+        emergency_contact_relationship: details.emergency_contact_relationship,
+        emergency_contact_phone: details.emergency_contact_phone,
+    };
+    let stored = patient.clone();
+    call.write(Some(format!("mrn={mrn}")), move |conn| {
+        Box::pin(async move { crate::store::patients::insert_patient(conn, &stored).await })
+    })
+    .await?;
+    Ok(PatientChangeResult {
+        status: Success::Success,
+        message: format!("patient {mrn} created"),
+        patient: PatientWire::from(&patient),
+    })
+}
+
+async fn update_patient(
+    call: &ToolCall<'_>,
+    args: UpdatePatientArgs,
+) -> Result<PatientChangeResult, ToolError> {
+    let CheckedDemographics(mut update) = args.demographics.check()?;
+    update.first_name = optional_text("first_name", args.first_name.as_deref(), 100)?;
+    update.last_name = optional_text("last_name", args.last_name.as_deref(), 100)?;
+    update.dob = args.dob.as_deref().map(date_of_birth).transpose()?;
+    if update == PatientUpdate::default() {
+        return Err(ToolError::InvalidInput(
+            "nothing to update: pass at least one demographic field".to_owned(),
+        ));
+    }
+    let mrn = args.mrn;
+    let target = mrn.clone();
+    let patient = call
+        .write(None, move |conn| {
+            Box::pin(
+                async move { crate::store::patients::update_patient(conn, &target, &update).await },
+            )
+        })
+        .await?;
+    Ok(PatientChangeResult {
+        status: Success::Success,
+        message: format!("patient {mrn} updated"),
+        patient: PatientWire::from(&patient),
+    })
+}
+
+/// A date of birth: an ISO date, not in the future, not before 1900.
+fn date_of_birth(raw: &str) -> Result<String, ToolError> {
+    let date = iso_date("dob", raw)?;
+    let today = chrono::Utc::now().date_naive();
+    if date > today {
+        return Err(ToolError::invalid("dob", "must not be in the future"));
+    }
+    if date < chrono::NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(date) {
+        return Err(ToolError::invalid("dob", "must be 1900-01-01 or later"));
+    }
+    Ok(crate::domain::time::format_date(date))
+}
+
+/// A phone number: digits with optional `+ - ( ) .` and spaces, 7-32 characters.
+fn phone(field: &str, value: Option<&str>) -> Result<Option<String>, ToolError> {
+    let Some(text) = optional_text(field, value, 32)? else {
+        return Ok(None);
+    };
+    let digits = text.chars().filter(char::is_ascii_digit).count();
+    let allowed = text
+        .chars()
+        .all(|c| c.is_ascii_digit() || " +-().".contains(c));
+    if allowed && digits >= 7 {
+        Ok(Some(text))
+    } else {
+        Err(ToolError::invalid(
+            field,
+            "expected a phone number such as +1-555-0101",
+        ))
+    }
+}
+
+/// A fresh MRN: `MRN` and ten hexadecimal digits.
+fn generated_mrn() -> Result<Mrn, ToolError> {
+    let random = uuid::Uuid::new_v4().simple().to_string().to_ascii_uppercase();
+    Ok(Mrn::parse(&format!("MRN{}", &random[..10]))?)
+}

@@ -1,0 +1,131 @@
+//! Provider tools: `search_providers`, `get_provider`. Providers are not patients: no patient scoping.
+
+use rmcp::model::{CallToolResult, JsonObject};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::EhrServer;
+use super::args::{self, NPI_PATTERN, ToolArgs, in_range, optional_text};
+use super::call::{ToolCall, run_tool};
+use super::error::ToolError;
+use super::wire::{self, ProviderWire, Success};
+use crate::domain::ids::Npi;
+use crate::store::providers::ProviderSearch;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SearchProvidersArgs {
+    /// Part of the provider's name, specialty or department; all providers when omitted.
+    #[schemars(length(max = 100))]
+    pub search_term: Option<String>,
+    /// Only this specialty, e.g. "Cardiology".
+    #[schemars(length(max = 100))]
+    pub specialty: Option<String>,
+    /// Only this department, e.g. "Primary Care".
+    #[schemars(length(max = 100))]
+    pub department: Option<String>,
+    /// Only providers accepting (true) or not accepting (false) new patients.
+    pub accepting_new_patients: Option<bool>,
+    /// Most providers to return (1-100, default 50).
+    #[schemars(range(min = 1, max = 100))]
+    pub limit: Option<u32>,
+}
+
+impl ToolArgs for SearchProvidersArgs {
+    fn validate(&self) -> Result<(), ToolError> {
+        optional_text("search_term", self.search_term.as_deref(), 100)?;
+        optional_text("specialty", self.specialty.as_deref(), 100)?;
+        optional_text("department", self.department.as_deref(), 100)?;
+        in_range("limit", self.limit, 1, 100, "providers")
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct GetProviderArgs {
+    /// The provider's 10-digit National Provider Identifier.
+    #[schemars(with = "String", regex(pattern = NPI_PATTERN))]
+    pub npi: Npi,
+}
+
+impl ToolArgs for GetProviderArgs {}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ProvidersResult {
+    pub status: Success,
+    pub count: usize,
+    pub providers: Vec<ProviderWire>,
+    /// Says so when nothing matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ProviderResult {
+    pub status: Success,
+    pub provider: ProviderWire,
+}
+
+#[tool_router(router = provider_tools, vis = "pub(crate)")]
+impl EhrServer {
+    #[tool(
+        title = "Search providers",
+        description = "Find clinicians by name, specialty or department, optionally only those accepting new \
+                       patients. Use the returned npi with schedule_appointment.",
+        input_schema = args::input_schema::<SearchProvidersArgs>(),
+        output_schema = args::output_schema::<ProvidersResult>(),
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn search_providers(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+        run_tool!(self, "search_providers", context, arguments, search_providers)
+    }
+
+    #[tool(
+        title = "Get provider",
+        description = "Get one provider (name, specialty, department, contact, accepting new patients) by NPI.",
+        input_schema = args::input_schema::<GetProviderArgs>(),
+        output_schema = args::output_schema::<ProviderResult>(),
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn get_provider(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+        run_tool!(self, "get_provider", context, arguments, get_provider)
+    }
+}
+
+async fn search_providers(
+    call: &ToolCall<'_>,
+    args: SearchProvidersArgs,
+) -> Result<ProvidersResult, ToolError> {
+    let search = ProviderSearch {
+        term: optional_text("search_term", args.search_term.as_deref(), 100)?,
+        specialty: optional_text("specialty", args.specialty.as_deref(), 100)?,
+        department: optional_text("department", args.department.as_deref(), 100)?,
+        accepting_new_patients: args.accepting_new_patients,
+        limit: args.limit.unwrap_or(50),
+    };
+    let providers = call
+        .store()
+        .search_providers(&search)
+        .await
+        .map_err(|e| call.store_error(e))?;
+    Ok(ProvidersResult {
+        status: Success::Success,
+        count: providers.len(),
+        message: providers
+            .is_empty()
+            .then(|| "no providers match this search".to_owned()),
+        providers: wire::all(&providers),
+    })
+}
+
+async fn get_provider(call: &ToolCall<'_>, args: GetProviderArgs) -> Result<ProviderResult, ToolError> {
+    let provider = call
+        .store()
+        .provider(&args.npi)
+        .await
+        .map_err(|e| call.store_error(e))?;
+    Ok(ProviderResult {
+        status: Success::Success,
+        provider: ProviderWire::from(&provider),
+    })
+}

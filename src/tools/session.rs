@@ -1,0 +1,138 @@
+//! Who is calling. A [`Session`] is one connection's identity (WebSocket, stdio, or one Streamable HTTP
+//! session); [`BearerPrincipal`] is the identity an HTTP request proved with `Authorization: Bearer`.
+//! Each tool call resolves a `Principal` from, in order: its `access_token` argument, the HTTP request's
+//! bearer token, then the session's token (from the WebSocket upgrade, `authenticate`, or the environment).
+
+use std::sync::Mutex;
+
+use rmcp::RoleServer;
+use rmcp::service::RequestContext;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::audit;
+use crate::auth::{AuthError, AuthService, Principal};
+
+/// The principal an HTTP request authenticated with a bearer token; the HTTP layer puts it in the
+/// request's extensions, rmcp hands the request parts to the tool.
+#[derive(Debug, Clone)]
+pub struct BearerPrincipal(pub Principal);
+
+/// Client credentials a stdio session re-issues its token from when the token expires.
+#[derive(Clone)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub client_secret: SecretString,
+}
+
+/// One connection's identity and transport.
+pub struct Session {
+    transport: audit::Transport,
+    token: Mutex<Option<SecretString>>,
+    credentials: Option<ClientCredentials>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("transport", &self.transport)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A session with no identity yet (in-band authentication may follow).
+    pub fn anonymous(transport: audit::Transport) -> Self {
+        Self {
+            transport,
+            token: Mutex::new(None),
+            credentials: None,
+        }
+    }
+
+    /// A session authenticated by a token (WebSocket upgrade header, `EHR_MCP_ACCESS_TOKEN`).
+    pub fn with_token(transport: audit::Transport, token: String) -> Self {
+        let session = Self::anonymous(transport);
+        session.set_token(token);
+        session
+    }
+
+    /// A session that authenticates with client credentials, re-issuing its token when it expires.
+    pub fn with_client_credentials(
+        transport: audit::Transport,
+        credentials: ClientCredentials,
+    ) -> Self {
+        Self {
+            transport,
+            token: Mutex::new(None),
+            credentials: Some(credentials),
+        }
+    }
+
+    pub fn transport(&self) -> audit::Transport {
+        self.transport
+    }
+
+    /// Authenticates the rest of the session with `token` (the `authenticate` tool does this).
+    pub fn set_token(&self, token: String) {
+        if let Ok(mut slot) = self.token.lock() {
+            *slot = Some(SecretString::from(token));
+        }
+    }
+
+    fn token(&self) -> Option<String> {
+        self.token
+            .lock()
+            .ok()
+            .and_then(|slot| slot.as_ref().map(|t| t.expose_secret().to_owned()))
+    }
+
+    /// Resolves the caller of one tool call. `access_token` is the call's own argument.
+    pub async fn resolve(
+        &self,
+        auth: &AuthService,
+        context: &RequestContext<RoleServer>,
+        access_token: Option<&str>,
+    ) -> Result<Principal, AuthError> {
+        if let Some(token) = access_token {
+            return auth.validate(token).await;
+        }
+        if let Some(BearerPrincipal(principal)) = bearer_of(context) {
+            return Ok(principal);
+        }
+        if let Some(token) = self.token() {
+            match auth.validate(&token).await {
+                Ok(principal) => return Ok(principal),
+                Err(error) if self.credentials.is_none() => return Err(error),
+                Err(_) => {} // expired: re-issue below
+            }
+        }
+        match &self.credentials {
+            Some(credentials) => {
+                let issued = auth
+                    .issue_for_client_secret(
+                        &credentials.client_id,
+                        credentials.client_secret.expose_secret(),
+                        None,
+                        None,
+                        self.transport.as_str(),
+                    )
+                    .await?;
+                let principal = auth.validate(issued.access_token.expose_secret()).await?;
+                self.set_token(issued.access_token.expose_secret().to_owned());
+                Ok(principal)
+            }
+            None => Err(AuthError::Unauthenticated(
+                "no access token was presented".to_owned(),
+            )),
+        }
+    }
+}
+
+/// The bearer principal of the HTTP request behind this call, if any.
+fn bearer_of(context: &RequestContext<RoleServer>) -> Option<BearerPrincipal> {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<BearerPrincipal>())
+        .cloned()
+}
