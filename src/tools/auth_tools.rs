@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::EhrServer;
 use super::args::{self, MRN_PATTERN, ToolArgs, parse_args, required_text, take_access_token};
-use super::call::{ToolCall, run_tool};
+use super::call::{ToolCall, log_finished, outcome_of, run_tool};
 use super::error::ToolError;
 use super::wire::Success;
 use crate::audit::Outcome;
@@ -195,7 +195,7 @@ impl EhrServer {
             &request_id,
             principal,
             None,
-            outcome.as_ref().map_or_else(|e| outcome_of(e), |_| Outcome::Success),
+            outcome.as_ref().map_or_else(outcome_of, |_| Outcome::Success),
             outcome.as_ref().err().map(|e| e.code().to_owned()),
         );
         if event.client_id.is_none() {
@@ -268,7 +268,7 @@ impl EhrServer {
             &request_id,
             outcome.as_ref().ok(),
             None,
-            outcome.as_ref().map_or_else(|e| outcome_of(e), |_| Outcome::Success),
+            outcome.as_ref().map_or_else(outcome_of, |_| Outcome::Success),
             outcome.as_ref().err().map(|e| e.code().to_owned()),
         );
         let audited = self.services().audit.record(event).await;
@@ -344,14 +344,6 @@ fn scope_text(principal: &Principal) -> String {
         .join(" ")
 }
 
-fn outcome_of(error: &ToolError) -> Outcome {
-    if error.is_denial() {
-        Outcome::Denied
-    } else {
-        Outcome::Failed
-    }
-}
-
 /// The wire result of a call whose audit row is already written.
 fn finish_unaudited<R: Serialize>(
     tool: &str,
@@ -359,17 +351,16 @@ fn finish_unaudited<R: Serialize>(
     started: Instant,
     result: Result<R, ToolError>,
 ) -> CallToolResult {
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     let value = result.and_then(|value| {
         serde_json::to_value(value).map_err(|error| ToolError::internal(request_id, &error))
     });
     match value {
         Ok(value) => {
-            tracing::info!(tool, request_id, elapsed_ms, outcome = "success", "tool call");
+            log_finished(tool, request_id, started, None);
             CallToolResult::structured(value)
         }
         Err(error) => {
-            tracing::info!(tool, request_id, elapsed_ms, outcome = error.code(), "tool call");
+            log_finished(tool, request_id, started, Some(&error));
             error.into_call_tool_result()
         }
     }

@@ -256,7 +256,7 @@ impl ToolCall<'_> {
     }
 }
 
-fn outcome_of(error: &ToolError) -> Outcome {
+pub(crate) fn outcome_of(error: &ToolError) -> Outcome {
     if error.is_denial() {
         Outcome::Denied
     } else {
@@ -264,7 +264,7 @@ fn outcome_of(error: &ToolError) -> Outcome {
     }
 }
 
-fn log_finished(tool: &str, request_id: &str, started: Instant, error: Option<&ToolError>) {
+pub(crate) fn log_finished(tool: &str, request_id: &str, started: Instant, error: Option<&ToolError>) {
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     match error {
         None => tracing::info!(tool, request_id, elapsed_ms, outcome = "success", "tool call"),

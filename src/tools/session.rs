@@ -3,6 +3,7 @@
 //! Each tool call resolves a `Principal` from, in order: its `access_token` argument, the HTTP request's
 //! bearer token, then the session's token (from the WebSocket upgrade, `authenticate`, or the environment).
 
+use std::net::IpAddr;
 use std::sync::Mutex;
 
 use rmcp::RoleServer;
@@ -27,6 +28,7 @@ pub struct ClientCredentials {
 /// One connection's identity and transport.
 pub struct Session {
     transport: audit::Transport,
+    peer: Option<IpAddr>,
     token: Mutex<Option<SecretString>>,
     credentials: Option<ClientCredentials>,
 }
@@ -44,8 +46,23 @@ impl Session {
     pub fn anonymous(transport: audit::Transport) -> Self {
         Self {
             transport,
+            peer: None,
             token: Mutex::new(None),
             credentials: None,
+        }
+    }
+
+    /// Records the peer's address (failed authentications are limited per address).
+    pub fn with_peer(mut self, peer: Option<IpAddr>) -> Self {
+        self.peer = peer;
+        self
+    }
+
+    /// Where calls come from, for the auth service's failure limits: the peer address, else the transport.
+    pub fn source(&self) -> String {
+        match self.peer {
+            Some(address) => address.to_string(),
+            None => self.transport.as_str().to_owned(),
         }
     }
 
@@ -63,6 +80,7 @@ impl Session {
     ) -> Self {
         Self {
             transport,
+            peer: None,
             token: Mutex::new(None),
             credentials: Some(credentials),
         }
@@ -114,11 +132,11 @@ impl Session {
                         credentials.client_secret.expose_secret(),
                         None,
                         None,
-                        self.transport.as_str(),
+                        &self.source(),
                     )
                     .await?;
-                let principal = auth.validate(issued.access_token.expose_secret()).await?;
-                self.set_token(issued.access_token.expose_secret().to_owned());
+                let principal = auth.validate(&issued.access_token).await?;
+                self.set_token(issued.access_token);
                 Ok(principal)
             }
             None => Err(AuthError::Unauthenticated(
