@@ -24,6 +24,8 @@ pub struct Application {
     address: SocketAddr,
     base_url: String,
     router: Router,
+    /// Cancelled when the server stops: ends MCP sessions and streams so shutdown can finish.
+    shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl Application {
@@ -31,16 +33,30 @@ impl Application {
         let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await?;
         let address = listener.local_addr()?;
         let base_url = args.public_base_url(address.port());
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        // TEMPORARY (branch mcp): the auth helper's AppState builds the real AuthService and AuditLog.
+        let tools = std::sync::Arc::new(crate::tools::ToolServices {
+            store: store.clone(),
+            auth: std::sync::Arc::new(crate::auth::AuthService),
+            audit: std::sync::Arc::new(crate::audit::AuditLog),
+        });
         let state = AppState { store };
         let router = Router::new()
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
-            .with_state(state);
+            .with_state(state)
+            .merge(crate::transport::mcp_routes(
+                tools,
+                &args,
+                &base_url,
+                shutdown.clone(),
+            ));
         Ok(Self {
             listener,
             address,
             base_url,
             router,
+            shutdown,
         })
     }
 
@@ -65,7 +81,13 @@ impl Application {
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(stop)
+        .with_graceful_shutdown({
+            let shutdown = self.shutdown.clone();
+            async move {
+                stop.await;
+                shutdown.cancel();
+            }
+        })
         .await?;
         Ok(())
     }

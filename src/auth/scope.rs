@@ -113,7 +113,9 @@ impl ScopeSet {
     }
 
     pub fn of(scopes: &[Scope]) -> Self {
-        scopes.iter().fold(Self::empty(), |set, scope| set.with(*scope))
+        scopes
+            .iter()
+            .fold(Self::empty(), |set, scope| set.with(*scope))
     }
 
     /// Every clinical read and write scope (what the demo doctor clients hold).
@@ -146,7 +148,9 @@ impl ScopeSet {
     }
 
     pub fn iter(self) -> impl Iterator<Item = Scope> {
-        Scope::ALL.into_iter().filter(move |scope| self.contains(*scope))
+        Scope::ALL
+            .into_iter()
+            .filter(move |scope| self.contains(*scope))
     }
 
     /// Parses stored scopes (canonical names only, space-separated). Used for what a client is allowed.
@@ -154,7 +158,9 @@ impl ScopeSet {
         raw.split_whitespace().try_fold(Self::empty(), |set, name| {
             Scope::from_name(name)
                 .map(|scope| set.with(scope))
-                .ok_or_else(|| AuthError::InvalidScope(format!("unknown scope {}", printable(name))))
+                .ok_or_else(|| {
+                    AuthError::InvalidScope(format!("unknown scope {}", printable(name)))
+                })
         })
     }
 
@@ -354,7 +360,10 @@ mod tests {
             ScopeSet::of(&[Scope::ReadMedications, Scope::WriteMedications])
         );
         let request = ScopeSet::parse_request("patient/*.read").unwrap();
-        assert_eq!(request.wildcards, vec![ScopeSet::of(&[Scope::ReadOwnRecords])]);
+        assert_eq!(
+            request.wildcards,
+            vec![ScopeSet::of(&[Scope::ReadOwnRecords])]
+        );
         assert!(ScopeSet::parse_request("system/Patient.sr").is_err());
         assert!(ScopeSet::parse_request("system/Unknown.read").is_err());
         assert!(ScopeSet::parse_request("robot/Patient.read").is_err());
@@ -364,14 +373,20 @@ mod tests {
     fn grant_is_requested_intersected_with_allowed() {
         let allowed = ScopeSet::of(&[Scope::ReadPatients, Scope::ReadLabs, Scope::WriteLabs]);
         let exact = ScopeSet::parse_request("read:labs").unwrap();
-        assert_eq!(exact.grant(allowed).unwrap(), ScopeSet::of(&[Scope::ReadLabs]));
+        assert_eq!(
+            exact.grant(allowed).unwrap(),
+            ScopeSet::of(&[Scope::ReadLabs])
+        );
         let wildcard = ScopeSet::parse_request("system/*.read").unwrap();
         assert_eq!(
             wildcard.grant(allowed).unwrap(),
             ScopeSet::of(&[Scope::ReadPatients, Scope::ReadLabs])
         );
         let too_much = ScopeSet::parse_request("read:labs write:medications").unwrap();
-        assert!(matches!(too_much.grant(allowed), Err(AuthError::InvalidScope(_))));
+        assert!(matches!(
+            too_much.grant(allowed),
+            Err(AuthError::InvalidScope(_))
+        ));
         let nothing = ScopeSet::parse_request("system/*.read").unwrap();
         assert!(nothing.grant(ScopeSet::of(&[Scope::AdminClients])).is_err());
     }

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{CommonArgs, ServeArgs};
 
 mod serve;
+pub mod stdio;
 
 /// EHR MCP server: electronic health records for AI agents over MCP, behind OAuth 2.0.
 #[derive(Debug, Parser)]
@@ -24,6 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve MCP (WebSocket, Streamable HTTP), OAuth and health endpoints on one port.
     Serve(Box<ServeArgs>),
+    /// Serve MCP over stdin/stdout for desktop clients (Claude Desktop, VS Code); logs go to stderr.
+    Stdio(Box<stdio::StdioArgs>),
     /// Apply database migrations.
     Migrate,
 }
@@ -84,6 +87,7 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Serve(args) => serve::serve(&cli.common, *args).await,
+        Command::Stdio(args) => stdio::stdio(&cli.common, *args).await,
         Command::Migrate => {
             let store = open_store(&cli.common).await?;
             store.migrate().await?;

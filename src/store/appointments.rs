@@ -45,7 +45,12 @@ impl Store {
             .bind(patient_id)
             .bind(filter.status.map(|status| status.as_str().to_owned()))
             .bind(&filter.from_date)
-            .bind(filter.provider_npi.as_ref().map(|npi| npi.as_str().to_owned()))
+            .bind(
+                filter
+                    .provider_npi
+                    .as_ref()
+                    .map(|npi| npi.as_str().to_owned()),
+            )
             .bind(i64::from(filter.limit.clamp(1, 1000)))
             .fetch_all(self.pool())
             .await?;

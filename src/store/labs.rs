@@ -46,7 +46,10 @@ impl Store {
 }
 
 /// Inserts a lab order or result for `lab.patient_mrn`; `NotFound { what: "patient" }` when there is none.
-pub async fn insert_lab_result(conn: &mut AnyConnection, lab: &LabResult) -> Result<(), StoreError> {
+pub async fn insert_lab_result(
+    conn: &mut AnyConnection,
+    lab: &LabResult,
+) -> Result<(), StoreError> {
     let result = sqlx::query(
         "INSERT INTO lab_results (order_id, patient_id, test_name, ordered_date, collected_date, \
          resulted_date, status, ordered_by, results_json, created_at, updated_at) \

@@ -106,7 +106,10 @@ enum Criteria {
     Everyone,
     DateOfBirth(String),
     /// Lower-cased tokens of three characters or more, and shorter ones.
-    Tokens { long: Vec<String>, short: Vec<String> },
+    Tokens {
+        long: Vec<String>,
+        short: Vec<String>,
+    },
 }
 
 fn criteria_of(term: &str) -> Criteria {
@@ -289,7 +292,11 @@ struct Cursor {
 }
 
 fn encode_cursor(patient: &Patient) -> String {
-    let cursor = (&patient.last_name, &patient.first_name, patient.mrn.as_str());
+    let cursor = (
+        &patient.last_name,
+        &patient.first_name,
+        patient.mrn.as_str(),
+    );
     let json = serde_json::to_vec(&cursor).unwrap_or_default();
     URL_SAFE_NO_PAD.encode(json)
 }
@@ -349,7 +356,10 @@ mod tests {
         );
         assert!(matches!(
             decode_cursor("not a cursor"),
-            Err(StoreError::Invalid { field: "cursor", .. })
+            Err(StoreError::Invalid {
+                field: "cursor",
+                ..
+            })
         ));
     }
 }

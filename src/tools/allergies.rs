@@ -7,7 +7,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::EhrServer;
-use super::args::{self, DATE_PATTERN, MRN_PATTERN, ToolArgs, iso_date, optional_text, required_text};
+use super::args::{
+    self, DATE_PATTERN, MRN_PATTERN, ToolArgs, iso_date, optional_text, required_text,
+};
 use super::call::{ToolCall, run_tool};
 use super::error::ToolError;
 use super::wire::{self, AllergyWire, Success};
@@ -25,7 +27,10 @@ pub struct GetAllergiesArgs {
 
 impl ToolArgs for GetAllergiesArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        self.status.as_deref().map(AllergyStatus::parse).transpose()?;
+        self.status
+            .as_deref()
+            .map(AllergyStatus::parse)
+            .transpose()?;
         Ok(())
     }
 
@@ -61,7 +66,10 @@ impl ToolArgs for AddAllergyArgs {
         AllergySeverity::parse(&self.severity)?;
         if let Some(onset) = &self.onset_date {
             if iso_date("onset_date", onset)? > chrono::Utc::now().date_naive() {
-                return Err(ToolError::invalid("onset_date", "must not be in the future"));
+                return Err(ToolError::invalid(
+                    "onset_date",
+                    "must not be in the future",
+                ));
             }
         }
         optional_text("notes", self.notes.as_deref(), 1000).map(|_| ())
@@ -97,7 +105,11 @@ impl EhrServer {
         output_schema = args::output_schema::<AllergiesResult>(),
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn get_allergies(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+    async fn get_allergies(
+        &self,
+        context: RequestContext<RoleServer>,
+        arguments: JsonObject,
+    ) -> CallToolResult {
         run_tool!(self, "get_allergies", context, arguments, get_allergies)
     }
 
@@ -109,13 +121,24 @@ impl EhrServer {
         output_schema = args::output_schema::<AllergyResult>(),
         annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
     )]
-    async fn add_allergy(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+    async fn add_allergy(
+        &self,
+        context: RequestContext<RoleServer>,
+        arguments: JsonObject,
+    ) -> CallToolResult {
         run_tool!(self, "add_allergy", context, arguments, add_allergy)
     }
 }
 
-async fn get_allergies(call: &ToolCall<'_>, args: GetAllergiesArgs) -> Result<AllergiesResult, ToolError> {
-    let status = args.status.as_deref().map(AllergyStatus::parse).transpose()?;
+async fn get_allergies(
+    call: &ToolCall<'_>,
+    args: GetAllergiesArgs,
+) -> Result<AllergiesResult, ToolError> {
+    let status = args
+        .status
+        .as_deref()
+        .map(AllergyStatus::parse)
+        .transpose()?;
     let allergies = call
         .store()
         .allergies(&args.mrn, status)
@@ -129,7 +152,10 @@ async fn get_allergies(call: &ToolCall<'_>, args: GetAllergiesArgs) -> Result<Al
     })
 }
 
-async fn add_allergy(call: &ToolCall<'_>, args: AddAllergyArgs) -> Result<AllergyResult, ToolError> {
+async fn add_allergy(
+    call: &ToolCall<'_>,
+    args: AddAllergyArgs,
+) -> Result<AllergyResult, ToolError> {
     let allergy = Allergy {
         allergy_id: RecordId::generate(RecordKind::Allergy),
         patient_mrn: args.mrn.clone(),
@@ -145,9 +171,12 @@ async fn add_allergy(call: &ToolCall<'_>, args: AddAllergyArgs) -> Result<Allerg
         notes: optional_text("notes", args.notes.as_deref(), 1000)?,
     };
     let stored = allergy.clone();
-    call.write(Some(format!("allergy_id={}", allergy.allergy_id)), move |conn| {
-        Box::pin(async move { crate::store::allergies::insert_allergy(conn, &stored).await })
-    })
+    call.write(
+        Some(format!("allergy_id={}", allergy.allergy_id)),
+        move |conn| {
+            Box::pin(async move { crate::store::allergies::insert_allergy(conn, &stored).await })
+        },
+    )
     .await?;
     Ok(AllergyResult {
         status: Success::Success,

@@ -143,8 +143,18 @@ impl EhrServer {
         output_schema = args::output_schema::<AppointmentsResult>(),
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn get_appointments(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
-        run_tool!(self, "get_appointments", context, arguments, get_appointments)
+    async fn get_appointments(
+        &self,
+        context: RequestContext<RoleServer>,
+        arguments: JsonObject,
+    ) -> CallToolResult {
+        run_tool!(
+            self,
+            "get_appointments",
+            context,
+            arguments,
+            get_appointments
+        )
     }
 
     #[tool(
@@ -156,8 +166,18 @@ impl EhrServer {
         output_schema = args::output_schema::<AppointmentResult>(),
         annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
     )]
-    async fn schedule_appointment(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
-        run_tool!(self, "schedule_appointment", context, arguments, schedule_appointment)
+    async fn schedule_appointment(
+        &self,
+        context: RequestContext<RoleServer>,
+        arguments: JsonObject,
+    ) -> CallToolResult {
+        run_tool!(
+            self,
+            "schedule_appointment",
+            context,
+            arguments,
+            schedule_appointment
+        )
     }
 
     #[tool(
@@ -168,8 +188,18 @@ impl EhrServer {
         output_schema = args::output_schema::<AppointmentResult>(),
         annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = false)
     )]
-    async fn cancel_appointment(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
-        run_tool!(self, "cancel_appointment", context, arguments, cancel_appointment)
+    async fn cancel_appointment(
+        &self,
+        context: RequestContext<RoleServer>,
+        arguments: JsonObject,
+    ) -> CallToolResult {
+        run_tool!(
+            self,
+            "cancel_appointment",
+            context,
+            arguments,
+            cancel_appointment
+        )
     }
 }
 

@@ -101,7 +101,11 @@ impl EhrServer {
         output_schema = args::output_schema::<AuditLogResult>(),
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn query_audit_log(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+    async fn query_audit_log(
+        &self,
+        context: RequestContext<RoleServer>,
+        arguments: JsonObject,
+    ) -> CallToolResult {
         run_tool!(self, "query_audit_log", context, arguments, query_audit_log)
     }
 }
@@ -113,7 +117,8 @@ async fn query_audit_log(
     let timestamp = |field: &str, value: Option<&str>| {
         value
             .map(|raw| {
-                crate::domain::time::parse_timestamp(field, raw).map(crate::domain::time::format_timestamp)
+                crate::domain::time::parse_timestamp(field, raw)
+                    .map(crate::domain::time::format_timestamp)
             })
             .transpose()
     };

@@ -71,7 +71,13 @@ impl ToolArgs for RegisterClientArgs {
         required_text("app_name", &self.app_name, 200)?;
         required_text("scopes", &self.scopes, 1024)?;
         Role::parse(&self.role)?;
-        args::in_range("rate_limit", self.rate_limit, 1, 100_000_000, "requests per hour")
+        args::in_range(
+            "rate_limit",
+            self.rate_limit,
+            1,
+            100_000_000,
+            "requests per hour",
+        )
     }
 }
 
@@ -148,7 +154,11 @@ impl EhrServer {
         output_schema = args::output_schema::<AuthenticateResult>(),
         annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
     )]
-    async fn authenticate(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+    async fn authenticate(
+        &self,
+        context: RequestContext<RoleServer>,
+        arguments: JsonObject,
+    ) -> CallToolResult {
         let _ = context;
         self.authenticate_call(arguments).await
     }
@@ -161,7 +171,11 @@ impl EhrServer {
         output_schema = args::output_schema::<ValidateTokenResult>(),
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn validate_token(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+    async fn validate_token(
+        &self,
+        context: RequestContext<RoleServer>,
+        arguments: JsonObject,
+    ) -> CallToolResult {
         self.validate_token_call(&context, arguments).await
     }
 
@@ -173,7 +187,11 @@ impl EhrServer {
         output_schema = args::output_schema::<RegisterClientResult>(),
         annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
     )]
-    async fn register_client(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+    async fn register_client(
+        &self,
+        context: RequestContext<RoleServer>,
+        arguments: JsonObject,
+    ) -> CallToolResult {
         run_tool!(self, "register_client", context, arguments, register_client)
     }
 }
@@ -195,11 +213,14 @@ impl EhrServer {
             &request_id,
             principal,
             None,
-            outcome.as_ref().map_or_else(outcome_of, |_| Outcome::Success),
+            outcome
+                .as_ref()
+                .map_or_else(outcome_of, |_| Outcome::Success),
             outcome.as_ref().err().map(|e| e.code().to_owned()),
         );
         if event.client_id.is_none() {
-            event.client_id = claimed_client.filter(|id| crate::domain::ids::ClientId::parse(id).is_ok());
+            event.client_id =
+                claimed_client.filter(|id| crate::domain::ids::ClientId::parse(id).is_ok());
         }
         let audited = self.services().audit.record(event).await;
         let result = match (outcome, audited) {
@@ -220,8 +241,14 @@ impl EhrServer {
             .issue_for_client_secret(
                 args.client_id.trim(),
                 &args.client_secret,
-                args.app_id.as_deref().map(str::trim).filter(|id| !id.is_empty()),
-                args.scope.as_deref().map(str::trim).filter(|scope| !scope.is_empty()),
+                args.app_id
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|id| !id.is_empty()),
+                args.scope
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|scope| !scope.is_empty()),
                 &self.session().source(),
             )
             .await
@@ -258,7 +285,11 @@ impl EhrServer {
         let outcome = match take_access_token(&mut arguments) {
             Ok(token) => self
                 .session()
-                .resolve(&self.services().auth, context, token.as_deref())
+                .resolve(
+                    &self.services().auth,
+                    super::session::bearer_of(context),
+                    token.as_deref(),
+                )
                 .await
                 .map_err(|error| ToolError::from_auth(&request_id, error)),
             Err(error) => Err(error),
@@ -268,7 +299,9 @@ impl EhrServer {
             &request_id,
             outcome.as_ref().ok(),
             None,
-            outcome.as_ref().map_or_else(outcome_of, |_| Outcome::Success),
+            outcome
+                .as_ref()
+                .map_or_else(outcome_of, |_| Outcome::Success),
             outcome.as_ref().err().map(|e| e.code().to_owned()),
         );
         let audited = self.services().audit.record(event).await;
@@ -281,7 +314,11 @@ impl EhrServer {
                     app_id: principal.app_id.clone(),
                     app_name: principal.app_name.clone(),
                     role: principal.role.as_str().to_owned(),
-                    scopes: principal.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+                    scopes: principal
+                        .scopes
+                        .iter()
+                        .map(|s| s.as_str().to_owned())
+                        .collect(),
                     patient_mrn: principal.patient.as_ref().map(ToString::to_string),
                     expires_at: principal.expires_at,
                     expires_in: seconds_left(&principal),

@@ -83,9 +83,7 @@ impl EhrServer {
                 },
                 args,
             )),
-            Err(refusal) => Err(self
-                .refuse(tool, &request_id, started, refusal)
-                .await),
+            Err(refusal) => Err(self.refuse(tool, &request_id, started, refusal).await),
         }
     }
 
@@ -107,13 +105,22 @@ impl EhrServer {
         let auth = &self.services().auth;
         let principal = self
             .session()
-            .resolve(auth, context, access_token.as_deref())
+            .resolve(
+                auth,
+                super::session::bearer_of(context),
+                access_token.as_deref(),
+            )
             .await
             .map_err(|error| refuse(None, None, ToolError::from_auth(request_id, error)))?;
-        auth.check_rate_limit(&principal)
-            .map_err(|error| refuse(Some(&principal), None, ToolError::from_auth(request_id, error)))?;
-        let args = parse_args::<A>(arguments)
-            .map_err(|error| refuse(Some(&principal), None, error))?;
+        auth.check_rate_limit(&principal).map_err(|error| {
+            refuse(
+                Some(&principal),
+                None,
+                ToolError::from_auth(request_id, error),
+            )
+        })?;
+        let args =
+            parse_args::<A>(arguments).map_err(|error| refuse(Some(&principal), None, error))?;
         crate::auth::policy::authorize(&principal, tool, args.patient()).map_err(|error| {
             refuse(
                 Some(&principal),
@@ -154,7 +161,8 @@ impl EhrServer {
         outcome: Result<R, ToolError>,
     ) -> CallToolResult {
         let outcome = outcome.and_then(|result| {
-            serde_json::to_value(result).map_err(|error| ToolError::internal(&call.request_id, &error))
+            serde_json::to_value(result)
+                .map_err(|error| ToolError::internal(&call.request_id, &error))
         });
         let already_audited = call.audited.load(Ordering::Acquire);
         let (audit_outcome, detail) = match &outcome {
@@ -241,7 +249,13 @@ impl ToolCall<'_> {
             Outcome::Success,
             detail,
         );
-        match self.server.services().audit.record_write(event, write).await {
+        match self
+            .server
+            .services()
+            .audit
+            .record_write(event, write)
+            .await
+        {
             // Either way the audit row is written: `success`, or `failed` with the error kind.
             Ok(Ok(value)) => {
                 self.audited.store(true, Ordering::Release);
@@ -264,12 +278,29 @@ pub(crate) fn outcome_of(error: &ToolError) -> Outcome {
     }
 }
 
-pub(crate) fn log_finished(tool: &str, request_id: &str, started: Instant, error: Option<&ToolError>) {
+pub(crate) fn log_finished(
+    tool: &str,
+    request_id: &str,
+    started: Instant,
+    error: Option<&ToolError>,
+) {
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     match error {
-        None => tracing::info!(tool, request_id, elapsed_ms, outcome = "success", "tool call"),
+        None => tracing::info!(
+            tool,
+            request_id,
+            elapsed_ms,
+            outcome = "success",
+            "tool call"
+        ),
         Some(error) => {
-            tracing::info!(tool, request_id, elapsed_ms, outcome = error.code(), "tool call")
+            tracing::info!(
+                tool,
+                request_id,
+                elapsed_ms,
+                outcome = error.code(),
+                "tool call"
+            )
         }
     }
 }

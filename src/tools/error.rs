@@ -139,7 +139,8 @@ struct ErrorBody {
 fn conflict_message(constraint: &str) -> String {
     let lowered = constraint.to_ascii_lowercase();
     if lowered.contains("appointments_active_slot") || lowered.contains("slot") {
-        "that provider already has an appointment at this date and time; choose another time".to_owned()
+        "that provider already has an appointment at this date and time; choose another time"
+            .to_owned()
     } else if lowered.contains("appointment_status") {
         "only a scheduled, confirmed or checked-in appointment can be cancelled".to_owned()
     } else if lowered.contains("medication_status") {
@@ -179,7 +180,10 @@ mod tests {
             body,
             serde_json::json!({"status": "error", "code": "not_found", "message": "patient not found"})
         );
-        assert_eq!(wire(ToolError::unauthenticated())["code"], "unauthenticated");
+        assert_eq!(
+            wire(ToolError::unauthenticated())["code"],
+            "unauthenticated"
+        );
         let limited = wire(ToolError::RateLimited {
             retry_after_seconds: 12,
         });

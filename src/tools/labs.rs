@@ -81,7 +81,11 @@ impl EhrServer {
         output_schema = args::output_schema::<LabResultsResult>(),
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn get_lab_results(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+    async fn get_lab_results(
+        &self,
+        context: RequestContext<RoleServer>,
+        arguments: JsonObject,
+    ) -> CallToolResult {
         run_tool!(self, "get_lab_results", context, arguments, get_lab_results)
     }
 
@@ -93,7 +97,11 @@ impl EhrServer {
         output_schema = args::output_schema::<LabOrderResult>(),
         annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
     )]
-    async fn order_lab(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+    async fn order_lab(
+        &self,
+        context: RequestContext<RoleServer>,
+        arguments: JsonObject,
+    ) -> CallToolResult {
         run_tool!(self, "order_lab", context, arguments, order_lab)
     }
 }

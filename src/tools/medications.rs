@@ -128,7 +128,11 @@ impl EhrServer {
         output_schema = args::output_schema::<MedicationsResult>(),
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn get_medications(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+    async fn get_medications(
+        &self,
+        context: RequestContext<RoleServer>,
+        arguments: JsonObject,
+    ) -> CallToolResult {
         run_tool!(self, "get_medications", context, arguments, get_medications)
     }
 
@@ -140,8 +144,18 @@ impl EhrServer {
         output_schema = args::output_schema::<MedicationResult>(),
         annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
     )]
-    async fn prescribe_medication(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
-        run_tool!(self, "prescribe_medication", context, arguments, prescribe_medication)
+    async fn prescribe_medication(
+        &self,
+        context: RequestContext<RoleServer>,
+        arguments: JsonObject,
+    ) -> CallToolResult {
+        run_tool!(
+            self,
+            "prescribe_medication",
+            context,
+            arguments,
+            prescribe_medication
+        )
     }
 
     #[tool(
@@ -152,8 +166,18 @@ impl EhrServer {
         output_schema = args::output_schema::<MedicationResult>(),
         annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = false)
     )]
-    async fn discontinue_medication(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
-        run_tool!(self, "discontinue_medication", context, arguments, discontinue_medication)
+    async fn discontinue_medication(
+        &self,
+        context: RequestContext<RoleServer>,
+        arguments: JsonObject,
+    ) -> CallToolResult {
+        run_tool!(
+            self,
+            "discontinue_medication",
+            context,
+            arguments,
+            discontinue_medication
+        )
     }
 }
 
@@ -240,16 +264,19 @@ async fn discontinue_medication(
     }
     let reason = optional_text("reason", args.reason.as_deref(), 500)?;
     let stopped = call
-        .write(Some(format!("medication_id={medication_id}")), move |conn| {
-            Box::pin(async move {
-                crate::store::medications::discontinue_medication(
-                    conn,
-                    &medication_id,
-                    reason.as_deref(),
-                )
-                .await
-            })
-        })
+        .write(
+            Some(format!("medication_id={medication_id}")),
+            move |conn| {
+                Box::pin(async move {
+                    crate::store::medications::discontinue_medication(
+                        conn,
+                        &medication_id,
+                        reason.as_deref(),
+                    )
+                    .await
+                })
+            },
+        )
         .await?;
     Ok(MedicationResult {
         status: Success::Success,

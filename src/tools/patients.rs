@@ -222,7 +222,11 @@ impl EhrServer {
         output_schema = args::output_schema::<PatientResult>(),
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn get_patient(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+    async fn get_patient(
+        &self,
+        context: RequestContext<RoleServer>,
+        arguments: JsonObject,
+    ) -> CallToolResult {
         run_tool!(self, "get_patient", context, arguments, get_patient)
     }
 
@@ -235,7 +239,11 @@ impl EhrServer {
         output_schema = args::output_schema::<PatientListResult>(),
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn search_patients(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+    async fn search_patients(
+        &self,
+        context: RequestContext<RoleServer>,
+        arguments: JsonObject,
+    ) -> CallToolResult {
         run_tool!(self, "search_patients", context, arguments, search_patients)
     }
 
@@ -248,7 +256,11 @@ impl EhrServer {
         output_schema = args::output_schema::<PatientChangeResult>(),
         annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
     )]
-    async fn create_patient(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+    async fn create_patient(
+        &self,
+        context: RequestContext<RoleServer>,
+        arguments: JsonObject,
+    ) -> CallToolResult {
         run_tool!(self, "create_patient", context, arguments, create_patient)
     }
 
@@ -260,12 +272,19 @@ impl EhrServer {
         output_schema = args::output_schema::<PatientChangeResult>(),
         annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn update_patient(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+    async fn update_patient(
+        &self,
+        context: RequestContext<RoleServer>,
+        arguments: JsonObject,
+    ) -> CallToolResult {
         run_tool!(self, "update_patient", context, arguments, update_patient)
     }
 }
 
-async fn get_patient(call: &ToolCall<'_>, args: GetPatientArgs) -> Result<PatientResult, ToolError> {
+async fn get_patient(
+    call: &ToolCall<'_>,
+    args: GetPatientArgs,
+) -> Result<PatientResult, ToolError> {
     let patient = call
         .store()
         .patient(&args.mrn)
@@ -414,6 +433,9 @@ fn phone(field: &str, value: Option<&str>) -> Result<Option<String>, ToolError> 
 
 /// A fresh MRN: `MRN` and ten hexadecimal digits.
 fn generated_mrn() -> Result<Mrn, ToolError> {
-    let random = uuid::Uuid::new_v4().simple().to_string().to_ascii_uppercase();
+    let random = uuid::Uuid::new_v4()
+        .simple()
+        .to_string()
+        .to_ascii_uppercase();
     Ok(Mrn::parse(&format!("MRN{}", &random[..10]))?)
 }

@@ -76,8 +76,18 @@ impl EhrServer {
         output_schema = args::output_schema::<ProvidersResult>(),
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn search_providers(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
-        run_tool!(self, "search_providers", context, arguments, search_providers)
+    async fn search_providers(
+        &self,
+        context: RequestContext<RoleServer>,
+        arguments: JsonObject,
+    ) -> CallToolResult {
+        run_tool!(
+            self,
+            "search_providers",
+            context,
+            arguments,
+            search_providers
+        )
     }
 
     #[tool(
@@ -87,7 +97,11 @@ impl EhrServer {
         output_schema = args::output_schema::<ProviderResult>(),
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn get_provider(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+    async fn get_provider(
+        &self,
+        context: RequestContext<RoleServer>,
+        arguments: JsonObject,
+    ) -> CallToolResult {
         run_tool!(self, "get_provider", context, arguments, get_provider)
     }
 }
@@ -118,7 +132,10 @@ async fn search_providers(
     })
 }
 
-async fn get_provider(call: &ToolCall<'_>, args: GetProviderArgs) -> Result<ProviderResult, ToolError> {
+async fn get_provider(
+    call: &ToolCall<'_>,
+    args: GetProviderArgs,
+) -> Result<ProviderResult, ToolError> {
     let provider = call
         .store()
         .provider(&args.npi)

@@ -104,17 +104,18 @@ impl Session {
             .and_then(|slot| slot.as_ref().map(|t| t.expose_secret().to_owned()))
     }
 
-    /// Resolves the caller of one tool call. `access_token` is the call's own argument.
+    /// Resolves the caller of one tool call: its own `access_token` argument, else the HTTP request's
+    /// bearer principal (see [`bearer_of`]), else this session's token.
     pub async fn resolve(
         &self,
         auth: &AuthService,
-        context: &RequestContext<RoleServer>,
+        bearer: Option<BearerPrincipal>,
         access_token: Option<&str>,
     ) -> Result<Principal, AuthError> {
         if let Some(token) = access_token {
             return auth.validate(token).await;
         }
-        if let Some(BearerPrincipal(principal)) = bearer_of(context) {
+        if let Some(BearerPrincipal(principal)) = bearer {
             return Ok(principal);
         }
         if let Some(token) = self.token() {
@@ -147,7 +148,7 @@ impl Session {
 }
 
 /// The bearer principal of the HTTP request behind this call, if any.
-fn bearer_of(context: &RequestContext<RoleServer>) -> Option<BearerPrincipal> {
+pub fn bearer_of(context: &RequestContext<RoleServer>) -> Option<BearerPrincipal> {
     context
         .extensions
         .get::<http::request::Parts>()

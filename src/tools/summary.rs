@@ -62,8 +62,18 @@ impl EhrServer {
         output_schema = args::output_schema::<PatientSummaryResult>(),
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn get_patient_summary(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
-        run_tool!(self, "get_patient_summary", context, arguments, get_patient_summary)
+    async fn get_patient_summary(
+        &self,
+        context: RequestContext<RoleServer>,
+        arguments: JsonObject,
+    ) -> CallToolResult {
+        run_tool!(
+            self,
+            "get_patient_summary",
+            context,
+            arguments,
+            get_patient_summary
+        )
     }
 }
 

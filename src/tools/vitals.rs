@@ -71,7 +71,13 @@ impl ToolArgs for RecordVitalSignsArgs {
         in_range("diastolic_bp", self.diastolic_bp, 20, 200, "mmHg")?;
         in_range("heart_rate", self.heart_rate, 20, 300, "beats per minute")?;
         in_range("temperature", self.temperature, 86.0, 113.0, "°F")?;
-        in_range("respiratory_rate", self.respiratory_rate, 4, 80, "breaths per minute")?;
+        in_range(
+            "respiratory_rate",
+            self.respiratory_rate,
+            4,
+            80,
+            "breaths per minute",
+        )?;
         in_range("oxygen_saturation", self.oxygen_saturation, 50, 100, "%")?;
         in_range("weight", self.weight, 1.0, 1500.0, "lb")?;
         in_range("height", self.height, 10.0, 108.0, "in")?;
@@ -133,7 +139,11 @@ impl EhrServer {
         output_schema = args::output_schema::<VitalSignsResult>(),
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn get_vital_signs(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
+    async fn get_vital_signs(
+        &self,
+        context: RequestContext<RoleServer>,
+        arguments: JsonObject,
+    ) -> CallToolResult {
         run_tool!(self, "get_vital_signs", context, arguments, get_vital_signs)
     }
 
@@ -147,8 +157,18 @@ impl EhrServer {
         output_schema = args::output_schema::<RecordedVitalSignsResult>(),
         annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
     )]
-    async fn record_vital_signs(&self, context: RequestContext<RoleServer>, arguments: JsonObject) -> CallToolResult {
-        run_tool!(self, "record_vital_signs", context, arguments, record_vital_signs)
+    async fn record_vital_signs(
+        &self,
+        context: RequestContext<RoleServer>,
+        arguments: JsonObject,
+    ) -> CallToolResult {
+        run_tool!(
+            self,
+            "record_vital_signs",
+            context,
+            arguments,
+            record_vital_signs
+        )
     }
 }
 

@@ -1,0 +1,102 @@
+//! `ehr-mcp stdio`: MCP over stdin/stdout for desktop clients (Claude Desktop, VS Code). Logs go to
+//! stderr only. Identity from `EHR_MCP_CLIENT_ID` + `EHR_MCP_CLIENT_SECRET` (a token is issued, and
+//! re-issued when it expires) or `EHR_MCP_ACCESS_TOKEN`; without them the client authenticates in-band.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+use rmcp::ServiceExt;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{CliError, open_store};
+use crate::audit::Transport;
+use crate::config::{AuthArgs, CommonArgs};
+use crate::tools::{ClientCredentials, EhrServer, Session, ToolServices};
+
+/// `ehr-mcp stdio` settings.
+#[derive(Debug, Clone, Args)]
+pub struct StdioArgs {
+    /// OAuth client id this session acts as (with `EHR_MCP_CLIENT_SECRET`).
+    #[arg(long, env = "EHR_MCP_CLIENT_ID", requires = "client_secret")]
+    pub client_id: Option<String>,
+
+    /// The client's secret.
+    #[arg(long, env = "EHR_MCP_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<SecretString>,
+
+    /// An access token to act with instead of client credentials.
+    #[arg(
+        long,
+        env = "EHR_MCP_ACCESS_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "client_id"
+    )]
+    pub access_token: Option<SecretString>,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+pub async fn stdio(common: &CommonArgs, args: StdioArgs) -> Result<ExitCode, CliError> {
+    let store = open_store(common).await?;
+    store.migrate().await?;
+    let tools = Arc::new(build_tool_services(store, &args.auth).await?);
+    let session = session_from(&args)?;
+    if args.client_id.is_some() || args.access_token.is_some() {
+        check_identity(&tools, &session).await?;
+    }
+    let server = EhrServer::new(tools.clone(), Arc::new(session));
+    tracing::info!("serving MCP on stdio");
+    let running = server
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|error| CliError::Failed(anyhow::anyhow!("MCP session did not start: {error}")))?;
+    let _ = running.waiting().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn session_from(args: &StdioArgs) -> Result<Session, CliError> {
+    match (&args.client_id, &args.client_secret, &args.access_token) {
+        (Some(client_id), Some(secret), _) => Ok(Session::with_client_credentials(
+            Transport::Stdio,
+            ClientCredentials {
+                client_id: client_id.clone(),
+                client_secret: secret.clone(),
+            },
+        )),
+        (Some(_), None, _) => Err(CliError::Config(
+            "EHR_MCP_CLIENT_ID is set but EHR_MCP_CLIENT_SECRET is not".to_owned(),
+        )),
+        (None, _, Some(token)) => Ok(Session::with_token(
+            Transport::Stdio,
+            token.expose_secret().to_owned(),
+        )),
+        (None, _, None) => Ok(Session::anonymous(Transport::Stdio)),
+    }
+}
+
+/// Fails fast (exit 2) when the configured identity does not authenticate.
+async fn check_identity(tools: &ToolServices, session: &Session) -> Result<(), CliError> {
+    session
+        .resolve(&tools.auth, None, None)
+        .await
+        .map(|_| ())
+        .map_err(|error| {
+            CliError::Config(format!(
+                "EHR_MCP_CLIENT_ID/EHR_MCP_CLIENT_SECRET or EHR_MCP_ACCESS_TOKEN do not authenticate: {error}"
+            ))
+        })
+}
+
+/// TEMPORARY (branch mcp): replaced by the auth helper's constructors at merge.
+async fn build_tool_services(
+    store: crate::store::Store,
+    _auth: &AuthArgs,
+) -> Result<ToolServices, CliError> {
+    Ok(ToolServices {
+        store,
+        auth: Arc::new(crate::auth::AuthService),
+        audit: Arc::new(crate::audit::AuditLog),
+    })
+}

@@ -1,0 +1,92 @@
+//! Bearer tokens on HTTP requests (RFC 6750): reading `Authorization: Bearer`, the 401 answer with
+//! `WWW-Authenticate: Bearer resource_metadata="…"` (RFC 9728) that lets clients discover the
+//! authorization server, and the middleware that guards `/mcp`.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::AuthService;
+use crate::tools::BearerPrincipal;
+
+/// The bearer token of a request: `Ok(None)` without an `Authorization` header, `Err` for a header that
+/// is not a well-formed bearer credential.
+pub fn token_from_headers(headers: &HeaderMap) -> Result<Option<String>, &'static str> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| "the Authorization header is not valid text")?;
+    let (scheme, token) = text
+        .trim()
+        .split_once(' ')
+        .ok_or("expected Authorization: Bearer <token>")?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err("expected Authorization: Bearer <token>");
+    }
+    Ok(Some(token.to_owned()))
+}
+
+/// HTTP 401 with the RFC 9728 pointer to our protected-resource metadata. `problem` is set when a token
+/// was presented and refused (`error="invalid_token"`).
+pub fn unauthorized(resource_metadata_url: &str, problem: Option<&str>) -> Response {
+    let challenge = match problem {
+        None => format!("Bearer resource_metadata=\"{resource_metadata_url}\""),
+        Some(_) => format!(
+            "Bearer error=\"invalid_token\", error_description=\"the access token is invalid, expired or revoked\", resource_metadata=\"{resource_metadata_url}\""
+        ),
+    };
+    let body = serde_json::json!({
+        "error": if problem.is_some() { "invalid_token" } else { "unauthorized" },
+        "error_description": problem.unwrap_or(
+            "a bearer token is required: get one from the token endpoint named in the resource metadata"
+        ),
+        "resource_metadata": resource_metadata_url,
+    });
+    let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// What the `/mcp` guard needs.
+#[derive(Clone)]
+pub struct BearerGuard {
+    pub auth: Arc<AuthService>,
+    pub resource_metadata_url: String,
+    /// `EHR_MCP_HTTP_IN_BAND_AUTH`: let requests without a token through (tools then apply the
+    /// WebSocket rules: `authenticate` or `access_token`).
+    pub allow_in_band: bool,
+}
+
+/// Middleware for `/mcp`: a valid bearer token puts its principal in the request's extensions (the tools
+/// read it from there); a refused token is 401; no token is 401 unless in-band authentication is on.
+pub async fn require_bearer(
+    State(guard): State<BearerGuard>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    match token_from_headers(request.headers()) {
+        Ok(Some(token)) => match guard.auth.validate(&token).await {
+            Ok(principal) => {
+                request.extensions_mut().insert(BearerPrincipal(principal));
+                next.run(request).await
+            }
+            Err(error) => unauthorized(&guard.resource_metadata_url, Some(&error.to_string())),
+        },
+        Ok(None) if guard.allow_in_band => next.run(request).await,
+        Ok(None) => unauthorized(&guard.resource_metadata_url, None),
+        Err(reason) => unauthorized(&guard.resource_metadata_url, Some(reason)),
+    }
+}

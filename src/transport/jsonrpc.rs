@@ -1,0 +1,340 @@
+//! JSON-RPC 2.0 framing for message-oriented transports (WebSocket): one text frame holds one message or
+//! a batch. [`FrameDecoder::decode`] turns a frame into messages for the MCP service plus immediate error
+//! replies (parse errors, invalid requests); [`ReplyRouter`] turns the service's replies back into frames,
+//! assembling batch replies and hiding the implicit `initialize` that lets clients skip the handshake.
+//!
+//! Invariant: a bad frame or member yields a JSON-RPC error reply and never ends the connection.
+
+use std::collections::HashSet;
+
+use rmcp::model::{ClientJsonRpcMessage, ClientRequest, GetMeta, ServerJsonRpcMessage};
+use serde_json::{Value, json};
+
+/// Id of the `initialize` request injected for clients of the earlier system, which send `tools/list`
+/// and `tools/call` without the MCP handshake. Its reply is not forwarded.
+pub const IMPLICIT_INITIALIZE_ID: &str = "ehr-mcp:implicit-initialize";
+
+/// The protocol version assumed for clients that skip `initialize`.
+pub const IMPLICIT_PROTOCOL_VERSION: &str = "2025-06-18";
+
+pub const PARSE_ERROR: i64 = -32700;
+pub const INVALID_REQUEST: i64 = -32600;
+
+/// The result of decoding one frame.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    /// Messages for the MCP service, in order.
+    pub to_service: Vec<ClientJsonRpcMessage>,
+    /// A frame to send back at once (a single error, or a batch reply with no request pending).
+    pub reply_now: Option<Value>,
+}
+
+/// Per-connection decoder state.
+#[derive(Debug, Default)]
+pub struct FrameDecoder {
+    handshake_seen: bool,
+}
+
+impl FrameDecoder {
+    /// Decodes one text frame. Batch members that are requests are registered with `router`, so their
+    /// replies are sent back together as one array.
+    pub fn decode(&mut self, text: &str, router: &mut ReplyRouter) -> Decoded {
+        let value: Value = match serde_json::from_str(text) {
+            Ok(value) => value,
+            Err(error) => {
+                return Decoded {
+                    to_service: Vec::new(),
+                    reply_now: Some(error_reply(
+                        Value::Null,
+                        PARSE_ERROR,
+                        &format!("Parse error: the frame is not valid JSON ({error})"),
+                    )),
+                };
+            }
+        };
+        match value {
+            Value::Array(members) if members.is_empty() => Decoded {
+                to_service: Vec::new(),
+                reply_now: Some(error_reply(
+                    Value::Null,
+                    INVALID_REQUEST,
+                    "Invalid Request: empty batch",
+                )),
+            },
+            Value::Array(members) => self.decode_batch(members, router),
+            single => match self.message(single) {
+                Ok(messages) => Decoded {
+                    to_service: messages,
+                    reply_now: None,
+                },
+                Err(reply) => Decoded {
+                    to_service: Vec::new(),
+                    reply_now: Some(reply),
+                },
+            },
+        }
+    }
+
+    fn decode_batch(&mut self, members: Vec<Value>, router: &mut ReplyRouter) -> Decoded {
+        let mut to_service = Vec::new();
+        let mut errors = Vec::new();
+        let mut awaited = HashSet::new();
+        for member in members {
+            match self.message(member) {
+                Ok(messages) => {
+                    for message in messages {
+                        if let ClientJsonRpcMessage::Request(request) = &message {
+                            if !is_implicit_initialize(&message) {
+                                awaited.insert(id_key(&request.id));
+                            }
+                        }
+                        to_service.push(message);
+                    }
+                }
+                Err(reply) => errors.push(reply),
+            }
+        }
+        let reply_now = if awaited.is_empty() {
+            // Only notifications and invalid members: reply with the errors, or nothing at all.
+            (!errors.is_empty()).then_some(Value::Array(errors))
+        } else {
+            router.expect_batch(awaited, errors);
+            None
+        };
+        Decoded {
+            to_service,
+            reply_now,
+        }
+    }
+
+    /// One JSON-RPC message, preceded by the implicit handshake when it is the connection's first and
+    /// not an `initialize`.
+    fn message(&mut self, value: Value) -> Result<Vec<ClientJsonRpcMessage>, Value> {
+        let id = value.get("id").cloned().unwrap_or(Value::Null);
+        if !value.is_object() || value.get("jsonrpc") != Some(&json!("2.0")) {
+            return Err(error_reply(
+                id,
+                INVALID_REQUEST,
+                "Invalid Request: expected a JSON-RPC 2.0 object with \"jsonrpc\": \"2.0\"",
+            ));
+        }
+        if value.get("method").is_some_and(|m| !m.is_string()) {
+            return Err(error_reply(
+                id,
+                INVALID_REQUEST,
+                "Invalid Request: \"method\" must be a string",
+            ));
+        }
+        let message: ClientJsonRpcMessage = serde_json::from_value(value).map_err(|error| {
+            error_reply(
+                id.clone(),
+                INVALID_REQUEST,
+                &format!("Invalid Request: {error}"),
+            )
+        })?;
+        let mut messages = Vec::with_capacity(3);
+        if !self.handshake_seen {
+            self.handshake_seen = true;
+            if !opens_session(&message) {
+                messages.extend(implicit_handshake());
+            }
+        }
+        messages.push(message);
+        Ok(messages)
+    }
+}
+
+/// Whether a first message starts the lifecycle itself: `initialize`, or a request carrying the
+/// per-request protocol metadata of protocol 2026-07-28.
+fn opens_session(message: &ClientJsonRpcMessage) -> bool {
+    match message {
+        ClientJsonRpcMessage::Request(request) => {
+            matches!(request.request, ClientRequest::InitializeRequest(_))
+                || request.request.get_meta().protocol_version().is_some()
+        }
+        _ => false,
+    }
+}
+
+fn implicit_handshake() -> Vec<ClientJsonRpcMessage> {
+    let initialize = json!({
+        "jsonrpc": "2.0",
+        "id": IMPLICIT_INITIALIZE_ID,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": IMPLICIT_PROTOCOL_VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": "client-without-initialize", "version": "0"}
+        }
+    });
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    [initialize, initialized]
+        .into_iter()
+        .filter_map(|value| serde_json::from_value(value).ok())
+        .collect()
+}
+
+fn is_implicit_initialize(message: &ClientJsonRpcMessage) -> bool {
+    matches!(message, ClientJsonRpcMessage::Request(request)
+        if id_key(&request.id) == id_key(&IMPLICIT_INITIALIZE_ID))
+}
+
+fn id_key(id: &impl serde::Serialize) -> String {
+    serde_json::to_string(id).unwrap_or_default()
+}
+
+/// A JSON-RPC error object.
+pub fn error_reply(id: Value, code: i64, message: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+}
+
+struct PendingBatch {
+    awaited: HashSet<String>,
+    collected: Vec<Value>,
+}
+
+/// Routes the service's replies to frames: single replies go out as they come, batch members are held
+/// until the whole batch is answered, the implicit `initialize` reply is dropped.
+#[derive(Default)]
+pub struct ReplyRouter {
+    batches: Vec<PendingBatch>,
+}
+
+impl ReplyRouter {
+    fn expect_batch(&mut self, awaited: HashSet<String>, errors: Vec<Value>) {
+        self.batches.push(PendingBatch {
+            awaited,
+            collected: errors,
+        });
+    }
+
+    /// The frame to send for one message from the service, if any yet.
+    pub fn route(&mut self, message: ServerJsonRpcMessage) -> Option<Value> {
+        let id = match &message {
+            ServerJsonRpcMessage::Response(response) => Some(id_key(&response.id)),
+            ServerJsonRpcMessage::Error(error) => error.id.as_ref().map(id_key),
+            _ => None,
+        };
+        if id.as_deref() == Some(&id_key(&IMPLICIT_INITIALIZE_ID)) {
+            return None;
+        }
+        let value = serde_json::to_value(&message).ok()?;
+        let Some(id) = id else {
+            return Some(value);
+        };
+        let Some(index) = self
+            .batches
+            .iter()
+            .position(|batch| batch.awaited.contains(&id))
+        else {
+            return Some(value);
+        };
+        let batch = &mut self.batches[index];
+        batch.awaited.remove(&id);
+        batch.collected.push(value);
+        if batch.awaited.is_empty() {
+            let done = self.batches.remove(index);
+            Some(Value::Array(done.collected))
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(decoder: &mut FrameDecoder, router: &mut ReplyRouter, text: &str) -> Decoded {
+        decoder.decode(text, router)
+    }
+
+    #[test]
+    fn a_bad_frame_gets_a_parse_error() {
+        let (mut decoder, mut router) = (FrameDecoder::default(), ReplyRouter::default());
+        let decoded = decode(&mut decoder, &mut router, "{not json");
+        assert!(decoded.to_service.is_empty());
+        let reply = decoded.reply_now.unwrap_or_default();
+        assert_eq!(reply["error"]["code"], PARSE_ERROR);
+        assert_eq!(reply["id"], Value::Null);
+    }
+
+    #[test]
+    fn a_first_message_without_initialize_gets_the_implicit_handshake() {
+        let (mut decoder, mut router) = (FrameDecoder::default(), ReplyRouter::default());
+        let decoded = decode(
+            &mut decoder,
+            &mut router,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+        );
+        assert_eq!(decoded.to_service.len(), 3);
+        assert!(is_implicit_initialize(&decoded.to_service[0]));
+        let again = decode(
+            &mut decoder,
+            &mut router,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
+        );
+        assert_eq!(again.to_service.len(), 1);
+    }
+
+    #[test]
+    fn an_initialize_first_is_passed_through() {
+        let (mut decoder, mut router) = (FrameDecoder::default(), ReplyRouter::default());
+        let decoded = decode(
+            &mut decoder,
+            &mut router,
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+        );
+        assert_eq!(decoded.to_service.len(), 1);
+    }
+
+    #[test]
+    fn batches_are_answered_as_one_array_with_invalid_members_included() {
+        let (mut decoder, mut router) = (FrameDecoder::default(), ReplyRouter::default());
+        let decoded = decode(
+            &mut decoder,
+            &mut router,
+            r#"[{"jsonrpc":"2.0","id":7,"method":"ping"},{"jsonrpc":"2.0","method":"notifications/initialized"},{"foo":1}]"#,
+        );
+        assert!(decoded.reply_now.is_none());
+        // implicit initialize + initialized, ping, notification
+        assert_eq!(decoded.to_service.len(), 4);
+        let implicit: ServerJsonRpcMessage = serde_json::from_value(json!({
+            "jsonrpc": "2.0", "id": IMPLICIT_INITIALIZE_ID, "result": {}
+        }))
+        .unwrap_or_else(|_| {
+            ServerJsonRpcMessage::error(rmcp::ErrorData::internal_error("x", None), None)
+        });
+        assert!(router.route(implicit).is_none());
+        let pong: ServerJsonRpcMessage =
+            serde_json::from_value(json!({"jsonrpc": "2.0", "id": 7, "result": {}}))
+                .unwrap_or_else(|_| {
+                    ServerJsonRpcMessage::error(rmcp::ErrorData::internal_error("x", None), None)
+                });
+        let frame = router.route(pong).unwrap_or_default();
+        let members = frame.as_array().cloned().unwrap_or_default();
+        assert_eq!(members.len(), 2);
+        assert!(
+            members
+                .iter()
+                .any(|m| m["error"]["code"] == INVALID_REQUEST)
+        );
+        assert!(members.iter().any(|m| m["id"] == 7));
+    }
+
+    #[test]
+    fn an_empty_batch_and_a_notification_only_batch() {
+        let (mut decoder, mut router) = (FrameDecoder::default(), ReplyRouter::default());
+        let empty = decode(&mut decoder, &mut router, "[]");
+        assert_eq!(
+            empty.reply_now.unwrap_or_default()["error"]["code"],
+            INVALID_REQUEST
+        );
+        let notes = decode(
+            &mut decoder,
+            &mut router,
+            r#"[{"jsonrpc":"2.0","method":"notifications/initialized"}]"#,
+        );
+        assert!(notes.reply_now.is_none());
+    }
+}

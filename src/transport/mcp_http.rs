@@ -1,0 +1,221 @@
+//! MCP Streamable HTTP at `/mcp` (POST, GET, DELETE) with rmcp's `StreamableHttpService`, serving the same
+//! [`EhrServer`]. Two modes on one path: a request carrying `Mcp-Session-Id`, an `initialize`, a GET or a
+//! DELETE goes to the session service (SSE streams); any other POST without a session is served
+//! statelessly with a plain JSON response. Host and Origin are validated against DNS rebinding; every
+//! request passes the bearer guard first ([`super::bearer::require_bearer`]).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio_util::sync::CancellationToken;
+
+use super::bearer::{BearerGuard, require_bearer};
+use crate::audit::Transport;
+use crate::tools::{EhrServer, Session, ToolServices};
+
+/// Settings of the `/mcp` endpoint.
+#[derive(Debug, Clone)]
+pub struct McpHttpSettings {
+    /// The public base URL (`EHR_MCP_PUBLIC_URL` or `http://host:port`); its host is always allowed.
+    pub public_base_url: String,
+    /// The address the server listens on.
+    pub bind_host: String,
+    /// Extra allowed `Origin` values (`EHR_MCP_ALLOWED_ORIGINS`).
+    pub allowed_origins: Vec<String>,
+    pub max_message_bytes: usize,
+    /// Cancelled at shutdown: ends open SSE streams and sessions.
+    pub shutdown: CancellationToken,
+}
+
+type McpService = StreamableHttpService<EhrServer, LocalSessionManager>;
+
+#[derive(Clone)]
+struct McpServices {
+    sessions: McpService,
+    stateless: McpService,
+    max_message_bytes: usize,
+}
+
+/// The `/mcp` routes, guarded by `guard`.
+pub fn routes(tools: Arc<ToolServices>, guard: BearerGuard, settings: &McpHttpSettings) -> Router {
+    let factory = move || {
+        Ok(EhrServer::new(
+            tools.clone(),
+            Arc::new(Session::anonymous(Transport::StreamableHttp)),
+        ))
+    };
+    let config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(allowed_hosts(settings))
+        .with_allowed_origins(allowed_origins(settings))
+        .enforce_origin_validation()
+        .with_max_request_body_bytes(settings.max_message_bytes)
+        .with_cancellation_token(settings.shutdown.clone());
+    let services = McpServices {
+        sessions: StreamableHttpService::new(
+            factory.clone(),
+            Arc::new(LocalSessionManager::default()),
+            config.clone(),
+        ),
+        stateless: StreamableHttpService::new(
+            factory,
+            Arc::new(LocalSessionManager::default()),
+            config
+                .with_legacy_session_mode(false)
+                .with_json_response(true),
+        ),
+        max_message_bytes: settings.max_message_bytes,
+    };
+    Router::new()
+        .route("/mcp", any(dispatch))
+        .with_state(services)
+        .layer(from_fn_with_state(guard, require_bearer))
+}
+
+async fn dispatch(State(services): State<McpServices>, request: Request) -> Response {
+    let sessionless_post =
+        request.method() == Method::POST && !request.headers().contains_key("mcp-session-id");
+    if !sessionless_post {
+        return into_axum(services.sessions.handle(request).await);
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, services.max_message_bytes).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "Payload Too Large: the limit is {} bytes",
+                    services.max_message_bytes
+                ),
+            )
+                .into_response();
+        }
+    };
+    let service = if is_initialize(&bytes) {
+        &services.sessions
+    } else {
+        &services.stateless
+    };
+    let request = Request::from_parts(parts, Body::from(bytes));
+    into_axum(service.handle(request).await)
+}
+
+fn into_axum<B>(response: http::Response<B>) -> Response
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    response.map(Body::new)
+}
+
+/// Whether a POST body is an `initialize` request (which opens a session).
+fn is_initialize(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Method<'a> {
+        #[serde(borrow)]
+        method: Option<&'a str>,
+    }
+    serde_json::from_slice::<Method<'_>>(body).is_ok_and(|m| m.method == Some("initialize"))
+}
+
+fn host_of(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split('/').next()?;
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+        _ => authority,
+    };
+    Some(
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
+    )
+}
+
+fn is_unspecified(host: &str) -> bool {
+    matches!(host, "0.0.0.0" | "::" | "[::]" | "")
+}
+
+/// Hosts accepted in the `Host` header: loopback, the public URL's host, and the bind address.
+fn allowed_hosts(settings: &McpHttpSettings) -> Vec<String> {
+    let mut hosts = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    hosts.extend(host_of(&settings.public_base_url));
+    if !is_unspecified(&settings.bind_host) {
+        hosts.push(settings.bind_host.clone());
+    }
+    hosts.sort();
+    hosts.dedup();
+    hosts
+}
+
+/// Origins accepted from browsers: our own hosts (any port) and the configured extra origins.
+fn allowed_origins(settings: &McpHttpSettings) -> Vec<String> {
+    let mut origins: Vec<String> = allowed_hosts(settings)
+        .iter()
+        .flat_map(|host| {
+            let host = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host.clone()
+            };
+            [format!("http://{host}:*"), format!("https://{host}:*")]
+        })
+        .collect();
+    origins.extend(
+        settings
+            .allowed_origins
+            .iter()
+            .map(|origin| origin.trim().trim_end_matches('/').to_owned())
+            .filter(|origin| !origin.is_empty()),
+    );
+    origins
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(public: &str, bind: &str) -> McpHttpSettings {
+        McpHttpSettings {
+            public_base_url: public.to_owned(),
+            bind_host: bind.to_owned(),
+            allowed_origins: vec!["https://copilot.example.com".to_owned()],
+            max_message_bytes: 1024,
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    #[test]
+    fn the_public_host_and_loopback_are_allowed() {
+        let hosts = allowed_hosts(&settings("https://ehr.example.org", "0.0.0.0"));
+        assert!(hosts.contains(&"ehr.example.org".to_owned()));
+        assert!(hosts.contains(&"127.0.0.1".to_owned()));
+        assert!(!hosts.contains(&"0.0.0.0".to_owned()));
+        let origins = allowed_origins(&settings("https://ehr.example.org:8443/", "127.0.0.1"));
+        assert!(origins.contains(&"https://ehr.example.org:*".to_owned()));
+        assert!(origins.contains(&"https://copilot.example.com".to_owned()));
+    }
+
+    #[test]
+    fn initialize_is_recognised() {
+        assert!(is_initialize(
+            br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#
+        ));
+        assert!(!is_initialize(
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#
+        ));
+        assert!(!is_initialize(b"not json"));
+    }
+}
