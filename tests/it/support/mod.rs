@@ -24,6 +24,33 @@ pub struct TestDb {
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+static CLEANED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
+/// Test databases are named `ehr_test_<pid>_…`; drop those left by test processes that no longer run.
+async fn drop_databases_of_dead_runs(admin: &Store) {
+    let names: Vec<String> =
+        sqlx::query("SELECT datname::text FROM pg_database WHERE datname LIKE 'ehr_test_%'")
+            .fetch_all(admin.pool())
+            .await
+            .map(|rows| {
+                rows.iter()
+                    .map(|row| sqlx::Row::get::<String, _>(row, 0))
+                    .collect()
+            })
+            .unwrap_or_default();
+    for name in names {
+        let pid = name.split('_').nth(2).unwrap_or_default();
+        let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
+        let safe = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !alive && safe {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(admin.pool())
+            .await;
+        }
+    }
+}
 
 impl TestDb {
     pub async fn sqlite() -> TestDb {
