@@ -6,3 +6,5 @@ mod support;
 
 mod health;
 mod schema;
+mod store_fixtures;
+mod store_patients;
