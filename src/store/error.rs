@@ -34,7 +34,10 @@ impl From<sqlx::Error> for StoreError {
                     constraint: constraint.unwrap_or_else(|| unique_target(&message)),
                 };
             }
-            if database_error.is_foreign_key_violation() {
+            // SQLite reports `ON DELETE RESTRICT` with the generic constraint code, not the foreign-key one.
+            if database_error.is_foreign_key_violation()
+                || message == "FOREIGN KEY constraint failed"
+            {
                 return StoreError::Conflict {
                     constraint: constraint.unwrap_or_else(|| "foreign key".to_owned()),
                 };

@@ -7,9 +7,10 @@ use super::{Store, StoreError, corrupt, now_text};
 use crate::domain::clinical::Provider;
 use crate::domain::ids::Npi;
 
-/// The provider columns in the order [`provider_from_row`] reads them.
-pub(crate) const PROVIDER_COLUMNS: &str =
-    "npi, name, specialty, department, phone, email, accepting_new_patients";
+/// The provider columns [`provider_from_row`] reads. The boolean is read as 0/1: the `Any` driver cannot
+/// decode SQLite's `BOOLEAN` declared type, but it can decode an integer expression on both engines.
+pub(crate) const PROVIDER_COLUMNS: &str = "npi, name, specialty, department, phone, email, \
+     (CASE WHEN accepting_new_patients THEN 1 ELSE 0 END) AS accepting_new_patients";
 
 /// Provider search: every given criterion must hold. `term` is a case-insensitive substring of the name;
 /// `specialty` and `department` are case-insensitive substrings of those fields. Ordered by name, NPI.
@@ -137,6 +138,6 @@ pub(crate) fn provider_from_row(row: &AnyRow) -> Result<Provider, StoreError> {
         department: row.try_get("department")?,
         phone: row.try_get("phone")?,
         email: row.try_get("email")?,
-        accepting_new_patients: row.try_get("accepting_new_patients")?,
+        accepting_new_patients: row.try_get::<i64, _>("accepting_new_patients")? != 0,
     })
 }
