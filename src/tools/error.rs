@@ -78,6 +78,7 @@ impl ToolError {
         match error {
             StoreError::NotFound { what } => Self::NotFound(format!("{what} not found")),
             StoreError::Conflict { constraint } => Self::Conflict(conflict_message(&constraint)),
+            StoreError::Invalid { field, rule } => Self::invalid(field, rule),
             other => Self::internal(request_id, &other),
         }
     }

@@ -8,6 +8,8 @@
 mod support;
 
 mod health;
+mod mcp_client;
+mod mcp_websocket;
 mod schema;
 mod store_appointments;
 mod store_fixtures;

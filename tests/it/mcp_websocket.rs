@@ -1,0 +1,154 @@
+//! MCP over WebSocket: the earlier system's clients (no `initialize`), SDK-style clients, JSON-RPC framing
+//! (batches, notifications, bad frames, oversized messages) — the connection survives every bad frame.
+
+use serde_json::json;
+
+use crate::mcp_client::{WsClient, error_code};
+use crate::support::spawn_app;
+
+const TOOL_COUNT: usize = 23;
+
+#[tokio::test]
+async fn a_client_without_initialize_lists_tools_on_both_paths() {
+    let app = spawn_app().await;
+    for path in ["/", "/ws"] {
+        let mut client = WsClient::connect(&app, path, None).await;
+        assert_eq!(client.protocol.as_deref(), Some("mcp"));
+        let reply = client.request("tools/list", json!({})).await;
+        let tools = reply["result"]["tools"].as_array().expect("tools");
+        assert_eq!(tools.len(), TOOL_COUNT, "{reply}");
+        for tool in tools {
+            assert!(tool["title"].is_string(), "{tool}");
+            assert!(tool["outputSchema"]["type"] == "object", "{tool}");
+            assert!(tool["inputSchema"]["properties"]["access_token"].is_object());
+            assert!(tool["annotations"]["readOnlyHint"].is_boolean());
+        }
+        client.close().await;
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_sdk_style_client_initializes_first() {
+    let app = spawn_app().await;
+    let mut client = WsClient::connect(&app, "/ws", None).await;
+    let init = client
+        .request(
+            "initialize",
+            json!({"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "test", "version": "1"}}),
+        )
+        .await;
+    assert_eq!(init["result"]["protocolVersion"], "2025-06-18");
+    assert_eq!(init["result"]["serverInfo"]["name"], "ehr-mcp");
+    assert!(init["result"]["capabilities"]["tools"].is_object());
+    client
+        .send_json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .await;
+    let ping = client.request("ping", json!({})).await;
+    assert_eq!(ping["result"], json!({}));
+    client.close().await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn tool_calls_without_a_token_are_refused_but_listing_works() {
+    let app = spawn_app().await;
+    let mut client = WsClient::connect(&app, "/ws", None).await;
+    for (tool, arguments) in [
+        ("get_patient", json!({"mrn": "MRN001"})),
+        ("search_patients", json!({"search_term": "John"})),
+        ("query_audit_log", json!({})),
+    ] {
+        let result = client.call_tool(tool, arguments).await;
+        assert_eq!(error_code(&result), "unauthenticated", "{tool}");
+    }
+    let garbage = client
+        .call_tool("get_patient", json!({"mrn": "MRN001", "access_token": "not-a-token"}))
+        .await;
+    assert_eq!(error_code(&garbage), "unauthenticated");
+    client.close().await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_frames_get_jsonrpc_errors_and_the_connection_lives_on() {
+    let app = spawn_app().await;
+    let mut client = WsClient::connect(&app, "/ws", None).await;
+
+    client.send_text("{this is not json").await;
+    let parse = client.recv_json().await;
+    assert_eq!(parse["error"]["code"], -32700, "{parse}");
+    assert_eq!(parse["id"], serde_json::Value::Null);
+
+    client.send_text(r#"{"id": 5, "method": "tools/list"}"#).await;
+    let invalid = client.recv_json().await;
+    assert_eq!(invalid["error"]["code"], -32600, "{invalid}");
+    assert_eq!(invalid["id"], 5);
+
+    let unknown_tool = client
+        .request("tools/call", json!({"name": "drop_all_tables", "arguments": {}}))
+        .await;
+    assert!(unknown_tool["error"]["code"].is_i64(), "{unknown_tool}");
+
+    let unknown_method = client.request("no/such/method", json!({})).await;
+    assert_eq!(unknown_method["error"]["code"], -32601, "{unknown_method}");
+
+    let still_alive = client.request("tools/list", json!({})).await;
+    assert!(still_alive["result"]["tools"].is_array());
+    client.close().await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn batches_get_one_array_reply_and_notifications_none() {
+    let app = spawn_app().await;
+    let mut client = WsClient::connect(&app, "/ws", None).await;
+    client
+        .send_text(
+            r#"[{"jsonrpc":"2.0","id":"a","method":"ping"},
+                {"jsonrpc":"2.0","method":"notifications/initialized"},
+                {"jsonrpc":"2.0","id":"b","method":"tools/list"},
+                {"bogus": true}]"#,
+        )
+        .await;
+    let reply = client.recv_json().await;
+    let members = reply.as_array().expect("a batch reply is an array");
+    assert_eq!(members.len(), 3, "{reply}");
+    assert!(members.iter().any(|m| m["id"] == "a" && m["result"] == json!({})));
+    assert!(members.iter().any(|m| m["id"] == "b" && m["result"]["tools"].is_array()));
+    assert!(members.iter().any(|m| m["error"]["code"] == -32600));
+
+    client.send_text("[]").await;
+    let empty = client.recv_json().await;
+    assert_eq!(empty["error"]["code"], -32600);
+
+    // A notification alone gets no reply: the next reply is for the next request.
+    client
+        .send_text(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .await;
+    let after = client.request("ping", json!({})).await;
+    assert_eq!(after["result"], json!({}));
+    client.close().await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_oversized_message_gets_a_clear_error_and_the_server_keeps_serving() {
+    let app = crate::support::spawn_app_on(
+        crate::support::TestDb::sqlite().await,
+        &["--max-message-bytes", "65536"],
+    )
+    .await;
+    let mut client = WsClient::connect(&app, "/ws", None).await;
+    let huge = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": "search_patients", "arguments": {"search_term": "x".repeat(100_000)}}});
+    client.send_json(&huge).await;
+    let reply = client.recv_json().await;
+    assert_eq!(reply["error"]["code"], -32600, "{reply}");
+    assert!(reply["error"]["message"].as_str().unwrap_or("").contains("exceeds the limit"));
+    let still_alive = client.request("tools/list", json!({})).await;
+    assert!(still_alive["result"]["tools"].is_array());
+    client.close().await;
+    app.shutdown().await;
+}
