@@ -5,4 +5,9 @@
 mod support;
 
 mod health;
+mod ops_binary;
+mod ops_limits;
+mod ops_metrics;
+mod ops_shutdown;
+mod ops_tls;
 mod schema;
