@@ -10,5 +10,6 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod store;
+pub mod telemetry;
 pub mod tools;
 pub mod transport;

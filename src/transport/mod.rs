@@ -1,10 +1,15 @@
-//! Transports: the axum routes of the one port (WebSocket `/` and `/ws`, Streamable HTTP `/mcp`) and
-//! the JSON-RPC framing they share. stdio lives in `cli::stdio`. Transports resolve identity and hand
-//! the same tool server a `Principal`; they hold no policy.
+//! Transports: the axum router on one port (WebSocket `/` and `/ws`, Streamable HTTP `/mcp`, OAuth, health,
+//! metrics), the JSON-RPC framing the message transports share, limits, TLS and the shutdown signal.
+//! stdio lives in `cli::stdio`. Transports resolve identity and hand the same tool server a `Principal`;
+//! they hold no policy.
 
 pub mod bearer;
 pub mod jsonrpc;
+pub mod limits;
 pub mod mcp_http;
+pub mod metrics_endpoint;
+pub mod shutdown;
+pub mod tls;
 pub mod websocket;
 
 use std::sync::Arc;
@@ -20,16 +25,15 @@ pub fn mcp_routes(
     tools: Arc<ToolServices>,
     args: &ServeArgs,
     public_base_url: &str,
-    shutdown: tokio_util::sync::CancellationToken,
+    limits: Arc<limits::NetworkLimits>,
+    shutdown: shutdown::Shutdown,
 ) -> Router {
     let resource_metadata_url =
         format!("{public_base_url}/.well-known/oauth-protected-resource/mcp");
     let websocket_state = websocket::WebSocketState {
         tools: tools.clone(),
-        limits: websocket::WebSocketLimits {
-            max_message_bytes: args.limits.max_message_bytes,
-            idle_timeout: args.limits.idle_timeout(),
-        },
+        limits,
+        shutdown: shutdown.clone(),
         resource_metadata_url: resource_metadata_url.clone(),
     };
     let guard = bearer::BearerGuard {
@@ -42,7 +46,7 @@ pub fn mcp_routes(
         bind_host: args.host.clone(),
         allowed_origins: args.allowed_origins.clone(),
         max_message_bytes: args.limits.max_message_bytes,
-        shutdown,
+        shutdown: shutdown.token().clone(),
     };
     Router::new()
         .route("/", get(websocket::upgrade))

@@ -6,9 +6,8 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -19,30 +18,25 @@ use tokio_util::sync::CancellationToken;
 
 use super::bearer;
 use super::jsonrpc::{FrameDecoder, INVALID_REQUEST, ReplyRouter, error_reply};
+use super::limits::websocket::{
+    CloseReason, Liveness, LivenessEvent, close_for_receive_error, close_message,
+};
+use super::limits::{LimitKind, NetworkLimits, json_depth_ok};
+use super::shutdown::Shutdown;
 use crate::audit::Transport;
 use crate::tools::{EhrServer, Session, ToolServices};
+use serde_json::Value;
 
-/// Limits of one WebSocket connection.
-#[derive(Debug, Clone, Copy)]
-pub struct WebSocketLimits {
-    /// Largest message answered normally; larger ones get a JSON-RPC error.
-    pub max_message_bytes: usize,
-    /// Close the connection after this long without a frame from the client.
-    pub idle_timeout: Duration,
-}
-
-impl WebSocketLimits {
-    /// Frames beyond this size are not even read: the connection is closed (1009).
-    fn hard_frame_limit(&self) -> usize {
-        self.max_message_bytes.saturating_mul(4).max(64 * 1024)
-    }
-}
+/// Frames up to this many times `EHR_MCP_MAX_MESSAGE_BYTES` are read and answered with a JSON-RPC error;
+/// larger ones close the connection (1009).
+const READABLE_OVERSIZE_FACTOR: usize = 4;
 
 /// What the WebSocket routes need.
 #[derive(Clone)]
 pub struct WebSocketState {
     pub tools: Arc<ToolServices>,
-    pub limits: WebSocketLimits,
+    pub limits: Arc<NetworkLimits>,
+    pub shutdown: Shutdown,
     /// `{public base}/.well-known/oauth-protected-resource/mcp`, for 401 answers.
     pub resource_metadata_url: String,
 }
@@ -69,17 +63,30 @@ pub async fn upgrade(
     }
     .with_peer(Some(peer.ip()));
     let server = EhrServer::new(state.tools.clone(), Arc::new(session));
-    let limits = state.limits;
+    let readable = state
+        .limits
+        .max_message_bytes
+        .saturating_mul(READABLE_OVERSIZE_FACTOR);
+    let shutdown = state.shutdown.clone();
     upgrade
         .protocols(["mcp"])
-        .max_message_size(limits.hard_frame_limit())
-        .max_frame_size(limits.hard_frame_limit())
-        .on_upgrade(move |socket| serve_connection(socket, server, limits))
+        .max_message_size(readable)
+        .max_frame_size(readable)
+        .on_upgrade(move |socket| {
+            let limits = state.limits.clone();
+            let connection = serve_connection(socket, server, limits, shutdown.clone());
+            shutdown.track(connection)
+        })
         .into_response()
 }
 
 /// Serves one connection until the client closes it, goes idle, or the service ends.
-pub async fn serve_connection(socket: WebSocket, server: EhrServer, limits: WebSocketLimits) {
+pub async fn serve_connection(
+    socket: WebSocket,
+    server: EhrServer,
+    limits: Arc<NetworkLimits>,
+    shutdown: Shutdown,
+) {
     let (mut socket_tx, mut socket_rx) = socket.split();
     let (to_service, service_rx) = futures::channel::mpsc::channel::<ClientJsonRpcMessage>(32);
     let (service_tx, mut from_service) =
@@ -132,7 +139,12 @@ pub async fn serve_connection(socket: WebSocket, server: EhrServer, limits: WebS
         let _ = socket_tx.close().await;
     });
 
-    read_frames(&mut socket_rx, to_service, &frames_tx, &router, limits).await;
+    let reader = Reader {
+        frames: &frames_tx,
+        router: &router,
+        limits: &limits,
+    };
+    reader.run(&mut socket_rx, to_service, &shutdown).await;
 
     stop.cancel();
     drop(frames_tx);
@@ -141,78 +153,119 @@ pub async fn serve_connection(socket: WebSocket, server: EhrServer, limits: WebS
     let _ = writer.await;
 }
 
-async fn read_frames(
-    socket_rx: &mut futures::stream::SplitStream<WebSocket>,
-    mut to_service: futures::channel::mpsc::Sender<ClientJsonRpcMessage>,
-    frames: &mpsc::Sender<Message>,
-    router: &std::sync::Mutex<ReplyRouter>,
-    limits: WebSocketLimits,
-) {
-    let mut decoder = FrameDecoder::default();
-    loop {
-        let next = tokio::time::timeout(limits.idle_timeout, socket_rx.next()).await;
-        let message = match next {
-            Err(_) => {
-                let _ = frames.send(close_frame(1001, "idle timeout")).await;
-                return;
-            }
-            Ok(None) | Ok(Some(Err(_))) => return,
-            Ok(Some(Ok(message))) => message,
-        };
-        let text = match message {
-            Message::Text(text) => text.to_string(),
-            Message::Binary(bytes) => match String::from_utf8(bytes.to_vec()) {
-                Ok(text) => text,
-                Err(_) => {
-                    let reply = error_reply(
-                        serde_json::Value::Null,
-                        INVALID_REQUEST,
-                        "Invalid Request: send JSON-RPC messages as UTF-8 text frames",
-                    );
-                    let _ = frames.send(text_frame(&reply)).await;
+/// The reading half of a connection: frames in, messages to the service, immediate errors back.
+struct Reader<'a> {
+    frames: &'a mpsc::Sender<Message>,
+    router: &'a std::sync::Mutex<ReplyRouter>,
+    limits: &'a NetworkLimits,
+}
+
+impl Reader<'_> {
+    async fn run(
+        &self,
+        socket_rx: &mut futures::stream::SplitStream<WebSocket>,
+        mut to_service: futures::channel::mpsc::Sender<ClientJsonRpcMessage>,
+        shutdown: &Shutdown,
+    ) {
+        let mut decoder = FrameDecoder::default();
+        let mut liveness = Liveness::new(self.limits);
+        loop {
+            let received = tokio::select! {
+                () = shutdown.token().cancelled() => {
+                    let _ = self.frames.send(close_message(CloseReason::ServerShutdown)).await;
+                    return;
+                }
+                event = liveness.tick() => {
+                    let frame = match event {
+                        LivenessEvent::SendPing => Message::Ping(Default::default()),
+                        LivenessEvent::TimedOut => close_message(CloseReason::IdleTimeout),
+                    };
+                    let closing = event == LivenessEvent::TimedOut;
+                    if self.frames.send(frame).await.is_err() || closing {
+                        return;
+                    }
                     continue;
                 }
-            },
-            Message::Close(_) => return,
-            Message::Ping(_) | Message::Pong(_) => continue,
-        };
-        if text.len() > limits.max_message_bytes {
-            let reply = error_reply(
-                serde_json::Value::Null,
-                INVALID_REQUEST,
-                &format!(
-                    "Invalid Request: message of {} bytes exceeds the limit of {} bytes",
-                    text.len(),
-                    limits.max_message_bytes
-                ),
-            );
-            let _ = frames.send(text_frame(&reply)).await;
-            continue;
-        }
-        let decoded = match router.lock() {
-            Ok(mut router) => decoder.decode(&text, &mut router),
-            Err(_) => return,
-        };
-        if let Some(reply) = decoded.reply_now {
-            if frames.send(text_frame(&reply)).await.is_err() {
-                return;
+                received = socket_rx.next() => received,
+            };
+            let message = match received {
+                None => return,
+                Some(Err(error)) => {
+                    let _ = self.frames.send(close_for_receive_error(&error)).await;
+                    return;
+                }
+                Some(Ok(message)) => message,
+            };
+            liveness.saw_traffic();
+            let text = match message {
+                Message::Text(text) => text.to_string(),
+                Message::Binary(bytes) => match String::from_utf8(bytes.to_vec()) {
+                    Ok(text) => text,
+                    Err(_) => {
+                        self.reply(error_reply(
+                            Value::Null,
+                            INVALID_REQUEST,
+                            "Invalid Request: send JSON-RPC messages as UTF-8 text frames",
+                        ))
+                        .await;
+                        continue;
+                    }
+                },
+                Message::Close(_) => return,
+                Message::Ping(_) | Message::Pong(_) => continue,
+            };
+            if let Some(refusal) = self.refuse_oversized(&text) {
+                self.reply(refusal).await;
+                continue;
             }
-        }
-        for message in decoded.to_service {
-            if to_service.send(message).await.is_err() {
-                return;
+            let decoded = match self.router.lock() {
+                Ok(mut router) => decoder.decode(&text, &mut router),
+                Err(_) => return,
+            };
+            if let Some(reply) = decoded.reply_now {
+                self.reply(reply).await;
+            }
+            for message in decoded.to_service {
+                if to_service.send(message).await.is_err() {
+                    return;
+                }
             }
         }
     }
+
+    /// A JSON-RPC error for a message over the size or nesting limit (the connection stays open).
+    fn refuse_oversized(&self, text: &str) -> Option<Value> {
+        if text.len() > self.limits.max_message_bytes {
+            LimitKind::MessageTooLarge.record();
+            return Some(error_reply(
+                Value::Null,
+                INVALID_REQUEST,
+                &format!(
+                    "Invalid Request: message of {} bytes exceeds the limit of {} bytes (EHR_MCP_MAX_MESSAGE_BYTES)",
+                    text.len(),
+                    self.limits.max_message_bytes
+                ),
+            ));
+        }
+        if !json_depth_ok(text.as_bytes(), self.limits.max_json_depth) {
+            LimitKind::JsonTooDeep.record();
+            return Some(error_reply(
+                Value::Null,
+                INVALID_REQUEST,
+                &format!(
+                    "Invalid Request: JSON nested deeper than {} levels (EHR_MCP_MAX_JSON_DEPTH)",
+                    self.limits.max_json_depth
+                ),
+            ));
+        }
+        None
+    }
+
+    async fn reply(&self, value: Value) {
+        let _ = self.frames.send(text_frame(&value)).await;
+    }
 }
 
-fn text_frame(value: &serde_json::Value) -> Message {
+fn text_frame(value: &Value) -> Message {
     Message::Text(Utf8Bytes::from(value.to_string()))
-}
-
-fn close_frame(code: u16, reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    }))
 }

@@ -123,14 +123,20 @@ pub fn success(result: &Value) -> Value {
     let body = text_body(result);
     assert_ne!(result["isError"], true, "tool failed: {body}");
     assert_eq!(body["status"], "success", "{body}");
-    assert_eq!(result["structuredContent"], body, "text and structuredContent differ");
+    assert_eq!(
+        result["structuredContent"], body,
+        "text and structuredContent differ"
+    );
     body
 }
 
 /// A failed tool result's error code; checks the error shape and that no data came with it.
 pub fn error_code(result: &Value) -> String {
     assert_eq!(result["isError"], true, "expected a tool error: {result}");
-    assert!(result.get("structuredContent").is_none(), "an error carries data: {result}");
+    assert!(
+        result.get("structuredContent").is_none(),
+        "an error carries data: {result}"
+    );
     let body = text_body(result);
     assert_eq!(body["status"], "error", "{body}");
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));

@@ -64,7 +64,10 @@ async fn tool_calls_without_a_token_are_refused_but_listing_works() {
         assert_eq!(error_code(&result), "unauthenticated", "{tool}");
     }
     let garbage = client
-        .call_tool("get_patient", json!({"mrn": "MRN001", "access_token": "not-a-token"}))
+        .call_tool(
+            "get_patient",
+            json!({"mrn": "MRN001", "access_token": "not-a-token"}),
+        )
         .await;
     assert_eq!(error_code(&garbage), "unauthenticated");
     client.close().await;
@@ -81,13 +84,18 @@ async fn bad_frames_get_jsonrpc_errors_and_the_connection_lives_on() {
     assert_eq!(parse["error"]["code"], -32700, "{parse}");
     assert_eq!(parse["id"], serde_json::Value::Null);
 
-    client.send_text(r#"{"id": 5, "method": "tools/list"}"#).await;
+    client
+        .send_text(r#"{"id": 5, "method": "tools/list"}"#)
+        .await;
     let invalid = client.recv_json().await;
     assert_eq!(invalid["error"]["code"], -32600, "{invalid}");
     assert_eq!(invalid["id"], 5);
 
     let unknown_tool = client
-        .request("tools/call", json!({"name": "drop_all_tables", "arguments": {}}))
+        .request(
+            "tools/call",
+            json!({"name": "drop_all_tables", "arguments": {}}),
+        )
         .await;
     assert!(unknown_tool["error"]["code"].is_i64(), "{unknown_tool}");
 
@@ -115,8 +123,16 @@ async fn batches_get_one_array_reply_and_notifications_none() {
     let reply = client.recv_json().await;
     let members = reply.as_array().expect("a batch reply is an array");
     assert_eq!(members.len(), 3, "{reply}");
-    assert!(members.iter().any(|m| m["id"] == "a" && m["result"] == json!({})));
-    assert!(members.iter().any(|m| m["id"] == "b" && m["result"]["tools"].is_array()));
+    assert!(
+        members
+            .iter()
+            .any(|m| m["id"] == "a" && m["result"] == json!({}))
+    );
+    assert!(
+        members
+            .iter()
+            .any(|m| m["id"] == "b" && m["result"]["tools"].is_array())
+    );
     assert!(members.iter().any(|m| m["error"]["code"] == -32600));
 
     client.send_text("[]").await;
@@ -146,7 +162,12 @@ async fn an_oversized_message_gets_a_clear_error_and_the_server_keeps_serving() 
     client.send_json(&huge).await;
     let reply = client.recv_json().await;
     assert_eq!(reply["error"]["code"], -32600, "{reply}");
-    assert!(reply["error"]["message"].as_str().unwrap_or("").contains("exceeds the limit"));
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("exceeds the limit")
+    );
     let still_alive = client.request("tools/list", json!({})).await;
     assert!(still_alive["result"]["tools"].is_array());
     client.close().await;
