@@ -9,6 +9,10 @@ mod support;
 
 mod health;
 mod mcp_client;
+mod mcp_http;
+mod mcp_sdk_clients;
+mod mcp_support;
+mod mcp_tools;
 mod mcp_websocket;
 mod ops_binary;
 mod ops_limits;

@@ -1,0 +1,187 @@
+//! An MCP test server: the real application over a fresh database holding a small clinical data set
+//! (patients MRN001 John Doe and MRN002 Mary Major, two providers, a record of every kind) and the demo
+//! OAuth clients, whose credentials the tests read from the credentials file, as a user would.
+
+use std::path::PathBuf;
+
+use ehr_mcp::domain::clinical::{
+    Allergy, AllergySeverity, AllergyStatus, LabResult, LabStatus, Medication, MedicationStatus,
+    VitalSigns,
+};
+use serde_json::Value;
+
+use crate::store_fixtures::{appointment, mrn, patient, provider, record_id};
+use crate::support::{TestApp, TestDb, spawn_app_on};
+
+pub const PROVIDER_NPI: &str = "1234567890";
+
+/// A running server plus the demo clients' credentials.
+pub struct McpApp {
+    pub app: TestApp,
+    pub credentials: Vec<Value>,
+    _dir: tempfile::TempDir,
+}
+
+impl McpApp {
+    /// The credentials entry of a demo client (`copilot-studio`, `patient-portal`, …).
+    pub fn client(&self, client_id: &str) -> &Value {
+        self.credentials
+            .iter()
+            .find(|c| c["client_id"] == client_id)
+            .unwrap_or_else(|| panic!("no demo client {client_id}"))
+    }
+
+    /// Every demo client id.
+    pub fn client_ids(&self) -> Vec<String> {
+        self.credentials
+            .iter()
+            .filter_map(|c| c["client_id"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// A token for a demo client from the OAuth token endpoint (client_secret_post).
+    pub async fn token(&self, client_id: &str) -> String {
+        let client = self.client(client_id);
+        let response = reqwest::Client::new()
+            .post(self.app.url("/oauth/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_secret", client["client_secret"].as_str().unwrap()),
+            ])
+            .send()
+            .await
+            .expect("token request");
+        assert_eq!(response.status(), 200, "token for {client_id}");
+        let body: Value = response.json().await.expect("token JSON");
+        body["access_token"].as_str().expect("access_token").to_owned()
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/ws", self.app.port)
+    }
+
+    pub fn mcp_url(&self) -> String {
+        self.app.url("/mcp")
+    }
+
+    pub async fn shutdown(self) {
+        self.app.shutdown().await;
+    }
+}
+
+/// Loads the small clinical data set into `db`.
+pub async fn load_clinical_fixture(db: &TestDb) {
+    let store = &db.store;
+    store
+        .insert_provider(&provider(PROVIDER_NPI, "Dr. Sarah Smith", "Internal Medicine", "Primary Care"))
+        .await
+        .unwrap();
+    store
+        .insert_provider(&provider("2345678901", "Dr. Omar Haddad", "Cardiology", "Cardiology"))
+        .await
+        .unwrap();
+    store
+        .insert_patient(&patient("MRN001", "John", "Doe", "1985-06-15"))
+        .await
+        .unwrap();
+    store
+        .insert_patient(&patient("MRN002", "Mary", "Major", "1990-03-22"))
+        .await
+        .unwrap();
+    store
+        .book_appointment(&appointment("APT001", "MRN001", PROVIDER_NPI, "2099-12-05", "10:00 AM"))
+        .await
+        .unwrap();
+    store
+        .insert_medication(&Medication {
+            medication_id: record_id("MED001"),
+            patient_mrn: mrn("MRN001"),
+            name: "Lisinopril".into(),
+            dosage: Some("10mg".into()),
+            frequency: Some("Once daily".into()),
+            route: Some("Oral".into()),
+            prescribed_date: Some("2023-03-15".into()),
+            prescriber: Some("Dr. Sarah Smith".into()),
+            status: MedicationStatus::Active,
+            refills_remaining: 3,
+            notes: None,
+        })
+        .await
+        .unwrap();
+    for (id, who, allergen) in [("ALG001", "MRN001", "Penicillin"), ("ALG002", "MRN002", "Peanuts")] {
+        store
+            .insert_allergy(&Allergy {
+                allergy_id: record_id(id),
+                patient_mrn: mrn(who),
+                allergen: allergen.into(),
+                reaction: Some("Hives".into()),
+                severity: AllergySeverity::Severe,
+                onset_date: Some("2010-05-10".into()),
+                status: AllergyStatus::Active,
+                notes: None,
+            })
+            .await
+            .unwrap();
+    }
+    store
+        .insert_vital_signs(&VitalSigns {
+            vital_id: record_id("VIT001"),
+            patient_mrn: mrn("MRN001"),
+            recorded_date: "2025-11-21T08:09:31.946571".into(),
+            systolic_bp: Some(128),
+            diastolic_bp: Some(82),
+            heart_rate: Some(72),
+            temperature: Some(98.6),
+            respiratory_rate: Some(16),
+            oxygen_saturation: Some(98),
+            weight: Some(185.0),
+            height: Some(70.0),
+            bmi: Some(26.5),
+            recorded_by: Some("Nurse John Jones".into()),
+            notes: None,
+        })
+        .await
+        .unwrap();
+    store
+        .insert_lab_result(&LabResult {
+            order_id: record_id("LAB001"),
+            patient_mrn: mrn("MRN001"),
+            test_name: "Complete Blood Count (CBC)".into(),
+            ordered_date: Some("2025-11-18".into()),
+            collected_date: Some("2025-11-19".into()),
+            resulted_date: Some("2025-11-20".into()),
+            status: LabStatus::Final,
+            ordered_by: Some("Dr. Sarah Smith".into()),
+            results_json: Some(
+                r#"[{"component": "WBC", "value": "7.5", "unit": "K/uL", "reference": "4.5-11.0", "flag": "normal"}]"#
+                    .into(),
+            ),
+        })
+        .await
+        .unwrap();
+}
+
+/// Creates the demo clients in `db` and returns their credentials, read from the credentials file.
+pub async fn demo_clients(db: &TestDb, dir: &tempfile::TempDir) -> Vec<Value> {
+    let path: PathBuf = dir.path().join("oauth_clients_credentials.json");
+    ehr_mcp::auth::demo::ensure_demo_clients(&db.store, &path)
+        .await
+        .expect("demo clients");
+    let text = std::fs::read_to_string(&path).expect("credentials file");
+    serde_json::from_str(&text).expect("credentials JSON")
+}
+
+/// The application with the clinical fixture and the demo clients, plus `extra` serve flags.
+pub async fn spawn_mcp_app(extra: &[&str]) -> McpApp {
+    let db = TestDb::sqlite().await;
+    load_clinical_fixture(&db).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let credentials = demo_clients(&db, &dir).await;
+    let app = spawn_app_on(db, extra).await;
+    McpApp {
+        app,
+        credentials,
+        _dir: dir,
+    }
+}
