@@ -59,8 +59,8 @@ impl Application {
         // TEMPORARY (branch mcp): the auth helper's AppState builds the real AuthService and AuditLog.
         let tools = Arc::new(crate::tools::ToolServices {
             store: state.store.clone(),
-            auth: Arc::new(crate::auth::AuthService),
-            audit: Arc::new(crate::audit::AuditLog),
+            auth: crate::auth::AuthService,
+            audit: crate::audit::AuditLog,
         });
         let router = Router::new()
             .route("/healthz", get(healthz))

@@ -28,6 +28,7 @@ pub struct IssuedToken {
     pub access_token: String,
 }
 
+#[derive(Clone)]
 pub struct AuthService;
 
 impl AuthService {

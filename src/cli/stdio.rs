@@ -96,7 +96,7 @@ async fn build_tool_services(
 ) -> Result<ToolServices, CliError> {
     Ok(ToolServices {
         store,
-        auth: Arc::new(crate::auth::AuthService),
-        audit: Arc::new(crate::audit::AuditLog),
+        auth: crate::auth::AuthService,
+        audit: crate::audit::AuditLog,
     })
 }

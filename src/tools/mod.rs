@@ -41,8 +41,8 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct ToolServices {
     pub store: Store,
-    pub auth: Arc<AuthService>,
-    pub audit: Arc<AuditLog>,
+    pub auth: AuthService,
+    pub audit: AuditLog,
 }
 
 /// The MCP server: the shared services plus one connection's [`Session`]. Cheap to clone; build one per

@@ -58,11 +58,17 @@ impl Session {
         self
     }
 
-    /// Where calls come from, for the auth service's failure limits: the peer address, else the transport.
+    /// Where calls come from, for the auth service (its audit transport and its per-address failure limits):
+    /// `ws:<address>`, `http:<address>` or `stdio`.
     pub fn source(&self) -> String {
+        let prefix = match self.transport {
+            audit::Transport::WebSocket => "ws",
+            audit::Transport::Stdio => return "stdio".to_owned(),
+            _ => "http",
+        };
         match self.peer {
-            Some(address) => address.to_string(),
-            None => self.transport.as_str().to_owned(),
+            Some(address) => format!("{prefix}:{address}"),
+            None => prefix.to_owned(),
         }
     }
 

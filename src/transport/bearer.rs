@@ -2,8 +2,6 @@
 //! `WWW-Authenticate: Bearer resource_metadata="…"` (RFC 9728) that lets clients discover the
 //! authorization server, and the middleware that guards `/mcp`.
 
-use std::sync::Arc;
-
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -63,7 +61,7 @@ pub fn unauthorized(resource_metadata_url: &str, problem: Option<&str>) -> Respo
 /// What the `/mcp` guard needs.
 #[derive(Clone)]
 pub struct BearerGuard {
-    pub auth: Arc<AuthService>,
+    pub auth: AuthService,
     pub resource_metadata_url: String,
     /// `EHR_MCP_HTTP_IN_BAND_AUTH`: let requests without a token through (tools then apply the
     /// WebSocket rules: `authenticate` or `access_token`).

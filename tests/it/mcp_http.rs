@@ -21,7 +21,10 @@ async fn without_a_token_mcp_answers_401_with_the_resource_metadata() {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
-    let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(
         challenge,
         format!(
@@ -36,7 +39,12 @@ async fn without_a_token_mcp_answers_401_with_the_resource_metadata() {
         .await
         .unwrap();
     assert_eq!(garbage.status(), 401);
-    assert!(garbage.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+    assert!(
+        garbage.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
     mcp.shutdown().await;
 }
 
@@ -47,27 +55,46 @@ async fn a_stateless_request_gets_a_json_answer_and_a_session_gets_sse() {
     let stateless = post(&mcp.mcp_url())
         .bearer_auth(&token)
         .header("MCP-Protocol-Version", "2025-06-18")
-        .body(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                     "params": {"name": "get_patient", "arguments": {"mrn": "MRN001"}}}).to_string())
+        .body(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                     "params": {"name": "get_patient", "arguments": {"mrn": "MRN001"}}})
+            .to_string(),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(stateless.status(), 200);
-    assert!(stateless.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        stateless.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     let body: Value = stateless.json().await.unwrap();
-    assert_eq!(body["result"]["structuredContent"]["patient"]["mrn"], "MRN001", "{body}");
+    assert_eq!(
+        body["result"]["structuredContent"]["patient"]["mrn"], "MRN001",
+        "{body}"
+    );
 
     let init = post(&mcp.mcp_url())
         .bearer_auth(&token)
-        .body(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        .body(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"}}}).to_string())
+            "clientInfo": {"name": "t", "version": "1"}}})
+            .to_string(),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(init.status(), 200);
     assert!(init.headers().contains_key("mcp-session-id"));
-    assert!(init.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(
+        init.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
     mcp.shutdown().await;
 }
 
@@ -82,7 +109,14 @@ async fn a_foreign_origin_is_refused() {
             .header("MCP-Protocol-Version", "2025-06-18")
             .body(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string())
     };
-    assert_eq!(request("http://evil.example").send().await.unwrap().status(), 403);
+    assert_eq!(
+        request("http://evil.example")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
     let own = format!("http://127.0.0.1:{}", mcp.app.port);
     assert_eq!(request(&own).send().await.unwrap().status(), 200);
     mcp.shutdown().await;
@@ -93,8 +127,11 @@ async fn in_band_authentication_on_http_is_opt_in() {
     let mcp = spawn_mcp_app(&["--http-in-band-auth", "true"]).await;
     let response = post(&mcp.mcp_url())
         .header("MCP-Protocol-Version", "2025-06-18")
-        .body(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                     "params": {"name": "get_patient", "arguments": {"mrn": "MRN001"}}}).to_string())
+        .body(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                     "params": {"name": "get_patient", "arguments": {"mrn": "MRN001"}}})
+            .to_string(),
+        )
         .send()
         .await
         .unwrap();
@@ -110,6 +147,9 @@ async fn in_band_authentication_on_http_is_opt_in() {
         .await
         .unwrap();
     let body: Value = with_argument.json().await.unwrap();
-    assert_eq!(body["result"]["structuredContent"]["status"], "success", "{body}");
+    assert_eq!(
+        body["result"]["structuredContent"]["status"], "success",
+        "{body}"
+    );
     mcp.shutdown().await;
 }

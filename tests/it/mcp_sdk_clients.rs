@@ -121,7 +121,10 @@ async fn python_sdk_over_stdio_calls_every_tool() {
     let admin_token = mcp.token("admin-console").await;
     let database = format!("DATABASE_URL={}", mcp.app.db.url);
     let public_url = format!("EHR_MCP_PUBLIC_URL={}", mcp.app.base_url);
-    let client_id = format!("EHR_MCP_CLIENT_ID={}", doctor["client_id"].as_str().unwrap());
+    let client_id = format!(
+        "EHR_MCP_CLIENT_ID={}",
+        doctor["client_id"].as_str().unwrap()
+    );
     let secret = format!(
         "EHR_MCP_CLIENT_SECRET={}",
         doctor["client_secret"].as_str().unwrap()
@@ -161,6 +164,10 @@ async fn typescript_sdk_discovers_oauth_from_the_401_and_calls_tools() {
     ]);
     let summary = run_client(command).await;
     assert_eq!(summary["tools_listed"], 23, "{summary}");
-    assert!(summary["tools_called"].as_array().is_some_and(|c| c.len() >= 5));
+    assert!(
+        summary["tools_called"]
+            .as_array()
+            .is_some_and(|c| c.len() >= 5)
+    );
     mcp.shutdown().await;
 }

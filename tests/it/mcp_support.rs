@@ -54,7 +54,10 @@ impl McpApp {
             .expect("token request");
         assert_eq!(response.status(), 200, "token for {client_id}");
         let body: Value = response.json().await.expect("token JSON");
-        body["access_token"].as_str().expect("access_token").to_owned()
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
     }
 
     pub fn ws_url(&self) -> String {
@@ -74,11 +77,21 @@ impl McpApp {
 pub async fn load_clinical_fixture(db: &TestDb) {
     let store = &db.store;
     store
-        .insert_provider(&provider(PROVIDER_NPI, "Dr. Sarah Smith", "Internal Medicine", "Primary Care"))
+        .insert_provider(&provider(
+            PROVIDER_NPI,
+            "Dr. Sarah Smith",
+            "Internal Medicine",
+            "Primary Care",
+        ))
         .await
         .unwrap();
     store
-        .insert_provider(&provider("2345678901", "Dr. Omar Haddad", "Cardiology", "Cardiology"))
+        .insert_provider(&provider(
+            "2345678901",
+            "Dr. Omar Haddad",
+            "Cardiology",
+            "Cardiology",
+        ))
         .await
         .unwrap();
     store
@@ -90,7 +103,13 @@ pub async fn load_clinical_fixture(db: &TestDb) {
         .await
         .unwrap();
     store
-        .book_appointment(&appointment("APT001", "MRN001", PROVIDER_NPI, "2099-12-05", "10:00 AM"))
+        .book_appointment(&appointment(
+            "APT001",
+            "MRN001",
+            PROVIDER_NPI,
+            "2099-12-05",
+            "10:00 AM",
+        ))
         .await
         .unwrap();
     store
@@ -109,7 +128,10 @@ pub async fn load_clinical_fixture(db: &TestDb) {
         })
         .await
         .unwrap();
-    for (id, who, allergen) in [("ALG001", "MRN001", "Penicillin"), ("ALG002", "MRN002", "Peanuts")] {
+    for (id, who, allergen) in [
+        ("ALG001", "MRN001", "Penicillin"),
+        ("ALG002", "MRN002", "Peanuts"),
+    ] {
         store
             .insert_allergy(&Allergy {
                 allergy_id: record_id(id),

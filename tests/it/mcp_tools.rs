@@ -12,25 +12,55 @@ fn sample_calls() -> Vec<(&'static str, Value)> {
     vec![
         ("get_patient", json!({"mrn": "MRN001"})),
         ("search_patients", json!({"search_term": "Doe"})),
-        ("update_patient", json!({"mrn": "MRN001", "city": "Cambridge"})),
-        ("create_patient", json!({"first_name": "Zed", "last_name": "Matrix", "dob": "1999-09-09"})),
+        (
+            "update_patient",
+            json!({"mrn": "MRN001", "city": "Cambridge"}),
+        ),
+        (
+            "create_patient",
+            json!({"first_name": "Zed", "last_name": "Matrix", "dob": "1999-09-09"}),
+        ),
         ("get_appointments", json!({"mrn": "MRN001"})),
-        ("schedule_appointment", json!({"mrn": "MRN001", "provider_npi": PROVIDER_NPI, "date": "2098-01-05", "time": "9:15 AM"})),
-        ("cancel_appointment", json!({"mrn": "MRN001", "appointment_id": "APT-NONE"})),
+        (
+            "schedule_appointment",
+            json!({"mrn": "MRN001", "provider_npi": PROVIDER_NPI, "date": "2098-01-05", "time": "9:15 AM"}),
+        ),
+        (
+            "cancel_appointment",
+            json!({"mrn": "MRN001", "appointment_id": "APT-NONE"}),
+        ),
         ("search_providers", json!({"specialty": "Cardiology"})),
         ("get_provider", json!({"npi": PROVIDER_NPI})),
         ("get_medications", json!({"mrn": "MRN001"})),
-        ("prescribe_medication", json!({"mrn": "MRN001", "medication_name": "Aspirin", "dosage": "81mg", "frequency": "Daily"})),
-        ("discontinue_medication", json!({"mrn": "MRN001", "medication_id": "MED-NONE"})),
+        (
+            "prescribe_medication",
+            json!({"mrn": "MRN001", "medication_name": "Aspirin", "dosage": "81mg", "frequency": "Daily"}),
+        ),
+        (
+            "discontinue_medication",
+            json!({"mrn": "MRN001", "medication_id": "MED-NONE"}),
+        ),
         ("get_lab_results", json!({"mrn": "MRN001"})),
-        ("order_lab", json!({"mrn": "MRN001", "test_name": "Lipid panel"})),
+        (
+            "order_lab",
+            json!({"mrn": "MRN001", "test_name": "Lipid panel"}),
+        ),
         ("get_vital_signs", json!({"mrn": "MRN001"})),
-        ("record_vital_signs", json!({"mrn": "MRN001", "heart_rate": 64})),
+        (
+            "record_vital_signs",
+            json!({"mrn": "MRN001", "heart_rate": 64}),
+        ),
         ("get_allergies", json!({"mrn": "MRN001"})),
-        ("add_allergy", json!({"mrn": "MRN001", "allergen": "Sulfa", "severity": "moderate"})),
+        (
+            "add_allergy",
+            json!({"mrn": "MRN001", "allergen": "Sulfa", "severity": "moderate"}),
+        ),
         ("get_patient_summary", json!({"mrn": "MRN001"})),
         ("query_audit_log", json!({"limit": 5})),
-        ("register_client", json!({"app_id": "x", "app_name": "X", "role": "nurse", "scopes": "read:patients"})),
+        (
+            "register_client",
+            json!({"app_id": "x", "app_name": "X", "role": "nurse", "scopes": "read:patients"}),
+        ),
     ]
 }
 
@@ -56,13 +86,34 @@ async fn the_earlier_systems_client_flow_works() {
     let mcp = spawn_mcp_app(&[]).await;
     let (mut client, token) = authenticated(&mcp, "copilot-studio").await;
     let calls = [
-        ("search_patients", json!({"search_term": "John", "access_token": token})),
-        ("get_patient", json!({"mrn": "MRN001", "access_token": token})),
-        ("get_appointments", json!({"mrn": "MRN001", "access_token": token})),
-        ("get_medications", json!({"mrn": "MRN001", "access_token": token})),
-        ("get_vital_signs", json!({"mrn": "MRN001", "access_token": token})),
-        ("get_lab_results", json!({"mrn": "MRN001", "access_token": token})),
-        ("get_allergies", json!({"mrn": "MRN002", "access_token": token})),
+        (
+            "search_patients",
+            json!({"search_term": "John", "access_token": token}),
+        ),
+        (
+            "get_patient",
+            json!({"mrn": "MRN001", "access_token": token}),
+        ),
+        (
+            "get_appointments",
+            json!({"mrn": "MRN001", "access_token": token}),
+        ),
+        (
+            "get_medications",
+            json!({"mrn": "MRN001", "access_token": token}),
+        ),
+        (
+            "get_vital_signs",
+            json!({"mrn": "MRN001", "access_token": token}),
+        ),
+        (
+            "get_lab_results",
+            json!({"mrn": "MRN001", "access_token": token}),
+        ),
+        (
+            "get_allergies",
+            json!({"mrn": "MRN002", "access_token": token}),
+        ),
     ];
     let mut bodies = Vec::new();
     for (tool, arguments) in calls {
@@ -74,10 +125,17 @@ async fn the_earlier_systems_client_flow_works() {
     assert_eq!(bodies[2]["appointments"][0]["time"], "10:00 AM");
     assert_eq!(bodies[3]["medications"][0]["name"], "Lisinopril");
     assert_eq!(bodies[4]["vital_signs"][0]["blood_pressure"], "128/82");
-    assert_eq!(bodies[5]["lab_results"][0]["results"][0]["component"], "WBC");
+    assert_eq!(
+        bodies[5]["lab_results"][0]["results"][0]["component"],
+        "WBC"
+    );
     assert_eq!(bodies[6]["allergies"][0]["allergen"], "Peanuts");
     // `authenticate` also authenticated the connection: no access_token needed now.
-    success(&client.call_tool("get_patient", json!({"mrn": "MRN001"})).await);
+    success(
+        &client
+            .call_tool("get_patient", json!({"mrn": "MRN001"}))
+            .await,
+    );
     client.close().await;
     mcp.shutdown().await;
 }
@@ -94,7 +152,8 @@ async fn every_demo_client_gets_data_or_a_clean_refusal_for_every_tool() {
             if result["isError"] == true {
                 let code = error_code(&result);
                 assert!(
-                    ["forbidden", "not_found", "conflict", "invalid_input"].contains(&code.as_str()),
+                    ["forbidden", "not_found", "conflict", "invalid_input"]
+                        .contains(&code.as_str()),
                     "{client_id} × {tool}: unexpected {code}: {result}"
                 );
             } else {
@@ -110,18 +169,73 @@ async fn every_demo_client_gets_data_or_a_clean_refusal_for_every_tool() {
 async fn roles_and_patient_binding_are_enforced() {
     let mcp = spawn_mcp_app(&[]).await;
     let cases = [
-        ("patient-portal", "get_patient", json!({"mrn": "MRN001"}), None),
-        ("patient-portal", "get_patient", json!({"mrn": "MRN002"}), Some("forbidden")),
-        ("patient-portal", "get_allergies", json!({"mrn": "MRN002"}), Some("forbidden")),
-        ("patient-portal", "get_patient_summary", json!({"mrn": "MRN002"}), Some("forbidden")),
-        ("nurse-station", "get_vital_signs", json!({"mrn": "MRN001"}), None),
-        ("nurse-station", "prescribe_medication", json!({"mrn": "MRN001", "medication_name": "X", "dosage": "1mg", "frequency": "daily"}), Some("forbidden")),
-        ("lab-integration", "get_lab_results", json!({"mrn": "MRN001"}), None),
-        ("lab-integration", "get_medications", json!({"mrn": "MRN001"}), Some("forbidden")),
-        ("pharmacy-system", "get_medications", json!({"mrn": "MRN001"}), None),
-        ("admin-console", "get_patient", json!({"mrn": "MRN001"}), Some("forbidden")),
+        (
+            "patient-portal",
+            "get_patient",
+            json!({"mrn": "MRN001"}),
+            None,
+        ),
+        (
+            "patient-portal",
+            "get_patient",
+            json!({"mrn": "MRN002"}),
+            Some("forbidden"),
+        ),
+        (
+            "patient-portal",
+            "get_allergies",
+            json!({"mrn": "MRN002"}),
+            Some("forbidden"),
+        ),
+        (
+            "patient-portal",
+            "get_patient_summary",
+            json!({"mrn": "MRN002"}),
+            Some("forbidden"),
+        ),
+        (
+            "nurse-station",
+            "get_vital_signs",
+            json!({"mrn": "MRN001"}),
+            None,
+        ),
+        (
+            "nurse-station",
+            "prescribe_medication",
+            json!({"mrn": "MRN001", "medication_name": "X", "dosage": "1mg", "frequency": "daily"}),
+            Some("forbidden"),
+        ),
+        (
+            "lab-integration",
+            "get_lab_results",
+            json!({"mrn": "MRN001"}),
+            None,
+        ),
+        (
+            "lab-integration",
+            "get_medications",
+            json!({"mrn": "MRN001"}),
+            Some("forbidden"),
+        ),
+        (
+            "pharmacy-system",
+            "get_medications",
+            json!({"mrn": "MRN001"}),
+            None,
+        ),
+        (
+            "admin-console",
+            "get_patient",
+            json!({"mrn": "MRN001"}),
+            Some("forbidden"),
+        ),
         ("admin-console", "query_audit_log", json!({}), None),
-        ("copilot-studio", "query_audit_log", json!({}), Some("forbidden")),
+        (
+            "copilot-studio",
+            "query_audit_log",
+            json!({}),
+            Some("forbidden"),
+        ),
     ];
     for (client_id, tool, mut arguments, expected) in cases {
         arguments["access_token"] = json!(mcp.token(client_id).await);
@@ -142,15 +256,27 @@ async fn roles_and_patient_binding_are_enforced() {
 async fn missing_garbage_and_revoked_tokens_are_unauthenticated() {
     let mcp = spawn_mcp_app(&[]).await;
     let mut client = WsClient::connect(&mcp.app, "/ws", None).await;
-    let none = client.call_tool("get_patient", json!({"mrn": "MRN001"})).await;
+    let none = client
+        .call_tool("get_patient", json!({"mrn": "MRN001"}))
+        .await;
     assert_eq!(error_code(&none), "unauthenticated");
     let garbage = client
-        .call_tool("get_patient", json!({"mrn": "MRN001", "access_token": "eyJhbGciOiJub25lIn0.e30."}))
+        .call_tool(
+            "get_patient",
+            json!({"mrn": "MRN001", "access_token": "eyJhbGciOiJub25lIn0.e30."}),
+        )
         .await;
     assert_eq!(error_code(&garbage), "unauthenticated");
 
     let token = mcp.token("copilot-studio").await;
-    success(&client.call_tool("get_patient", json!({"mrn": "MRN001", "access_token": token})).await);
+    success(
+        &client
+            .call_tool(
+                "get_patient",
+                json!({"mrn": "MRN001", "access_token": token}),
+            )
+            .await,
+    );
     let doctor = mcp.client("copilot-studio").clone();
     let revoked = reqwest::Client::new()
         .post(mcp.app.url("/oauth/revoke"))
@@ -164,16 +290,27 @@ async fn missing_garbage_and_revoked_tokens_are_unauthenticated() {
         .unwrap();
     assert_eq!(revoked.status(), 200);
     let after = client
-        .call_tool("get_patient", json!({"mrn": "MRN001", "access_token": token}))
+        .call_tool(
+            "get_patient",
+            json!({"mrn": "MRN001", "access_token": token}),
+        )
         .await;
     assert_eq!(error_code(&after), "unauthenticated");
 
     // A bearer token on the upgrade authenticates the connection; a bad one is refused with 401.
     let fresh = mcp.token("copilot-studio").await;
     let mut with_header = WsClient::connect(&mcp.app, "/ws", Some(&fresh)).await;
-    success(&with_header.call_tool("get_patient", json!({"mrn": "MRN001"})).await);
+    success(
+        &with_header
+            .call_tool("get_patient", json!({"mrn": "MRN001"}))
+            .await,
+    );
     with_header.close().await;
-    assert!(WsClient::try_connect(&mcp.app, "/ws", Some("garbage")).await.is_err());
+    assert!(
+        WsClient::try_connect(&mcp.app, "/ws", Some("garbage"))
+            .await
+            .is_err()
+    );
     client.close().await;
     mcp.shutdown().await;
 }
@@ -183,17 +320,67 @@ async fn bad_input_gets_clear_errors_naming_the_field() {
     let mcp = spawn_mcp_app(&[]).await;
     let (mut client, _) = authenticated(&mcp, "copilot-studio").await;
     let cases = [
-        ("get_patient", json!({"mrn": "MRN999"}), "not_found", "patient"),
-        ("get_patient", json!({"mrn": "M'; DROP TABLE patients;--"}), "invalid_input", "mrn"),
+        (
+            "get_patient",
+            json!({"mrn": "MRN999"}),
+            "not_found",
+            "patient",
+        ),
+        (
+            "get_patient",
+            json!({"mrn": "M'; DROP TABLE patients;--"}),
+            "invalid_input",
+            "mrn",
+        ),
         ("get_patient", json!({}), "invalid_input", "mrn"),
-        ("schedule_appointment", json!({"mrn": "MRN001", "provider_npi": PROVIDER_NPI, "date": "2099-02-30", "time": "10:00"}), "invalid_input", "date"),
-        ("schedule_appointment", json!({"mrn": "MRN001", "provider_npi": PROVIDER_NPI, "date": "2099-02-03", "time": "25:00"}), "invalid_input", "time"),
-        ("schedule_appointment", json!({"mrn": "MRN001", "provider_npi": "123", "date": "2099-02-03", "time": "10:00"}), "invalid_input", "npi"),
-        ("record_vital_signs", json!({"mrn": "MRN001", "heart_rate": 400}), "invalid_input", "heart_rate"),
-        ("record_vital_signs", json!({"mrn": "MRN001", "systolic_bp": 80, "diastolic_bp": 90}), "invalid_input", "diastolic_bp"),
-        ("record_vital_signs", json!({"mrn": "MRN001", "temperature": "hot"}), "invalid_input", "temperature"),
-        ("add_allergy", json!({"mrn": "MRN001", "allergen": "Dust", "severity": "deadly"}), "invalid_input", "severity"),
-        ("search_patients", json!({"search_term": "ZZZZ-nobody"}), "", ""),
+        (
+            "schedule_appointment",
+            json!({"mrn": "MRN001", "provider_npi": PROVIDER_NPI, "date": "2099-02-30", "time": "10:00"}),
+            "invalid_input",
+            "date",
+        ),
+        (
+            "schedule_appointment",
+            json!({"mrn": "MRN001", "provider_npi": PROVIDER_NPI, "date": "2099-02-03", "time": "25:00"}),
+            "invalid_input",
+            "time",
+        ),
+        (
+            "schedule_appointment",
+            json!({"mrn": "MRN001", "provider_npi": "123", "date": "2099-02-03", "time": "10:00"}),
+            "invalid_input",
+            "npi",
+        ),
+        (
+            "record_vital_signs",
+            json!({"mrn": "MRN001", "heart_rate": 400}),
+            "invalid_input",
+            "heart_rate",
+        ),
+        (
+            "record_vital_signs",
+            json!({"mrn": "MRN001", "systolic_bp": 80, "diastolic_bp": 90}),
+            "invalid_input",
+            "diastolic_bp",
+        ),
+        (
+            "record_vital_signs",
+            json!({"mrn": "MRN001", "temperature": "hot"}),
+            "invalid_input",
+            "temperature",
+        ),
+        (
+            "add_allergy",
+            json!({"mrn": "MRN001", "allergen": "Dust", "severity": "deadly"}),
+            "invalid_input",
+            "severity",
+        ),
+        (
+            "search_patients",
+            json!({"search_term": "ZZZZ-nobody"}),
+            "",
+            "",
+        ),
     ];
     for (tool, arguments, code, field) in cases {
         let result = client.call_tool(tool, arguments.clone()).await;
@@ -208,7 +395,10 @@ async fn bad_input_gets_clear_errors_naming_the_field() {
             .as_str()
             .unwrap()
             .to_owned();
-        assert!(message.contains(field), "{tool}: {message:?} should name {field}");
+        assert!(
+            message.contains(field),
+            "{tool}: {message:?} should name {field}"
+        );
         assert!(!message.to_lowercase().contains("sql"), "{message}");
     }
     client.close().await;
@@ -232,7 +422,9 @@ async fn twenty_concurrent_bookings_of_one_slot_exactly_one_wins() {
                 "arguments": {"mrn": "MRN002", "provider_npi": PROVIDER_NPI, "date": "2097-07-07",
                               "time": "2:00 PM", "access_token": token}}});
             socket
-                .send(tokio_tungstenite::tungstenite::Message::Text(request.to_string().into()))
+                .send(tokio_tungstenite::tungstenite::Message::Text(
+                    request.to_string().into(),
+                ))
                 .await
                 .unwrap();
             loop {
