@@ -10,6 +10,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::audit::{AuditLog, AuditOptions};
+use crate::auth::{AuthService, AuthSettings};
 use crate::config::ServeArgs;
 use crate::store::Store;
 
@@ -17,6 +19,8 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    pub auth: AuthService,
+    pub audit: AuditLog,
 }
 
 pub struct Application {
@@ -24,6 +28,7 @@ pub struct Application {
     address: SocketAddr,
     base_url: String,
     router: Router,
+    state: AppState,
 }
 
 impl Application {
@@ -31,16 +36,21 @@ impl Application {
         let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await?;
         let address = listener.local_addr()?;
         let base_url = args.public_base_url(address.port());
-        let state = AppState { store };
+        let audit = AuditLog::start(store.clone(), AuditOptions::default());
+        let settings = AuthSettings::new(&base_url, &args.auth)?;
+        let auth = AuthService::new(store.clone(), audit.clone(), settings).await?;
+        let state = AppState { store, auth, audit };
         let router = Router::new()
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
-            .with_state(state);
+            .with_state(state.clone())
+            .merge(crate::transport::oauth::router(state.auth.clone()));
         Ok(Self {
             listener,
             address,
             base_url,
             router,
+            state,
         })
     }
 
@@ -56,6 +66,10 @@ impl Application {
         &self.base_url
     }
 
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
     pub async fn run_until_stopped(
         self,
         stop: impl Future<Output = ()> + Send + 'static,
@@ -67,6 +81,8 @@ impl Application {
         )
         .with_graceful_shutdown(stop)
         .await?;
+        // Every in-flight request has finished: commit the audit rows still queued.
+        self.state.audit.shutdown().await;
         Ok(())
     }
 }

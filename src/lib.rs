@@ -4,7 +4,10 @@
 //! See `docs/ARCHITECTURE.md`.
 
 pub mod app;
+pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod store;
+pub mod transport;

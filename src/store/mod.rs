@@ -10,7 +10,11 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
+pub mod audit;
+pub mod clients;
 pub mod error;
+pub mod keys;
+pub mod revocations;
 
 pub use error::StoreError;
 

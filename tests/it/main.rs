@@ -2,6 +2,8 @@
 //! Storage tests run on SQLite always and on PostgreSQL when `EHR_MCP_TEST_POSTGRES_URL` is set
 //! (`.ci/run` sets it).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 mod health;
