@@ -9,6 +9,9 @@ pub enum StoreError {
     /// A unique or foreign-key rule refused the change; `constraint` names the rule in plain words.
     #[error("conflict: {constraint}")]
     Conflict { constraint: String },
+    /// An argument of a store call is unusable (a malformed search cursor, an out-of-range limit).
+    #[error("invalid {field}: {rule}")]
+    Invalid { field: &'static str, rule: String },
     /// A stored value could not be read back into a domain type.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
@@ -31,7 +34,10 @@ impl From<sqlx::Error> for StoreError {
                     constraint: constraint.unwrap_or_else(|| unique_target(&message)),
                 };
             }
-            if database_error.is_foreign_key_violation() {
+            // SQLite reports `ON DELETE RESTRICT` with the generic constraint code, not the foreign-key one.
+            if database_error.is_foreign_key_violation()
+                || message == "FOREIGN KEY constraint failed"
+            {
                 return StoreError::Conflict {
                     constraint: constraint.unwrap_or_else(|| "foreign key".to_owned()),
                 };
@@ -44,11 +50,24 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// The columns of the partial unique index `appointments_active_slot`, as SQLite names them.
+const ACTIVE_SLOT_COLUMNS: &str =
+    "appointments.provider_id, appointments.appointment_date, appointments.slot_time";
+
 /// SQLite names the columns of a unique violation in its message ("UNIQUE constraint failed: patients.mrn");
-/// PostgreSQL names the constraint. Either way the result is a short, data-free label.
+/// PostgreSQL names the constraint. Either way the result is a short, data-free label, and the active-slot
+/// index gets its PostgreSQL name on both engines.
 fn unique_target(message: &str) -> String {
-    message
-        .split_once("failed: ")
-        .map(|(_, columns)| columns.to_owned())
-        .unwrap_or_else(|| "unique".to_owned())
+    match message.split_once("failed: ") {
+        Some((_, ACTIVE_SLOT_COLUMNS)) => "appointments_active_slot".to_owned(),
+        Some((_, columns)) => columns.to_owned(),
+        None => "unique".to_owned(),
+    }
+}
+
+impl StoreError {
+    /// True when this is a conflict on the named constraint (or on a column list containing it).
+    pub fn is_conflict_on(&self, name: &str) -> bool {
+        matches!(self, StoreError::Conflict { constraint } if constraint.contains(name))
+    }
 }

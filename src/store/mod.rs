@@ -10,11 +10,19 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
+pub mod allergies;
+pub mod appointments;
 pub mod audit;
 pub mod clients;
 pub mod error;
 pub mod keys;
+pub mod labs;
+pub mod medications;
+pub mod patient_search;
+pub mod patients;
+pub mod providers;
 pub mod revocations;
+pub mod vitals;
 
 pub use error::StoreError;
 
@@ -150,4 +158,17 @@ pub(crate) fn now_text() -> String {
         .naive_utc()
         .format("%Y-%m-%dT%H:%M:%S%.6f")
         .to_string()
+}
+
+/// A stored value that no longer passes its domain rule (the message names the field, not the value).
+pub(crate) fn corrupt(error: crate::domain::DomainError) -> StoreError {
+    StoreError::Corrupt(error.to_string())
+}
+
+/// An argument that breaks a domain rule, as a store error naming the field.
+pub(crate) fn invalid(field: &'static str, error: crate::domain::DomainError) -> StoreError {
+    StoreError::Invalid {
+        field,
+        rule: error.rule,
+    }
 }

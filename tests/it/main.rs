@@ -2,9 +2,14 @@
 //! Storage tests run on SQLite always and on PostgreSQL when `EHR_MCP_TEST_POSTGRES_URL` is set
 //! (`.ci/run` sets it).
 
+// Tests may panic on unexpected results: that is how they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
 mod health;
 mod schema;
+mod store_appointments;
+mod store_fixtures;
+mod store_patients;
+mod store_records;

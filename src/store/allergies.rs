@@ -1,0 +1,78 @@
+//! Allergies: a patient's list (optionally by status) and recording a new allergy.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::patients::patient_row_id;
+use super::{Store, StoreError, corrupt, now_text};
+use crate::domain::clinical::{Allergy, AllergySeverity, AllergyStatus};
+use crate::domain::ids::{Mrn, RecordId};
+
+const ALLERGY_SELECT: &str = "SELECT a.allergy_id, p.mrn AS patient_mrn, a.allergen, a.reaction, \
+     a.severity, a.onset_date, a.status, a.notes FROM allergies a JOIN patients p ON p.id = a.patient_id";
+
+impl Store {
+    /// A patient's allergies in the order they were recorded; `NotFound` when the patient does not exist.
+    pub async fn allergies(
+        &self,
+        mrn: &Mrn,
+        status: Option<AllergyStatus>,
+    ) -> Result<Vec<Allergy>, StoreError> {
+        let patient_id = patient_row_id(self.pool(), mrn).await?;
+        let sql = format!(
+            "{ALLERGY_SELECT} WHERE a.patient_id = $1 AND ($2 IS NULL OR a.status = $2) ORDER BY a.id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(patient_id)
+            .bind(status.map(|status| status.as_str().to_owned()))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(allergy_from_row).collect()
+    }
+
+    pub async fn insert_allergy(&self, allergy: &Allergy) -> Result<(), StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        insert_allergy(&mut conn, allergy).await
+    }
+}
+
+/// Records an allergy for `allergy.patient_mrn`; `NotFound { what: "patient" }` when there is none.
+pub async fn insert_allergy(conn: &mut AnyConnection, allergy: &Allergy) -> Result<(), StoreError> {
+    let result = sqlx::query(
+        "INSERT INTO allergies (allergy_id, patient_id, allergen, reaction, severity, onset_date, status, \
+         notes, created_at, updated_at) \
+         SELECT $1, p.id, $3, $4, $5, $6, $7, $8, $9, $9 FROM patients p WHERE p.mrn = $2",
+    )
+    .bind(allergy.allergy_id.as_str())
+    .bind(allergy.patient_mrn.as_str())
+    .bind(&allergy.allergen)
+    .bind(&allergy.reaction)
+    .bind(allergy.severity.as_str())
+    .bind(&allergy.onset_date)
+    .bind(allergy.status.as_str())
+    .bind(&allergy.notes)
+    .bind(now_text())
+    .execute(&mut *conn)
+    .await?;
+    if result.rows_affected() == 0 {
+        return Err(StoreError::NotFound { what: "patient" });
+    }
+    Ok(())
+}
+
+pub(crate) fn allergy_from_row(row: &AnyRow) -> Result<Allergy, StoreError> {
+    let allergy_id: String = row.try_get("allergy_id")?;
+    let patient_mrn: String = row.try_get("patient_mrn")?;
+    let severity: String = row.try_get("severity")?;
+    let status: String = row.try_get("status")?;
+    Ok(Allergy {
+        allergy_id: RecordId::parse("allergy_id", &allergy_id).map_err(corrupt)?,
+        patient_mrn: Mrn::parse(&patient_mrn).map_err(corrupt)?,
+        allergen: row.try_get("allergen")?,
+        reaction: row.try_get("reaction")?,
+        severity: AllergySeverity::parse(&severity).map_err(corrupt)?,
+        onset_date: row.try_get("onset_date")?,
+        status: AllergyStatus::parse(&status).map_err(corrupt)?,
+        notes: row.try_get("notes")?,
+    })
+}

@@ -1,0 +1,107 @@
+//! Lab results: a patient's orders and results, newest first, lookup by order id, ordering a test.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, Executor, Row};
+
+use super::patients::patient_row_id;
+use super::{Store, StoreError, corrupt, now_text};
+use crate::domain::clinical::{LabResult, LabStatus};
+use crate::domain::ids::{Mrn, RecordId};
+
+const LAB_SELECT: &str = "SELECT l.order_id, p.mrn AS patient_mrn, l.test_name, l.ordered_date, \
+     l.collected_date, l.resulted_date, l.status, l.ordered_by, l.results_json \
+     FROM lab_results l JOIN patients p ON p.id = l.patient_id";
+
+impl Store {
+    /// A patient's most recent `limit` (1..=1000) lab results, newest order first; `NotFound` for an
+    /// unknown patient.
+    pub async fn lab_results(
+        &self,
+        mrn: &Mrn,
+        status: Option<LabStatus>,
+        limit: u32,
+    ) -> Result<Vec<LabResult>, StoreError> {
+        let patient_id = patient_row_id(self.pool(), mrn).await?;
+        let sql = format!(
+            "{LAB_SELECT} WHERE l.patient_id = $1 AND ($2 IS NULL OR l.status = $2) \
+             ORDER BY l.ordered_date DESC, l.id DESC LIMIT $3"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(patient_id)
+            .bind(status.map(|status| status.as_str().to_owned()))
+            .bind(i64::from(limit.clamp(1, 1000)))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(lab_result_from_row).collect()
+    }
+
+    pub async fn lab_result(&self, order_id: &RecordId) -> Result<LabResult, StoreError> {
+        fetch_lab_result(self.pool(), order_id).await
+    }
+
+    pub async fn insert_lab_result(&self, lab: &LabResult) -> Result<(), StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        insert_lab_result(&mut conn, lab).await
+    }
+}
+
+/// Inserts a lab order or result for `lab.patient_mrn`; `NotFound { what: "patient" }` when there is none.
+pub async fn insert_lab_result(
+    conn: &mut AnyConnection,
+    lab: &LabResult,
+) -> Result<(), StoreError> {
+    let result = sqlx::query(
+        "INSERT INTO lab_results (order_id, patient_id, test_name, ordered_date, collected_date, \
+         resulted_date, status, ordered_by, results_json, created_at, updated_at) \
+         SELECT $1, p.id, $3, $4, $5, $6, $7, $8, $9, $10, $10 FROM patients p WHERE p.mrn = $2",
+    )
+    .bind(lab.order_id.as_str())
+    .bind(lab.patient_mrn.as_str())
+    .bind(&lab.test_name)
+    .bind(&lab.ordered_date)
+    .bind(&lab.collected_date)
+    .bind(&lab.resulted_date)
+    .bind(lab.status.as_str())
+    .bind(&lab.ordered_by)
+    .bind(&lab.results_json)
+    .bind(now_text())
+    .execute(&mut *conn)
+    .await?;
+    if result.rows_affected() == 0 {
+        return Err(StoreError::NotFound { what: "patient" });
+    }
+    Ok(())
+}
+
+pub(crate) async fn fetch_lab_result<'c, E>(
+    executor: E,
+    order_id: &RecordId,
+) -> Result<LabResult, StoreError>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let sql = format!("{LAB_SELECT} WHERE l.order_id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(order_id.as_str())
+        .fetch_optional(executor)
+        .await?
+        .ok_or(StoreError::NotFound { what: "lab order" })?;
+    lab_result_from_row(&row)
+}
+
+pub(crate) fn lab_result_from_row(row: &AnyRow) -> Result<LabResult, StoreError> {
+    let order_id: String = row.try_get("order_id")?;
+    let patient_mrn: String = row.try_get("patient_mrn")?;
+    let status: String = row.try_get("status")?;
+    Ok(LabResult {
+        order_id: RecordId::parse("order_id", &order_id).map_err(corrupt)?,
+        patient_mrn: Mrn::parse(&patient_mrn).map_err(corrupt)?,
+        test_name: row.try_get("test_name")?,
+        ordered_date: row.try_get("ordered_date")?,
+        collected_date: row.try_get("collected_date")?,
+        resulted_date: row.try_get("resulted_date")?,
+        status: LabStatus::parse(&status).map_err(corrupt)?,
+        ordered_by: row.try_get("ordered_by")?,
+        results_json: row.try_get("results_json")?,
+    })
+}

@@ -1,0 +1,148 @@
+//! Medications: a patient's list (optionally by status), lookup by id, prescribing and discontinuing.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, Executor, Row};
+
+use super::patients::patient_row_id;
+use super::{Store, StoreError, corrupt, now_text};
+use crate::domain::clinical::{Medication, MedicationStatus};
+use crate::domain::ids::{Mrn, RecordId};
+
+const MEDICATION_SELECT: &str = "SELECT m.medication_id, p.mrn AS patient_mrn, m.name, m.dosage, \
+     m.frequency, m.route, m.prescribed_date, m.prescriber, m.status, m.refills_remaining, m.notes \
+     FROM medications m JOIN patients p ON p.id = m.patient_id";
+
+impl Store {
+    /// A patient's medications, newest prescription first; `NotFound` when the patient does not exist.
+    pub async fn medications(
+        &self,
+        mrn: &Mrn,
+        status: Option<MedicationStatus>,
+    ) -> Result<Vec<Medication>, StoreError> {
+        let patient_id = patient_row_id(self.pool(), mrn).await?;
+        let sql = format!(
+            "{MEDICATION_SELECT} WHERE m.patient_id = $1 AND ($2 IS NULL OR m.status = $2) \
+             ORDER BY m.prescribed_date DESC, m.medication_id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(patient_id)
+            .bind(status.map(|status| status.as_str().to_owned()))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(medication_from_row).collect()
+    }
+
+    pub async fn medication(&self, medication_id: &RecordId) -> Result<Medication, StoreError> {
+        fetch_medication(self.pool(), medication_id).await
+    }
+
+    pub async fn insert_medication(&self, medication: &Medication) -> Result<(), StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        insert_medication(&mut conn, medication).await
+    }
+
+    /// Discontinues a medication (see [`discontinue_medication`]).
+    pub async fn discontinue_medication(
+        &self,
+        medication_id: &RecordId,
+        reason: Option<&str>,
+    ) -> Result<Medication, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        discontinue_medication(&mut conn, medication_id, reason).await
+    }
+}
+
+/// Inserts a medication for `medication.patient_mrn`; `NotFound { what: "patient" }` when there is none.
+pub async fn insert_medication(
+    conn: &mut AnyConnection,
+    medication: &Medication,
+) -> Result<(), StoreError> {
+    let result = sqlx::query(
+        "INSERT INTO medications (medication_id, patient_id, name, dosage, frequency, route, \
+         prescribed_date, prescriber, status, refills_remaining, notes, created_at, updated_at) \
+         SELECT $1, p.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12 FROM patients p WHERE p.mrn = $2",
+    )
+    .bind(medication.medication_id.as_str())
+    .bind(medication.patient_mrn.as_str())
+    .bind(&medication.name)
+    .bind(&medication.dosage)
+    .bind(&medication.frequency)
+    .bind(&medication.route)
+    .bind(&medication.prescribed_date)
+    .bind(&medication.prescriber)
+    .bind(medication.status.as_str())
+    .bind(medication.refills_remaining)
+    .bind(&medication.notes)
+    .bind(now_text())
+    .execute(&mut *conn)
+    .await?;
+    if result.rows_affected() == 0 {
+        return Err(StoreError::NotFound { what: "patient" });
+    }
+    Ok(())
+}
+
+/// Marks a medication discontinued; `reason`, when given, is kept in the notes as
+/// `Discontinued: <reason>`. `NotFound` for an unknown id; `Conflict { constraint: "medication_status" }`
+/// when it is already discontinued.
+pub async fn discontinue_medication(
+    conn: &mut AnyConnection,
+    medication_id: &RecordId,
+    reason: Option<&str>,
+) -> Result<Medication, StoreError> {
+    let note = reason
+        .map(str::trim)
+        .filter(|reason| !reason.is_empty())
+        .map(|reason| format!("Discontinued: {reason}"));
+    let result = sqlx::query(
+        "UPDATE medications SET status = 'discontinued', notes = COALESCE($2, notes), updated_at = $3 \
+         WHERE medication_id = $1 AND status <> 'discontinued'",
+    )
+    .bind(medication_id.as_str())
+    .bind(note)
+    .bind(now_text())
+    .execute(&mut *conn)
+    .await?;
+    let medication = fetch_medication(&mut *conn, medication_id).await?;
+    if result.rows_affected() == 0 {
+        return Err(StoreError::Conflict {
+            constraint: "medication_status".to_owned(),
+        });
+    }
+    Ok(medication)
+}
+
+pub(crate) async fn fetch_medication<'c, E>(
+    executor: E,
+    medication_id: &RecordId,
+) -> Result<Medication, StoreError>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let sql = format!("{MEDICATION_SELECT} WHERE m.medication_id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(medication_id.as_str())
+        .fetch_optional(executor)
+        .await?
+        .ok_or(StoreError::NotFound { what: "medication" })?;
+    medication_from_row(&row)
+}
+
+pub(crate) fn medication_from_row(row: &AnyRow) -> Result<Medication, StoreError> {
+    let medication_id: String = row.try_get("medication_id")?;
+    let patient_mrn: String = row.try_get("patient_mrn")?;
+    let status: String = row.try_get("status")?;
+    Ok(Medication {
+        medication_id: RecordId::parse("medication_id", &medication_id).map_err(corrupt)?,
+        patient_mrn: Mrn::parse(&patient_mrn).map_err(corrupt)?,
+        name: row.try_get("name")?,
+        dosage: row.try_get("dosage")?,
+        frequency: row.try_get("frequency")?,
+        route: row.try_get("route")?,
+        prescribed_date: row.try_get("prescribed_date")?,
+        prescriber: row.try_get("prescriber")?,
+        status: MedicationStatus::parse(&status).map_err(corrupt)?,
+        refills_remaining: row.try_get("refills_remaining")?,
+        notes: row.try_get("notes")?,
+    })
+}

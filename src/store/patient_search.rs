@@ -1,0 +1,365 @@
+//! Patient search: tokens of a free-text term matched against names and MRN through an index
+//! (FTS5 trigram on SQLite, pg_trgm GIN on PostgreSQL), a date of birth, keyset pages in a stable order.
+//!
+//! Rules: the term is split on whitespace and commas; every token must be a case-insensitive substring
+//! of the first name, the last name or the MRN. Tokens shorter than three characters cannot use a trigram
+//! index: next to a longer token they only filter its matches; when every token is short, each must be a
+//! *prefix* of a name or the MRN, served by the name and MRN b-tree indexes. A term that is an ISO date
+//! matches the date of birth exactly. Order: last name, first name (case-insensitive), MRN.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sqlx::Row;
+
+use super::patients::{PATIENT_COLUMNS, patient_from_row};
+use super::{Engine, Store, StoreError};
+use crate::domain::clinical::Patient;
+use crate::domain::time::parse_date;
+
+/// Largest page a search returns.
+pub const MAX_SEARCH_LIMIT: u32 = 100;
+
+/// A patient search: the free-text `term`, a page size (1..=100) and the cursor of the previous page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientSearch {
+    pub term: String,
+    pub limit: u32,
+    pub cursor: Option<String>,
+}
+
+/// One page of results; `next_cursor` is set when more results follow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatientPage {
+    pub patients: Vec<Patient>,
+    pub next_cursor: Option<String>,
+}
+
+impl Store {
+    /// Searches patients by name, MRN or date of birth (see the module documentation for the rules).
+    pub async fn search_patients(&self, search: &PatientSearch) -> Result<PatientPage, StoreError> {
+        let limit = checked_limit(search.limit)?;
+        let query = build_search(self.engine(), search)?;
+        let mut statement = sqlx::query(sqlx::AssertSqlSafe(query.sql));
+        for value in query.values {
+            statement = statement.bind(value);
+        }
+        let rows = statement
+            .bind(i64::from(limit) + 1)
+            .fetch_all(self.pool())
+            .await?;
+        let mut patients = rows
+            .iter()
+            .map(patient_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if patients.len() > limit as usize {
+            patients.truncate(limit as usize);
+            patients.last().map(encode_cursor)
+        } else {
+            None
+        };
+        Ok(PatientPage {
+            patients,
+            next_cursor,
+        })
+    }
+
+    /// The engine's query plan for this search (`EXPLAIN QUERY PLAN` / `EXPLAIN`), one line per row.
+    /// Diagnostics and documentation only: it shows which indexes serve the search.
+    pub async fn explain_patient_search(
+        &self,
+        search: &PatientSearch,
+    ) -> Result<Vec<String>, StoreError> {
+        let limit = checked_limit(search.limit)?;
+        let query = build_search(self.engine(), search)?;
+        let (prefix, column) = match self.engine() {
+            Engine::Sqlite => ("EXPLAIN QUERY PLAN ", "detail"),
+            Engine::Postgres => ("EXPLAIN ", "QUERY PLAN"),
+        };
+        let mut statement = sqlx::query(sqlx::AssertSqlSafe(format!("{prefix}{}", query.sql)));
+        for value in query.values {
+            statement = statement.bind(value);
+        }
+        let rows = statement
+            .bind(i64::from(limit) + 1)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|row| row.try_get::<String, _>(column).map_err(StoreError::from))
+            .collect()
+    }
+}
+
+fn checked_limit(limit: u32) -> Result<u32, StoreError> {
+    if (1..=MAX_SEARCH_LIMIT).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(StoreError::Invalid {
+            field: "limit",
+            rule: format!("expected 1 to {MAX_SEARCH_LIMIT}"),
+        })
+    }
+}
+
+/// What a term asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Criteria {
+    Everyone,
+    DateOfBirth(String),
+    /// Lower-cased tokens of three characters or more, and shorter ones.
+    Tokens {
+        long: Vec<String>,
+        short: Vec<String>,
+    },
+}
+
+fn criteria_of(term: &str) -> Criteria {
+    let term = term.trim();
+    if let Ok(date) = parse_date("dob", term) {
+        return Criteria::DateOfBirth(crate::domain::time::format_date(date));
+    }
+    let (long, short): (Vec<String>, Vec<String>) = term
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|token| !token.is_empty())
+        .map(str::to_lowercase)
+        .partition(|token| token.chars().count() >= 3);
+    if long.is_empty() && short.is_empty() {
+        Criteria::Everyone
+    } else {
+        Criteria::Tokens { long, short }
+    }
+}
+
+/// SQL text with `$N` placeholders and the text values to bind in order (the limit is bound last).
+struct SearchQuery {
+    sql: String,
+    values: Vec<String>,
+}
+
+impl SearchQuery {
+    /// Adds a value and returns its placeholder.
+    fn value(&mut self, value: String) -> String {
+        self.values.push(value);
+        format!("${}", self.values.len())
+    }
+}
+
+fn build_search(engine: Engine, search: &PatientSearch) -> Result<SearchQuery, StoreError> {
+    let cursor = search.cursor.as_deref().map(decode_cursor).transpose()?;
+    let mut query = SearchQuery {
+        sql: format!("SELECT {PATIENT_COLUMNS} FROM patients p WHERE 1 = 1"),
+        values: Vec::new(),
+    };
+    let mut conditions = Vec::new();
+    match criteria_of(&search.term) {
+        Criteria::Everyone => {}
+        Criteria::DateOfBirth(dob) => conditions.push(format!("p.dob = {}", query.value(dob))),
+        Criteria::Tokens { long, short } => {
+            if !long.is_empty() {
+                conditions.push(trigram_condition(engine, &mut query, &long));
+                for token in &short {
+                    let pattern = query.value(format!("%{}%", escape_like(token)));
+                    conditions.push(like_any_field(engine, &pattern));
+                }
+            } else if let Some((first, rest)) = short.split_first() {
+                conditions.push(prefix_range_condition(engine, &mut query, first));
+                for token in rest {
+                    let pattern = query.value(format!("{}%", escape_like(token)));
+                    conditions.push(like_any_field(engine, &pattern));
+                }
+            }
+        }
+    }
+    if let Some(cursor) = cursor {
+        let last = query.value(cursor.last_name);
+        let first = query.value(cursor.first_name);
+        let mrn = query.value(cursor.mrn);
+        conditions.push(match engine {
+            Engine::Sqlite => format!(
+                "(p.last_name COLLATE NOCASE, p.first_name COLLATE NOCASE, p.mrn) > ({last}, {first}, {mrn})"
+            ),
+            Engine::Postgres => format!(
+                "(lower(p.last_name), lower(p.first_name), p.mrn) > (lower({last}), lower({first}), {mrn})"
+            ),
+        });
+    }
+    for condition in conditions {
+        query.sql.push_str(" AND ");
+        query.sql.push_str(&condition);
+    }
+    let limit = format!("${}", query.values.len() + 1);
+    query.sql.push_str(&match engine {
+        Engine::Sqlite => format!(
+            " ORDER BY p.last_name COLLATE NOCASE, p.first_name COLLATE NOCASE, p.mrn LIMIT {limit}"
+        ),
+        Engine::Postgres => {
+            format!(" ORDER BY lower(p.last_name), lower(p.first_name), p.mrn LIMIT {limit}")
+        }
+    });
+    Ok(query)
+}
+
+/// Every long token through the trigram index. PostgreSQL: the exact expression of the
+/// `patients_search` GIN index. SQLite: one FTS5 query of quoted phrases joined by AND.
+fn trigram_condition(engine: Engine, query: &mut SearchQuery, tokens: &[String]) -> String {
+    match engine {
+        Engine::Sqlite => {
+            let phrases = tokens
+                .iter()
+                .map(|token| format!("\"{}\"", token.replace('"', "\"\"")))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            let phrases = query.value(phrases);
+            format!(
+                "p.id IN (SELECT rowid FROM patients_search WHERE patients_search MATCH {phrases})"
+            )
+        }
+        Engine::Postgres => tokens
+            .iter()
+            .map(|token| {
+                let pattern = query.value(format!("%{}%", escape_like(token)));
+                format!("lower(p.first_name || ' ' || p.last_name || ' ' || p.mrn) LIKE {pattern}")
+            })
+            .collect::<Vec<_>>()
+            .join(" AND "),
+    }
+}
+
+/// A LIKE filter on each searchable field (not index-backed: it narrows rows another condition found).
+fn like_any_field(engine: Engine, pattern: &str) -> String {
+    match engine {
+        Engine::Sqlite => format!(
+            "(p.first_name LIKE {pattern} ESCAPE '\\' OR p.last_name LIKE {pattern} ESCAPE '\\' \
+             OR p.mrn LIKE {pattern} ESCAPE '\\')"
+        ),
+        Engine::Postgres => format!(
+            "(lower(p.first_name) LIKE {pattern} OR lower(p.last_name) LIKE {pattern} \
+             OR lower(p.mrn) LIKE {pattern})"
+        ),
+    }
+}
+
+/// `token` as a prefix of the first name, last name or MRN, as ranges the b-tree indexes serve.
+fn prefix_range_condition(engine: Engine, query: &mut SearchQuery, token: &str) -> String {
+    let upper_token = token.to_uppercase();
+    let (Some(after), Some(upper_after)) = (successor(token), successor(&upper_token)) else {
+        let pattern = query.value(format!("{}%", escape_like(token)));
+        return like_any_field(engine, &pattern);
+    };
+    let low = query.value(token.to_owned());
+    let high = query.value(after);
+    let mrn_low = query.value(upper_token);
+    let mrn_high = query.value(upper_after);
+    match engine {
+        Engine::Sqlite => format!(
+            "((p.first_name COLLATE NOCASE >= {low} AND p.first_name COLLATE NOCASE < {high}) \
+             OR (p.last_name COLLATE NOCASE >= {low} AND p.last_name COLLATE NOCASE < {high}) \
+             OR (p.mrn >= {mrn_low} AND p.mrn < {mrn_high}))"
+        ),
+        Engine::Postgres => format!(
+            "((lower(p.first_name) >= {low} AND lower(p.first_name) < {high}) \
+             OR (lower(p.last_name) >= {low} AND lower(p.last_name) < {high}) \
+             OR (p.mrn >= {mrn_low} AND p.mrn < {mrn_high}))"
+        ),
+    }
+}
+
+/// The smallest string greater than every string starting with `prefix` (last character + 1).
+fn successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    let last = chars.pop()?;
+    let next = char::from_u32(u32::from(last) + 1)?;
+    chars.push(next);
+    Some(chars.into_iter().collect())
+}
+
+fn escape_like(token: &str) -> String {
+    let mut escaped = String::with_capacity(token.len());
+    for c in token.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// The position after a patient in the search order.
+#[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Cursor {
+    last_name: String,
+    first_name: String,
+    mrn: String,
+}
+
+fn encode_cursor(patient: &Patient) -> String {
+    let cursor = (
+        &patient.last_name,
+        &patient.first_name,
+        patient.mrn.as_str(),
+    );
+    let json = serde_json::to_vec(&cursor).unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(json)
+}
+
+fn decode_cursor(raw: &str) -> Result<Cursor, StoreError> {
+    let invalid = || StoreError::Invalid {
+        field: "cursor",
+        rule: "expected the next_cursor of a previous search".to_owned(),
+    };
+    let bytes = URL_SAFE_NO_PAD.decode(raw.trim()).map_err(|_| invalid())?;
+    let (last_name, first_name, mrn): (String, String, String) =
+        serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    Ok(Cursor {
+        last_name,
+        first_name,
+        mrn,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terms_split_into_long_and_short_tokens() {
+        assert_eq!(
+            criteria_of("Doe, J"),
+            Criteria::Tokens {
+                long: vec!["doe".into()],
+                short: vec!["j".into()]
+            }
+        );
+        assert_eq!(
+            criteria_of(" 1985-06-15 "),
+            Criteria::DateOfBirth("1985-06-15".into())
+        );
+        assert_eq!(criteria_of(" , "), Criteria::Everyone);
+    }
+
+    #[test]
+    fn like_wildcards_are_escaped_and_prefixes_have_successors() {
+        assert_eq!(escape_like("a%b_c\\"), "a\\%b\\_c\\\\");
+        assert_eq!(successor("jo").as_deref(), Some("jp"));
+        assert_eq!(successor(""), None);
+    }
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let cursor = URL_SAFE_NO_PAD.encode(br#"["Doe","John","MRN001"]"#);
+        assert_eq!(
+            decode_cursor(&cursor).ok(),
+            Some(Cursor {
+                last_name: "Doe".into(),
+                first_name: "John".into(),
+                mrn: "MRN001".into()
+            })
+        );
+        assert!(matches!(
+            decode_cursor("not a cursor"),
+            Err(StoreError::Invalid {
+                field: "cursor",
+                ..
+            })
+        ));
+    }
+}

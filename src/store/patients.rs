@@ -1,0 +1,190 @@
+//! Patients: lookup by MRN, inserts, demographic updates and deletes (which cascade to every record).
+//! Search lives in [`super::patient_search`].
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, Executor, Row};
+
+use super::{Store, StoreError, corrupt, now_text};
+use crate::domain::clinical::{Patient, PatientUpdate};
+use crate::domain::ids::Mrn;
+
+pub use super::patient_search::{PatientPage, PatientSearch};
+
+/// The patient columns in the order [`patient_from_row`] reads them.
+pub(crate) const PATIENT_COLUMNS: &str = "mrn, first_name, last_name, dob, gender, ssn, email, phone, \
+     street, city, state, zip_code, insurance_provider, policy_number, group_number, \
+     emergency_contact_name, emergency_contact_relationship, emergency_contact_phone";
+
+impl Store {
+    /// The patient with this MRN.
+    pub async fn patient(&self, mrn: &Mrn) -> Result<Patient, StoreError> {
+        fetch_patient(self.pool(), mrn).await
+    }
+
+    pub async fn insert_patient(&self, patient: &Patient) -> Result<(), StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        insert_patient(&mut conn, patient).await
+    }
+
+    /// Applies the given changes and returns the patient as stored afterwards.
+    pub async fn update_patient(
+        &self,
+        mrn: &Mrn,
+        update: &PatientUpdate,
+    ) -> Result<Patient, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        update_patient(&mut conn, mrn, update).await
+    }
+
+    /// Deletes the patient and, by cascade, their appointments, medications, allergies, vitals and labs.
+    pub async fn delete_patient(&self, mrn: &Mrn) -> Result<(), StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        delete_patient(&mut conn, mrn).await
+    }
+
+    pub async fn count_patients(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM patients")
+            .fetch_one(self.pool())
+            .await?)
+    }
+}
+
+/// Inserts a new patient. A taken MRN is `Conflict` on a constraint naming `mrn`.
+pub async fn insert_patient(conn: &mut AnyConnection, patient: &Patient) -> Result<(), StoreError> {
+    let now = now_text();
+    sqlx::query(
+        "INSERT INTO patients (mrn, first_name, last_name, dob, gender, ssn, email, phone, street, city, \
+         state, zip_code, insurance_provider, policy_number, group_number, emergency_contact_name, \
+         emergency_contact_relationship, emergency_contact_phone, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19)",
+    )
+    .bind(patient.mrn.as_str())
+    .bind(&patient.first_name)
+    .bind(&patient.last_name)
+    .bind(&patient.dob)
+    .bind(&patient.gender)
+    .bind(&patient.ssn)
+    .bind(&patient.email)
+    .bind(&patient.phone)
+    .bind(&patient.street)
+    .bind(&patient.city)
+    .bind(&patient.state)
+    .bind(&patient.zip_code)
+    .bind(&patient.insurance_provider)
+    .bind(&patient.policy_number)
+    .bind(&patient.group_number)
+    .bind(&patient.emergency_contact_name)
+    .bind(&patient.emergency_contact_relationship)
+    .bind(&patient.emergency_contact_phone)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Applies the set fields of `update`; `NotFound` when no patient has this MRN.
+pub async fn update_patient(
+    conn: &mut AnyConnection,
+    mrn: &Mrn,
+    update: &PatientUpdate,
+) -> Result<Patient, StoreError> {
+    let result = sqlx::query(
+        "UPDATE patients SET first_name = COALESCE($2, first_name), last_name = COALESCE($3, last_name), \
+         dob = COALESCE($4, dob), gender = COALESCE($5, gender), email = COALESCE($6, email), \
+         phone = COALESCE($7, phone), street = COALESCE($8, street), city = COALESCE($9, city), \
+         state = COALESCE($10, state), zip_code = COALESCE($11, zip_code), \
+         insurance_provider = COALESCE($12, insurance_provider), \
+         policy_number = COALESCE($13, policy_number), group_number = COALESCE($14, group_number), \
+         emergency_contact_name = COALESCE($15, emergency_contact_name), \
+         emergency_contact_relationship = COALESCE($16, emergency_contact_relationship), \
+         emergency_contact_phone = COALESCE($17, emergency_contact_phone), updated_at = $18 \
+         WHERE mrn = $1",
+    )
+    .bind(mrn.as_str())
+    .bind(&update.first_name)
+    .bind(&update.last_name)
+    .bind(&update.dob)
+    .bind(&update.gender)
+    .bind(&update.email)
+    .bind(&update.phone)
+    .bind(&update.street)
+    .bind(&update.city)
+    .bind(&update.state)
+    .bind(&update.zip_code)
+    .bind(&update.insurance_provider)
+    .bind(&update.policy_number)
+    .bind(&update.group_number)
+    .bind(&update.emergency_contact_name)
+    .bind(&update.emergency_contact_relationship)
+    .bind(&update.emergency_contact_phone)
+    .bind(now_text())
+    .execute(&mut *conn)
+    .await?;
+    if result.rows_affected() == 0 {
+        return Err(StoreError::NotFound { what: "patient" });
+    }
+    fetch_patient(&mut *conn, mrn).await
+}
+
+/// Deletes a patient and (by `ON DELETE CASCADE`) every record of theirs.
+pub async fn delete_patient(conn: &mut AnyConnection, mrn: &Mrn) -> Result<(), StoreError> {
+    let result = sqlx::query("DELETE FROM patients WHERE mrn = $1")
+        .bind(mrn.as_str())
+        .execute(&mut *conn)
+        .await?;
+    if result.rows_affected() == 0 {
+        return Err(StoreError::NotFound { what: "patient" });
+    }
+    Ok(())
+}
+
+/// Reads one patient through any executor (pool, connection or transaction).
+pub(crate) async fn fetch_patient<'c, E>(executor: E, mrn: &Mrn) -> Result<Patient, StoreError>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let sql = format!("SELECT {PATIENT_COLUMNS} FROM patients WHERE mrn = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(mrn.as_str())
+        .fetch_optional(executor)
+        .await?
+        .ok_or(StoreError::NotFound { what: "patient" })?;
+    patient_from_row(&row)
+}
+
+/// The internal row id of a patient, or `NotFound { what: "patient" }`.
+pub(crate) async fn patient_row_id<'c, E>(executor: E, mrn: &Mrn) -> Result<i64, StoreError>
+where
+    E: Executor<'c, Database = Any>,
+{
+    sqlx::query_scalar("SELECT id FROM patients WHERE mrn = $1")
+        .bind(mrn.as_str())
+        .fetch_optional(executor)
+        .await?
+        .ok_or(StoreError::NotFound { what: "patient" })
+}
+
+/// Builds a [`Patient`] from a row selected with [`PATIENT_COLUMNS`].
+pub(crate) fn patient_from_row(row: &AnyRow) -> Result<Patient, StoreError> {
+    let mrn: String = row.try_get("mrn")?;
+    Ok(Patient {
+        mrn: Mrn::parse(&mrn).map_err(corrupt)?,
+        first_name: row.try_get("first_name")?,
+        last_name: row.try_get("last_name")?,
+        dob: row.try_get("dob")?,
+        gender: row.try_get("gender")?,
+        ssn: row.try_get("ssn")?,
+        email: row.try_get("email")?,
+        phone: row.try_get("phone")?,
+        street: row.try_get("street")?,
+        city: row.try_get("city")?,
+        state: row.try_get("state")?,
+        zip_code: row.try_get("zip_code")?,
+        insurance_provider: row.try_get("insurance_provider")?,
+        policy_number: row.try_get("policy_number")?,
+        group_number: row.try_get("group_number")?,
+        emergency_contact_name: row.try_get("emergency_contact_name")?,
+        emergency_contact_relationship: row.try_get("emergency_contact_relationship")?,
+        emergency_contact_phone: row.try_get("emergency_contact_phone")?,
+    })
+}

@@ -1,0 +1,190 @@
+//! Patients in the store: lookups, updates, cascading deletes and the indexed search, on both engines.
+
+use ehr_mcp::domain::clinical::PatientUpdate;
+use ehr_mcp::store::StoreError;
+use ehr_mcp::store::patients::PatientSearch;
+
+use crate::store_fixtures::{appointment, mrn, patient, provider};
+use crate::support::TestDb;
+
+fn search(term: &str, limit: u32) -> PatientSearch {
+    PatientSearch {
+        term: term.to_owned(),
+        limit,
+        cursor: None,
+    }
+}
+
+async fn seed_people(db: &TestDb) {
+    let people = [
+        ("MRN001", "John", "Doe", "1985-06-15"),
+        ("MRN002", "Jane", "Smith", "1990-03-22"),
+        ("MRN003", "Johnny", "Appleseed", "1970-01-01"),
+        ("MRN004", "Mary", "Johnson", "1985-06-15"),
+        ("MRN005", "Ali", "Jo", "2001-12-31"),
+        ("MRN010", "Percy", "O'Brien_x", "1960-07-04"),
+    ];
+    for (mrn_text, first, last, dob) in people {
+        db.store
+            .insert_patient(&patient(mrn_text, first, last, dob))
+            .await
+            .expect("insert patient");
+    }
+}
+
+async fn found(db: &TestDb, term: &str) -> Vec<String> {
+    db.store
+        .search_patients(&search(term, 100))
+        .await
+        .expect("search")
+        .patients
+        .into_iter()
+        .map(|p| p.mrn.into_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn patients_are_inserted_read_updated_and_deleted_with_their_records() {
+    for db in TestDb::all().await {
+        let store = &db.store;
+        let john = patient("MRN001", "John", "Doe", "1985-06-15");
+        store.insert_patient(&john).await.expect("insert");
+        assert_eq!(store.patient(&mrn("mrn001")).await.expect("read"), john);
+        assert_eq!(store.count_patients().await.expect("count"), 1);
+
+        let duplicate = store.insert_patient(&john).await;
+        assert!(
+            matches!(&duplicate, Err(StoreError::Conflict { constraint }) if constraint.contains("mrn")),
+            "{duplicate:?}"
+        );
+
+        let update = PatientUpdate {
+            phone: Some("+1-555-9999".to_owned()),
+            city: Some("Cambridge".to_owned()),
+            ..PatientUpdate::default()
+        };
+        let updated = store
+            .update_patient(&john.mrn, &update)
+            .await
+            .expect("update");
+        assert_eq!(updated.phone.as_deref(), Some("+1-555-9999"));
+        assert_eq!(updated.city.as_deref(), Some("Cambridge"));
+        assert_eq!(updated.first_name, "John");
+        assert!(matches!(
+            store.update_patient(&mrn("MRN999"), &update).await,
+            Err(StoreError::NotFound { what: "patient" })
+        ));
+
+        store
+            .insert_provider(&provider(
+                "1234567890",
+                "Dr. Sarah Smith",
+                "Internal Medicine",
+                "Primary Care",
+            ))
+            .await
+            .expect("provider");
+        store
+            .book_appointment(&appointment(
+                "APT001",
+                "MRN001",
+                "1234567890",
+                "2025-12-05",
+                "10:00 AM",
+            ))
+            .await
+            .expect("book");
+        store.delete_patient(&john.mrn).await.expect("delete");
+        assert!(matches!(
+            store.patient(&john.mrn).await,
+            Err(StoreError::NotFound { what: "patient" })
+        ));
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM appointments")
+            .fetch_one(store.pool())
+            .await
+            .expect("count appointments");
+        assert_eq!(left, 0, "appointments cascade with the patient");
+        assert!(matches!(
+            store.delete_patient(&john.mrn).await,
+            Err(StoreError::NotFound { what: "patient" })
+        ));
+    }
+}
+
+#[tokio::test]
+async fn search_matches_names_in_any_order_partially_and_case_insensitively() {
+    for db in TestDb::all().await {
+        seed_people(&db).await;
+        assert_eq!(found(&db, "John Doe").await, ["MRN001"]);
+        assert_eq!(found(&db, "doe john").await, ["MRN001"]);
+        assert_eq!(found(&db, "Doe, J").await, ["MRN001"]);
+        assert_eq!(found(&db, "ohn").await, ["MRN003", "MRN001", "MRN004"]);
+        assert_eq!(found(&db, "JOHN").await, ["MRN003", "MRN001", "MRN004"]);
+        assert_eq!(found(&db, "mrn002").await, ["MRN002"]);
+        assert_eq!(found(&db, "1985-06-15").await, ["MRN001", "MRN004"]);
+        assert_eq!(found(&db, "smith jane").await, ["MRN002"]);
+        assert!(found(&db, "nobody").await.is_empty());
+        assert!(found(&db, "john smith").await.is_empty());
+        // Wildcards are literal characters, not patterns.
+        assert!(found(&db, "%").await.is_empty());
+        assert!(found(&db, "o_b").await.is_empty());
+        assert_eq!(found(&db, "n_x").await, ["MRN010"]);
+        assert_eq!(found(&db, "O'Brien").await, ["MRN010"]);
+    }
+}
+
+#[tokio::test]
+async fn short_terms_match_name_and_mrn_prefixes() {
+    for db in TestDb::all().await {
+        seed_people(&db).await;
+        assert_eq!(
+            found(&db, "jo").await,
+            ["MRN003", "MRN001", "MRN005", "MRN004"]
+        );
+        assert_eq!(found(&db, "J D").await, ["MRN001"]);
+        assert_eq!(found(&db, "ma").await, ["MRN004"]);
+        assert_eq!(found(&db, "mr").await.len(), 6);
+    }
+}
+
+#[tokio::test]
+async fn search_pages_with_a_cursor_in_a_stable_order() {
+    for db in TestDb::all().await {
+        seed_people(&db).await;
+        let mut seen = Vec::new();
+        let mut request = search("", 2);
+        loop {
+            let page = db.store.search_patients(&request).await.expect("page");
+            assert!(page.patients.len() <= 2);
+            seen.extend(page.patients.iter().map(|p| p.last_name.clone()));
+            match page.next_cursor {
+                Some(cursor) => request.cursor = Some(cursor),
+                None => break,
+            }
+        }
+        assert_eq!(
+            seen,
+            ["Appleseed", "Doe", "Jo", "Johnson", "O'Brien_x", "Smith"]
+        );
+
+        let bad_cursor = PatientSearch {
+            cursor: Some("garbage!".to_owned()),
+            ..search("john", 10)
+        };
+        assert!(matches!(
+            db.store.search_patients(&bad_cursor).await,
+            Err(StoreError::Invalid {
+                field: "cursor",
+                ..
+            })
+        ));
+        assert!(matches!(
+            db.store.search_patients(&search("john", 0)).await,
+            Err(StoreError::Invalid { field: "limit", .. })
+        ));
+        assert!(matches!(
+            db.store.search_patients(&search("john", 101)).await,
+            Err(StoreError::Invalid { field: "limit", .. })
+        ));
+    }
+}
