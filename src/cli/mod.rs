@@ -7,6 +7,9 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{CommonArgs, ServeArgs};
 
+mod audit;
+mod client;
+mod keys;
 mod serve;
 pub mod stdio;
 
@@ -29,6 +32,15 @@ pub enum Command {
     Stdio(Box<stdio::StdioArgs>),
     /// Apply database migrations.
     Migrate,
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(client::ClientCommand),
+    /// Manage token signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Check the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// A failure of a command, with the exit code it maps to.
@@ -108,6 +120,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             println!("migrations applied");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Client(command) => client::run(&cli.common, command).await,
+        Command::Keys(command) => keys::run(&cli.common, command).await,
+        Command::Audit(command) => audit::run(&cli.common, command).await,
     }
 }
 

@@ -8,8 +8,17 @@ use crate::config::{CommonArgs, ServeArgs};
 use super::{CliError, open_store};
 
 pub async fn serve(common: &CommonArgs, args: ServeArgs) -> Result<ExitCode, CliError> {
+    // Check the auth settings first: a bad one is a configuration error (exit 2), not a failure.
+    crate::auth::AuthSettings::new(&args.public_base_url(args.port), &args.auth)
+        .map_err(|error| CliError::Config(error.to_string()))?;
     let store = open_store(common).await?;
     store.migrate().await?;
+    if args.demo {
+        let outcome = crate::auth::demo::ensure_demo_clients(&store, &args.credentials_file)
+            .await
+            .map_err(|error| CliError::Failed(anyhow::Error::new(error)))?;
+        eprintln!("{}", outcome.message());
+    }
     let application = Application::build(store, args).await?;
     eprintln!("ehr-mcp listening on {}", application.base_url());
     application

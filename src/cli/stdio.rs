@@ -10,9 +10,13 @@ use rmcp::ServiceExt;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{CliError, open_store};
-use crate::audit::Transport;
+use crate::audit::{AuditLog, AuditOptions, Transport};
+use crate::auth::{AuthService, AuthSettings};
 use crate::config::{AuthArgs, CommonArgs};
 use crate::tools::{ClientCredentials, EhrServer, Session, ToolServices};
+
+/// The issuer when `EHR_MCP_PUBLIC_URL` is unset: `serve`'s default address.
+const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:7777";
 
 /// `ehr-mcp stdio` settings.
 #[derive(Debug, Clone, Args)]
@@ -53,6 +57,7 @@ pub async fn stdio(common: &CommonArgs, args: StdioArgs) -> Result<ExitCode, Cli
         .await
         .map_err(|error| CliError::Failed(anyhow::anyhow!("MCP session did not start: {error}")))?;
     let _ = running.waiting().await;
+    tools.audit.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -89,14 +94,23 @@ async fn check_identity(tools: &ToolServices, session: &Session) -> Result<(), C
         })
 }
 
-/// TEMPORARY (branch mcp): replaced by the auth helper's constructors at merge.
+/// The audit log and the token service, as `serve` builds them. The issuer is `EHR_MCP_PUBLIC_URL`, else the
+/// default address of `serve`, so tokens from a local server validate here too.
 async fn build_tool_services(
     store: crate::store::Store,
-    _auth: &AuthArgs,
+    auth_args: &AuthArgs,
 ) -> Result<ToolServices, CliError> {
-    Ok(ToolServices {
-        store,
-        auth: crate::auth::AuthService,
-        audit: crate::audit::AuditLog,
-    })
+    let public_base_url = auth_args.public_url.as_deref().map_or_else(
+        || DEFAULT_PUBLIC_URL.to_owned(),
+        |url| url.trim_end_matches('/').to_owned(),
+    );
+    let audit = AuditLog::start(store.clone(), AuditOptions::default());
+    let settings = AuthSettings::new(&public_base_url, auth_args)
+        .map_err(|error| CliError::Config(error.to_string()))?;
+    let auth = AuthService::new(store.clone(), audit.clone(), settings)
+        .await
+        .map_err(|error| {
+            CliError::Failed(anyhow::anyhow!("cannot start the token service: {error}"))
+        })?;
+    Ok(ToolServices { store, auth, audit })
 }

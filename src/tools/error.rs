@@ -95,7 +95,7 @@ impl ToolError {
                 Self::Forbidden(reason)
             }
             AuthError::RateLimited { retry_after } => Self::RateLimited {
-                retry_after_seconds: crate::auth::error::retry_after_seconds(retry_after),
+                retry_after_seconds: crate::auth::retry_after_seconds(retry_after),
             },
             AuthError::InvalidScope(reason)
             | AuthError::InvalidRequest(reason)

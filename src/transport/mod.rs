@@ -8,6 +8,7 @@ pub mod jsonrpc;
 pub mod limits;
 pub mod mcp_http;
 pub mod metrics_endpoint;
+pub mod oauth;
 pub mod shutdown;
 pub mod tls;
 pub mod websocket;
