@@ -51,7 +51,7 @@ pub fn parse_args<A: ToolArgs>(arguments: JsonObject) -> Result<A, ToolError> {
         let inner = error.into_inner().to_string();
         if path == "." || path.is_empty() {
             ToolError::InvalidInput(inner)
-        } else if inner.starts_with("invalid ") {
+        } else if inner.starts_with(&format!("invalid {path}:")) {
             // Domain newtypes already name their field ("invalid mrn: …").
             ToolError::InvalidInput(inner)
         } else {
@@ -196,6 +196,13 @@ mod tests {
             wrong_type
                 .err()
                 .is_some_and(|e| e.to_string().starts_with("invalid count:"))
+        );
+        let wrong_word =
+            parse_args::<Sample>(object(serde_json::json!({"mrn": "MRN001", "count": "hot"})));
+        assert!(
+            wrong_word
+                .err()
+                .is_some_and(|e| e.to_string().starts_with("invalid count: invalid type"))
         );
         let bad_mrn = parse_args::<Sample>(object(serde_json::json!({"mrn": "M", "count": 1})));
         assert!(
