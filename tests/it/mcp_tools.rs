@@ -458,3 +458,36 @@ async fn twenty_concurrent_bookings_of_one_slot_exactly_one_wins() {
     client.close().await;
     mcp.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_expired_token_is_unauthenticated() {
+    const SECRET: &str = "an-hs256-test-secret-of-at-least-32-bytes!";
+    let mcp = spawn_mcp_app(&["--jwt-secret-key", SECRET]).await;
+    let now = chrono::Utc::now().timestamp();
+    let claims = |exp: i64| {
+        json!({
+            "iss": mcp.app.base_url, "sub": "copilot-studio", "aud": format!("{}/mcp", mcp.app.base_url),
+            "exp": exp, "iat": exp - 3600, "nbf": exp - 3600, "jti": uuid::Uuid::new_v4().to_string(),
+            "client_id": "copilot-studio", "scope": "read:patients", "role": "doctor",
+            "app_id": mcp.client("copilot-studio")["app_id"], "app_name": "Copilot Studio"
+        })
+    };
+    let sign = |claims: Value| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    };
+    let mut client = WsClient::connect(&mcp.app, "/ws", None).await;
+    let fresh = sign(claims(now + 600));
+    success(&client.call_tool("get_patient", json!({"mrn": "MRN001", "access_token": fresh})).await);
+    let expired = sign(claims(now - 600));
+    let result = client
+        .call_tool("get_patient", json!({"mrn": "MRN001", "access_token": expired}))
+        .await;
+    assert_eq!(error_code(&result), "unauthenticated");
+    client.close().await;
+    mcp.shutdown().await;
+}
