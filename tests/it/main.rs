@@ -8,6 +8,11 @@
 mod support;
 
 mod health;
+mod ops_binary;
+mod ops_limits;
+mod ops_metrics;
+mod ops_shutdown;
+mod ops_tls;
 mod schema;
 mod store_appointments;
 mod store_fixtures;
