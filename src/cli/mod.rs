@@ -7,6 +7,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{CommonArgs, ServeArgs};
 
+mod healthcheck;
 mod serve;
 
 /// EHR MCP server: electronic health records for AI agents over MCP, behind OAuth 2.0.
@@ -26,6 +27,8 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Apply database migrations.
     Migrate,
+    /// Check that a running server answers `/healthz` (exit 0) — for container health checks.
+    Healthcheck(healthcheck::HealthcheckArgs),
 }
 
 /// A failure of a command, with the exit code it maps to.
@@ -98,6 +101,7 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Serve(args) => serve::serve(&cli.common, *args).await,
+        Command::Healthcheck(args) => healthcheck::healthcheck(args).await,
         Command::Migrate => {
             let store = open_store(&cli.common).await?;
             store.migrate().await?;
