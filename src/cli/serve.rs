@@ -8,6 +8,11 @@ use crate::config::{CommonArgs, ServeArgs};
 use super::{CliError, open_store};
 
 pub async fn serve(common: &CommonArgs, args: ServeArgs) -> Result<ExitCode, CliError> {
+    // Unusable TLS files are a configuration error (exit 2), found before anything else starts.
+    if let (Some(certificate), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        crate::transport::tls::server_config(certificate, key)
+            .map_err(|error| CliError::Config(error.to_string()))?;
+    }
     let store = open_store(common).await?;
     store.migrate().await?;
     let application = Application::build(store, args).await?;
