@@ -9,6 +9,7 @@ use crate::config::{CommonArgs, ServeArgs};
 
 mod audit;
 mod client;
+mod healthcheck;
 mod keys;
 mod serve;
 
@@ -38,6 +39,8 @@ pub enum Command {
     /// Check the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Check that a running server answers `/healthz` (exit 0) — for container health checks.
+    Healthcheck(healthcheck::HealthcheckArgs),
 }
 
 /// A failure of a command, with the exit code it maps to.
@@ -110,6 +113,7 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Serve(args) => serve::serve(&cli.common, *args).await,
+        Command::Healthcheck(args) => healthcheck::healthcheck(args).await,
         Command::Migrate => {
             let store = open_store(&cli.common).await?;
             store.migrate().await?;

@@ -12,6 +12,7 @@ mod ops_binary;
 mod ops_limits;
 mod ops_metrics;
 mod ops_shutdown;
+mod ops_startup;
 mod ops_tls;
 mod schema;
 mod store_appointments;
