@@ -6,5 +6,6 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod dataset;
 pub mod domain;
 pub mod store;
