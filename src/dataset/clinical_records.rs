@@ -160,7 +160,7 @@ impl<'a> Records<'a> {
                         component: component.to_owned(),
                         value: format!("{value:.decimals$}"),
                         unit: Some(unit.to_owned()),
-                        reference: Some(format!("{low}-{high}")),
+                        reference: Some(format!("{low:.decimals$}-{high:.decimals$}")),
                         flag: Some(flag.to_owned()),
                     }
                 })
