@@ -7,6 +7,7 @@
 
 mod support;
 
+mod dataset;
 mod health;
 mod schema;
 mod store_appointments;
