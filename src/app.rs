@@ -3,20 +3,29 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use serde_json::json;
 
 use crate::config::ServeArgs;
 use crate::store::Store;
+use crate::transport::limits::{ConnectionLimitAcceptor, NetworkLimits};
+use crate::transport::shutdown::Shutdown;
 
 /// Shared state of the running server. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Limits every transport applies (message size, idle timeout, JSON depth, …).
+    pub limits: Arc<NetworkLimits>,
+    /// Cancelled when shutdown begins; long-lived connections select on it and are tracked by it.
+    pub shutdown: Shutdown,
 }
 
 pub struct Application {
@@ -24,23 +33,43 @@ pub struct Application {
     address: SocketAddr,
     base_url: String,
     router: Router,
+    tls: Option<RustlsConfig>,
+    state: AppState,
 }
 
 impl Application {
     pub async fn build(store: Store, args: ServeArgs) -> anyhow::Result<Self> {
+        crate::telemetry::metrics::install();
+        crate::transport::tls::install_crypto_provider();
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(certificate), Some(key)) => {
+                Some(crate::transport::tls::server_config(certificate, key)?)
+            }
+            _ => None,
+        };
         let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await?;
         let address = listener.local_addr()?;
         let base_url = args.public_base_url(address.port());
-        let state = AppState { store };
+        let limits = Arc::new(NetworkLimits::from_args(&args.limits));
+        let state = AppState {
+            store,
+            limits: limits.clone(),
+            shutdown: Shutdown::new(),
+        };
         let router = Router::new()
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
-            .with_state(state);
+            .route("/metrics", get(crate::transport::metrics_endpoint::metrics))
+            .with_state(state.clone());
+        let router = crate::transport::limits::with_http_limits(router, &limits);
+        let router = crate::telemetry::http::with_http_telemetry(router);
         Ok(Self {
             listener,
             address,
             base_url,
             router,
+            tls,
+            state,
         })
     }
 
@@ -56,17 +85,67 @@ impl Application {
         &self.base_url
     }
 
+    /// Serves until `stop` completes, then shuts down gracefully: stops accepting, lets in-flight requests
+    /// finish and WebSockets close (with a close frame) within `shutdown_grace_seconds`, flushes the audit
+    /// writer and closes the database pool.
     pub async fn run_until_stopped(
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop)
-        .await?;
+        let Self {
+            listener,
+            router,
+            tls,
+            state,
+            ..
+        } = self;
+        let grace = state.limits.shutdown_grace;
+        let handle = axum_server::Handle::new();
+        let server = axum_server::from_tcp(listener.into_std()?)?
+            .handle(handle.clone())
+            .first_request_timeout(state.limits.request_timeout);
+        let connection_limit = ConnectionLimitAcceptor::new(state.limits.max_connections);
+        let make_service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let mut serving = match tls {
+            Some(config) => tokio::spawn(
+                server
+                    .acceptor(RustlsAcceptor::new(config).acceptor(connection_limit))
+                    .serve(make_service),
+            ),
+            None => tokio::spawn(server.acceptor(connection_limit).serve(make_service)),
+        };
+        tokio::select! {
+            () = stop => {}
+            finished = &mut serving => {
+                finished??;
+                return Ok(());
+            }
+        }
+        tracing::info!(
+            grace_seconds = grace.as_secs_f64(),
+            "shutting down: no new connections, finishing in-flight requests"
+        );
+        let started = Instant::now();
+        state.shutdown.begin();
+        handle.graceful_shutdown(Some(grace));
+        serving.await??;
+        let remaining = grace.saturating_sub(started.elapsed());
+        if !state.shutdown.wait_for_connections(remaining).await {
+            tracing::warn!(
+                open = state.shutdown.open_connections(),
+                "WebSocket connections still open after the grace period; closing them"
+            );
+        }
+        if tokio::time::timeout(grace.max(Duration::from_secs(1)), state.store.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("database connections still busy after the grace period");
+        }
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "shutdown complete"
+        );
         Ok(())
     }
 }

@@ -30,6 +30,16 @@ pub struct CommonArgs {
     /// Log format.
     #[arg(long, global = true, env = "EHR_MCP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
+
+    /// Key for the keyed hash that stands in for MRNs in logs (stable tags across restarts and instances).
+    /// When unset, a random key per process is used.
+    #[arg(
+        long,
+        global = true,
+        env = "EHR_MCP_LOG_HASH_KEY",
+        hide_env_values = true
+    )]
+    pub log_hash_key: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -9,3 +9,5 @@ pub mod config;
 pub mod dataset;
 pub mod domain;
 pub mod store;
+pub mod telemetry;
+pub mod transport;

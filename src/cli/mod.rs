@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{CommonArgs, ServeArgs};
 
@@ -68,7 +68,21 @@ impl From<crate::store::StoreError> for CliError {
 pub fn main() -> ExitCode {
     // `.env` fills the environment without overriding it: flags > environment > .env > defaults.
     let _ = dotenvy::dotenv();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    let log_level_source = match matches.value_source("log_level") {
+        Some(clap::parser::ValueSource::DefaultValue) | None => {
+            crate::telemetry::LogLevelSource::Default
+        }
+        Some(_) => crate::telemetry::LogLevelSource::Explicit,
+    };
+    if let Err(error) = crate::telemetry::init(&cli.common, log_level_source) {
+        eprintln!("error: {error}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

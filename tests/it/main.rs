@@ -9,6 +9,11 @@ mod support;
 
 mod dataset;
 mod health;
+mod ops_binary;
+mod ops_limits;
+mod ops_metrics;
+mod ops_shutdown;
+mod ops_tls;
 mod schema;
 mod store_appointments;
 mod store_fixtures;

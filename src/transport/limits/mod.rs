@@ -1,0 +1,113 @@
+//! Network limits, each configurable (`config::LimitArgs`) and each with a clear error when hit: message
+//! size (HTTP body 413, WebSocket close 1009), concurrent connections (503), WebSocket idle timeout with
+//! ping/pong (close 1001), request timeout (408) and JSON nesting depth (JSON-RPC error -32600).
+//!
+//! HTTP limits are layers ([`with_http_limits`]); the connection limit is an acceptor
+//! ([`ConnectionLimitAcceptor`]); WebSocket handlers take their pieces from [`websocket`].
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::config::LimitArgs;
+
+mod connections;
+mod http;
+mod json_depth;
+pub mod websocket;
+
+pub use connections::{AdmissionService, ConnectionLimitAcceptor, CountedStream};
+pub use http::with_http_limits;
+pub use json_depth::json_depth_ok;
+
+/// The limits in force, shared by every transport through `AppState::limits`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkLimits {
+    /// Largest HTTP body or WebSocket message (and frame), bytes.
+    pub max_message_bytes: usize,
+    /// Most accepted TCP connections open at once (HTTP, WebSocket, TLS together).
+    pub max_connections: usize,
+    /// A WebSocket with no traffic (pongs count) for this long is closed.
+    pub idle_timeout: Duration,
+    /// Longest time to a response head.
+    pub request_timeout: Duration,
+    /// Deepest JSON nesting accepted in one message.
+    pub max_json_depth: usize,
+    /// Longest wait for in-flight work at shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl NetworkLimits {
+    pub fn from_args(args: &LimitArgs) -> Self {
+        Self {
+            max_message_bytes: args.max_message_bytes,
+            max_connections: args.max_connections,
+            idle_timeout: args.idle_timeout(),
+            request_timeout: args.request_timeout(),
+            max_json_depth: args.max_json_depth,
+            shutdown_grace: Duration::from_secs(args.shutdown_grace_seconds),
+        }
+    }
+
+    /// How often an idle WebSocket is pinged: a third of the idle timeout (at least 100 ms).
+    pub fn ping_interval(&self) -> Duration {
+        (self.idle_timeout / 3).max(Duration::from_millis(100))
+    }
+}
+
+/// Which limit refused a request; the code clients see in `error` and the `limit` label of the
+/// `ehr_mcp_limit_rejections_total` metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    BodyTooLarge,
+    TooManyConnections,
+    RequestTimeout,
+    JsonTooDeep,
+    MessageTooLarge,
+    IdleTimeout,
+}
+
+impl LimitKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BodyTooLarge => "body_too_large",
+            Self::TooManyConnections => "too_many_connections",
+            Self::RequestTimeout => "request_timeout",
+            Self::JsonTooDeep => "json_too_deep",
+            Self::MessageTooLarge => "message_too_large",
+            Self::IdleTimeout => "idle_timeout",
+        }
+    }
+
+    /// Counts the rejection in the metrics.
+    pub fn record(self) {
+        crate::telemetry::metrics::limit_rejected(self.as_str());
+    }
+}
+
+/// The JSON body of an HTTP limit error: `{"error": code, "error_description": text}` (the OAuth error shape
+/// the other endpoints use).
+pub fn limit_error_response(status: StatusCode, kind: LimitKind, description: String) -> Response {
+    (
+        status,
+        Json(json!({"error": kind.as_str(), "error_description": description})),
+    )
+        .into_response()
+}
+
+/// The JSON-RPC error for a message nested deeper than allowed (no id: the message was not parsed).
+pub fn json_too_deep_error(max_depth: usize) -> serde_json::Value {
+    json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {
+            "code": -32600,
+            "message": format!(
+                "Invalid Request: JSON nested deeper than {max_depth} levels (EHR_MCP_MAX_JSON_DEPTH)"
+            ),
+        },
+    })
+}

@@ -1,0 +1,7 @@
+//! Transports: the axum router on one port (WebSocket, Streamable HTTP, OAuth, health, metrics), stdio, and
+//! what every network transport shares — limits, TLS and the shutdown signal.
+
+pub mod limits;
+pub mod metrics_endpoint;
+pub mod shutdown;
+pub mod tls;

@@ -1,0 +1,87 @@
+//! The shutdown signal long-lived connections watch: a cancellation token WebSocket handlers and
+//! Streamable HTTP sessions select on, and a tracker of those connections so shutdown can wait for their
+//! close frames within the grace period.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tokio_util::task::task_tracker::TrackedFuture;
+
+/// Shared through `AppState::shutdown`. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown {
+    token: CancellationToken,
+    connections: TaskTracker,
+}
+
+impl Shutdown {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Cancelled when the server begins to shut down: stop reading new messages, finish the one in
+    /// flight, send a close frame (`limits::websocket::CloseReason::ServerShutdown`) and return.
+    pub fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Wraps a long-lived connection's future (a WebSocket session) so shutdown waits for it.
+    pub fn track<F: Future>(&self, connection: F) -> TrackedFuture<F> {
+        self.connections.track_future(connection)
+    }
+
+    /// Connections tracked and still open.
+    pub fn open_connections(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// Signals every connection to close.
+    pub(crate) fn begin(&self) {
+        self.token.cancel();
+        self.connections.close();
+    }
+
+    /// Waits until every tracked connection has closed, or `grace` has passed; `true` if all closed.
+    pub(crate) async fn wait_for_connections(&self, grace: Duration) -> bool {
+        tokio::time::timeout(grace, self.connections.wait())
+            .await
+            .is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn waits_for_tracked_connections_to_see_the_signal_and_close() {
+        let shutdown = Shutdown::new();
+        let watched = shutdown.clone();
+        tokio::spawn(shutdown.track(async move {
+            watched.token().cancelled().await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }));
+        assert_eq!(shutdown.open_connections(), 1);
+        shutdown.begin();
+        assert!(shutdown.wait_for_connections(Duration::from_secs(5)).await);
+        assert_eq!(shutdown.open_connections(), 0);
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_the_grace_period() {
+        let shutdown = Shutdown::new();
+        tokio::spawn(shutdown.track(std::future::pending::<()>()));
+        shutdown.begin();
+        assert!(
+            !shutdown
+                .wait_for_connections(Duration::from_millis(50))
+                .await
+        );
+    }
+}
