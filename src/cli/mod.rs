@@ -8,6 +8,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use crate::config::{CommonArgs, ServeArgs};
 
 mod data;
+mod healthcheck;
 mod serve;
 
 /// EHR MCP server: electronic health records for AI agents over MCP, behind OAuth 2.0.
@@ -33,6 +34,8 @@ pub enum Command {
     Import(data::ImportArgs),
     /// Export every record in the earlier system's JSON format.
     Export(data::ExportArgs),
+    /// Check that a running server answers `/healthz` (exit 0) — for container health checks.
+    Healthcheck(healthcheck::HealthcheckArgs),
 }
 
 /// A failure of a command, with the exit code it maps to.
@@ -105,6 +108,7 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Serve(args) => serve::serve(&cli.common, *args).await,
+        Command::Healthcheck(args) => healthcheck::healthcheck(args).await,
         Command::Migrate => {
             let store = open_store(&cli.common).await?;
             store.migrate().await?;
