@@ -6,6 +6,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod dataset;
 pub mod domain;
 pub mod store;
 pub mod telemetry;

@@ -7,6 +7,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{CommonArgs, ServeArgs};
 
+mod data;
 mod healthcheck;
 mod serve;
 
@@ -27,6 +28,12 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Apply database migrations.
     Migrate,
+    /// Load the demo data set, or N deterministic synthetic patients with full records.
+    Seed(data::SeedArgs),
+    /// Import the earlier system's JSON export (validated first; all or nothing).
+    Import(data::ImportArgs),
+    /// Export every record in the earlier system's JSON format.
+    Export(data::ExportArgs),
     /// Check that a running server answers `/healthz` (exit 0) — for container health checks.
     Healthcheck(healthcheck::HealthcheckArgs),
 }
@@ -108,6 +115,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             println!("migrations applied");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Seed(args) => data::seed(&cli.common, args).await,
+        Command::Import(args) => data::import(&cli.common, args).await,
+        Command::Export(args) => data::export(&cli.common, args).await,
     }
 }
 

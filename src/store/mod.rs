@@ -12,6 +12,8 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub mod allergies;
 pub mod appointments;
+pub mod bulk;
+pub mod dump;
 pub mod error;
 pub mod labs;
 pub mod medications;
