@@ -9,6 +9,7 @@ use crate::config::{CommonArgs, ServeArgs};
 
 mod audit;
 mod client;
+mod data;
 mod healthcheck;
 mod keys;
 mod serve;
@@ -39,6 +40,12 @@ pub enum Command {
     /// Check the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Load the demo data set, or N deterministic synthetic patients with full records.
+    Seed(data::SeedArgs),
+    /// Import the earlier system's JSON export (validated first; all or nothing).
+    Import(data::ImportArgs),
+    /// Export every record in the earlier system's JSON format.
+    Export(data::ExportArgs),
     /// Check that a running server answers `/healthz` (exit 0) — for container health checks.
     Healthcheck(healthcheck::HealthcheckArgs),
 }
@@ -123,6 +130,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Client(command) => client::run(&cli.common, command).await,
         Command::Keys(command) => keys::run(&cli.common, command).await,
         Command::Audit(command) => audit::run(&cli.common, command).await,
+        Command::Seed(args) => data::seed(&cli.common, args).await,
+        Command::Import(args) => data::import(&cli.common, args).await,
+        Command::Export(args) => data::export(&cli.common, args).await,
     }
 }
 

@@ -24,6 +24,13 @@ pub async fn serve(common: &CommonArgs, args: ServeArgs) -> Result<ExitCode, Cli
             .map_err(|error| CliError::Failed(anyhow::Error::new(error)))?;
         eprintln!("{}", outcome.message());
     }
+    if args.demo
+        && crate::dataset::demo::load_demo_data_if_empty(&store)
+            .await
+            .map_err(|error| CliError::Failed(anyhow::Error::new(error)))?
+    {
+        eprintln!("demo data loaded (patients MRN001-MRN030)");
+    }
     let application = Application::build(store, args).await?;
     eprintln!("ehr-mcp listening on {}", application.base_url());
     application

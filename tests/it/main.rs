@@ -7,6 +7,7 @@
 
 mod support;
 
+mod dataset;
 mod health;
 mod ops_binary;
 mod ops_limits;
