@@ -7,6 +7,12 @@
 
 mod support;
 
+mod audit;
+mod auth_support;
+mod oauth;
+mod policy;
+mod tokens;
+
 mod dataset;
 mod health;
 mod ops_binary;
