@@ -143,6 +143,7 @@ impl Application {
         tokio::select! {
             () = stop => {}
             finished = &mut serving => {
+                state.audit.shutdown().await;
                 finished??;
                 return Ok(());
             }

@@ -68,27 +68,27 @@ pub struct AuthArgs {
 #[derive(Debug, Clone, Args)]
 pub struct LimitArgs {
     /// Largest accepted message (HTTP body or WebSocket frame), bytes.
-    #[arg(long, env = "EHR_MCP_MAX_MESSAGE_BYTES", default_value_t = 1_048_576)]
+    #[arg(long, env = "EHR_MCP_MAX_MESSAGE_BYTES", default_value_t = 1_048_576, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=67_108_864))]
     pub max_message_bytes: usize,
 
     /// Most concurrent connections (HTTP and WebSocket together).
-    #[arg(long, env = "EHR_MCP_MAX_CONNECTIONS", default_value_t = 1024)]
+    #[arg(long, env = "EHR_MCP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub max_connections: usize,
 
     /// Close a WebSocket idle for this many seconds (pings are sent at a third of it).
-    #[arg(long, env = "EHR_MCP_IDLE_TIMEOUT_SECONDS", default_value_t = 300)]
+    #[arg(long, env = "EHR_MCP_IDLE_TIMEOUT_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub idle_timeout_seconds: u64,
 
     /// Most time a single request may take, seconds.
-    #[arg(long, env = "EHR_MCP_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
+    #[arg(long, env = "EHR_MCP_REQUEST_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub request_timeout_seconds: u64,
 
     /// Deepest JSON nesting accepted in a message.
-    #[arg(long, env = "EHR_MCP_MAX_JSON_DEPTH", default_value_t = 64)]
+    #[arg(long, env = "EHR_MCP_MAX_JSON_DEPTH", default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..=128))]
     pub max_json_depth: usize,
 
     /// Longest time graceful shutdown waits for in-flight work, seconds.
-    #[arg(long, env = "EHR_MCP_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
+    #[arg(long, env = "EHR_MCP_SHUTDOWN_GRACE_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3_600))]
     pub shutdown_grace_seconds: u64,
 }
 

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod dataset;
 pub mod domain;
 pub mod store;
 pub mod telemetry;

@@ -122,7 +122,9 @@ async fn commit_batch(store: &Store, batch: Vec<Job>) {
             }
         }
     }
-    metrics::counter!("ehr_mcp_audit_rows_total").increment(entries.len() as u64);
+    if result.is_ok() {
+        crate::telemetry::metrics::audit_rows_committed(entries.len());
+    }
     for entry in entries {
         match entry.responder {
             Responder::Record(done) => {

@@ -9,6 +9,7 @@ use crate::audit::{AuditEvent, Outcome, Transport};
 use crate::domain::access::Role;
 use crate::domain::ids::ClientId;
 use crate::store::clients::ClientRecord;
+use crate::telemetry::metrics;
 
 use super::scope::ScopeSet;
 use super::{AuthError, AuthService, IssuedToken, assertion, secret};
@@ -145,6 +146,10 @@ impl AuthService {
             },
         };
         self.inner.audit.record(event).await?;
+        match &outcome {
+            Ok(_) => metrics::token_issued(),
+            Err((error, _)) => metrics::token_refused(error.code()),
+        }
         outcome
             .map(|(issued, _)| issued)
             .map_err(|(error, _)| error)
@@ -190,7 +195,10 @@ impl AuthService {
         self.inner
             .limits
             .check_client(client.client_id.as_str(), client.rate_limit)
-            .map_err(|retry_after| refuse(AuthError::RateLimited { retry_after }))?;
+            .map_err(|retry_after| {
+                metrics::rate_limited("token_requests");
+                refuse(AuthError::RateLimited { retry_after })
+            })?;
         let claims = self.inner.codec.claims_for(
             &client.client_id,
             &client.app_id,
@@ -230,6 +238,7 @@ impl AuthService {
         let claimed = credentials.claimed_client_id();
         let claimed_id = claimed.as_ref().ok().map(String::as_str);
         if let Err(retry_after) = self.inner.limits.check_not_throttled(claimed_id, source) {
+            metrics::rate_limited("failed_authentication");
             return Err((
                 AuthError::RateLimited { retry_after },
                 "throttled after failed authentications".to_owned(),
@@ -258,7 +267,10 @@ impl AuthService {
             .limits
             .record_failure(client_id, source)
             .err()
-            .map(|retry_after| AuthError::RateLimited { retry_after })
+            .map(|retry_after| {
+                metrics::rate_limited("failed_authentication");
+                AuthError::RateLimited { retry_after }
+            })
     }
 
     async fn verify_credentials(

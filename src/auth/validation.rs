@@ -10,6 +10,7 @@ use dashmap::DashMap;
 
 use super::token::{AccessClaims, TokenCodec};
 use super::{AuthError, AuthService, Inner, Principal};
+use crate::telemetry::metrics;
 
 /// What validation needs to know about a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +71,11 @@ impl AuthService {
         self.validate_with_claims(token)
             .await
             .map(|cached| cached.principal.clone())
+            .inspect_err(|error| {
+                if matches!(error, AuthError::Unauthenticated(_)) {
+                    metrics::token_refused("invalid_token");
+                }
+            })
     }
 
     pub(super) async fn validate_with_claims(
@@ -152,7 +158,10 @@ impl AuthService {
         self.inner
             .limits
             .check_client(principal.client_id.as_str(), per_hour)
-            .map_err(|retry_after| AuthError::RateLimited { retry_after })
+            .map_err(|retry_after| {
+                metrics::rate_limited("client_requests");
+                AuthError::RateLimited { retry_after }
+            })
     }
 
     /// Picks up client status and revocations changed since `since` (ISO text; everything when `None`)

@@ -9,6 +9,8 @@ use crate::config::{CommonArgs, ServeArgs};
 
 mod audit;
 mod client;
+mod data;
+mod healthcheck;
 mod keys;
 mod serve;
 pub mod stdio;
@@ -41,6 +43,14 @@ pub enum Command {
     /// Check the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Load the demo data set, or N deterministic synthetic patients with full records.
+    Seed(data::SeedArgs),
+    /// Import the earlier system's JSON export (validated first; all or nothing).
+    Import(data::ImportArgs),
+    /// Export every record in the earlier system's JSON format.
+    Export(data::ExportArgs),
+    /// Check that a running server answers `/healthz` (exit 0) — for container health checks.
+    Healthcheck(healthcheck::HealthcheckArgs),
 }
 
 /// A failure of a command, with the exit code it maps to.
@@ -114,6 +124,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Serve(args) => serve::serve(&cli.common, *args).await,
         Command::Stdio(args) => stdio::stdio(&cli.common, *args).await,
+        Command::Healthcheck(args) => healthcheck::healthcheck(args).await,
         Command::Migrate => {
             let store = open_store(&cli.common).await?;
             store.migrate().await?;
@@ -123,6 +134,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Client(command) => client::run(&cli.common, command).await,
         Command::Keys(command) => keys::run(&cli.common, command).await,
         Command::Audit(command) => audit::run(&cli.common, command).await,
+        Command::Seed(args) => data::seed(&cli.common, args).await,
+        Command::Import(args) => data::import(&cli.common, args).await,
+        Command::Export(args) => data::export(&cli.common, args).await,
     }
 }
 

@@ -8,7 +8,7 @@ use super::{Store, StoreError, corrupt, now_text};
 use crate::domain::clinical::{Allergy, AllergySeverity, AllergyStatus};
 use crate::domain::ids::{Mrn, RecordId};
 
-const ALLERGY_SELECT: &str = "SELECT a.allergy_id, p.mrn AS patient_mrn, a.allergen, a.reaction, \
+pub(crate) const ALLERGY_SELECT: &str = "SELECT a.allergy_id, p.mrn AS patient_mrn, a.allergen, a.reaction, \
      a.severity, a.onset_date, a.status, a.notes FROM allergies a JOIN patients p ON p.id = a.patient_id";
 
 impl Store {

@@ -20,7 +20,7 @@ pub struct AppointmentFilter {
     pub limit: u32,
 }
 
-const APPOINTMENT_SELECT: &str = "SELECT a.appointment_id, p.mrn AS patient_mrn, \
+pub(crate) const APPOINTMENT_SELECT: &str = "SELECT a.appointment_id, p.mrn AS patient_mrn, \
      pr.npi AS provider_npi, pr.name AS provider_name, a.appointment_date, a.appointment_time, \
      a.duration_minutes, a.appointment_type, a.department, a.location, a.status, a.reason, a.notes \
      FROM appointments a JOIN patients p ON p.id = a.patient_id JOIN providers pr ON pr.id = a.provider_id";

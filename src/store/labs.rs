@@ -8,7 +8,7 @@ use super::{Store, StoreError, corrupt, now_text};
 use crate::domain::clinical::{LabResult, LabStatus};
 use crate::domain::ids::{Mrn, RecordId};
 
-const LAB_SELECT: &str = "SELECT l.order_id, p.mrn AS patient_mrn, l.test_name, l.ordered_date, \
+pub(crate) const LAB_SELECT: &str = "SELECT l.order_id, p.mrn AS patient_mrn, l.test_name, l.ordered_date, \
      l.collected_date, l.resulted_date, l.status, l.ordered_by, l.results_json \
      FROM lab_results l JOIN patients p ON p.id = l.patient_id";
 

@@ -8,7 +8,7 @@ use super::{Store, StoreError, corrupt, now_text};
 use crate::domain::clinical::{Medication, MedicationStatus};
 use crate::domain::ids::{Mrn, RecordId};
 
-const MEDICATION_SELECT: &str = "SELECT m.medication_id, p.mrn AS patient_mrn, m.name, m.dosage, \
+pub(crate) const MEDICATION_SELECT: &str = "SELECT m.medication_id, p.mrn AS patient_mrn, m.name, m.dosage, \
      m.frequency, m.route, m.prescribed_date, m.prescriber, m.status, m.refills_remaining, m.notes \
      FROM medications m JOIN patients p ON p.id = m.patient_id";
 

@@ -8,7 +8,7 @@ use super::{Store, StoreError, corrupt, now_text};
 use crate::domain::clinical::VitalSigns;
 use crate::domain::ids::{Mrn, RecordId};
 
-const VITALS_SELECT: &str = "SELECT v.vital_id, p.mrn AS patient_mrn, v.recorded_date, v.systolic_bp, \
+pub(crate) const VITALS_SELECT: &str = "SELECT v.vital_id, p.mrn AS patient_mrn, v.recorded_date, v.systolic_bp, \
      v.diastolic_bp, v.heart_rate, v.temperature, v.respiratory_rate, v.oxygen_saturation, v.weight, \
      v.height, v.bmi, v.recorded_by, v.notes FROM vital_signs v JOIN patients p ON p.id = v.patient_id";
 

@@ -7,6 +7,13 @@
 
 mod support;
 
+mod audit;
+mod auth_support;
+mod oauth;
+mod policy;
+mod tokens;
+
+mod dataset;
 mod health;
 mod mcp_client;
 mod mcp_http;
@@ -18,6 +25,7 @@ mod ops_binary;
 mod ops_limits;
 mod ops_metrics;
 mod ops_shutdown;
+mod ops_startup;
 mod ops_tls;
 mod schema;
 mod store_appointments;

@@ -473,8 +473,12 @@ async fn an_expired_token_is_unauthenticated() {
         })
     };
     let sign = |claims: Value| {
+        let header = jsonwebtoken::Header {
+            typ: Some("at+jwt".to_owned()),
+            ..jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256)
+        };
         jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &header,
             &claims,
             &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
         )
@@ -482,10 +486,20 @@ async fn an_expired_token_is_unauthenticated() {
     };
     let mut client = WsClient::connect(&mcp.app, "/ws", None).await;
     let fresh = sign(claims(now + 600));
-    success(&client.call_tool("get_patient", json!({"mrn": "MRN001", "access_token": fresh})).await);
+    success(
+        &client
+            .call_tool(
+                "get_patient",
+                json!({"mrn": "MRN001", "access_token": fresh}),
+            )
+            .await,
+    );
     let expired = sign(claims(now - 600));
     let result = client
-        .call_tool("get_patient", json!({"mrn": "MRN001", "access_token": expired}))
+        .call_tool(
+            "get_patient",
+            json!({"mrn": "MRN001", "access_token": expired}),
+        )
         .await;
     assert_eq!(error_code(&result), "unauthenticated");
     client.close().await;

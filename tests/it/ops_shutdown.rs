@@ -74,10 +74,31 @@ fn the_binary_exits_zero_on_sigterm_and_on_sigint() {
         let server = BinaryServer::start(&[], &[("DATABASE_URL", database_url.as_str())]);
         let health = reqwest::blocking_get(&server.url("/healthz"));
         assert_eq!(health, 200);
+        let port = server.port().to_string();
+        assert_eq!(
+            healthcheck(&port),
+            Some(0),
+            "healthcheck of a running server"
+        );
         let (status, log) = server.stop_with(signal);
         assert_eq!(status.code(), Some(0), "SIG{signal}:\n{log}");
         assert!(log.contains("shutdown complete"), "SIG{signal}:\n{log}");
+        assert_eq!(
+            healthcheck(&port),
+            Some(1),
+            "healthcheck of a stopped server"
+        );
     }
+}
+
+fn healthcheck(port: &str) -> Option<i32> {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ehr-mcp"))
+        .args(["healthcheck", "--port", port, "--timeout-seconds", "5"])
+        .env_remove("EHR_MCP_TLS_CERT")
+        .output()
+        .expect("run healthcheck")
+        .status
+        .code()
 }
 
 mod reqwest {

@@ -38,7 +38,6 @@ pub fn authorization_server(auth: &AuthService) -> Value {
         "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "protected_resources": [auth.resource_url()],
-        "service_documentation": format!("{issuer}/.well-known/oauth-protected-resource/mcp"),
     })
 }
 
