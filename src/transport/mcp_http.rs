@@ -76,7 +76,7 @@ pub fn routes(tools: Arc<ToolServices>, guard: BearerGuard, settings: &McpHttpSe
     Router::new()
         .route("/mcp", any(dispatch))
         .with_state(services)
-        .layer(from_fn_with_state(guard, require_bearer))
+        .route_layer(from_fn_with_state(guard, require_bearer))
 }
 
 async fn dispatch(State(services): State<McpServices>, request: Request) -> Response {

@@ -153,3 +153,64 @@ async fn in_band_authentication_on_http_is_opt_in() {
     );
     mcp.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_token_without_the_tools_scope_gets_a_tool_error_naming_the_scope() {
+    let mcp = spawn_mcp_app(&[]).await;
+    let admin = mcp.token("admin-console").await;
+    let call = |token: String, id: i64, name: &str, arguments: Value| {
+        post(&mcp.mcp_url())
+            .bearer_auth(token)
+            .header("MCP-Protocol-Version", "2025-06-18")
+            .body(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                         "params": {"name": name, "arguments": arguments}}).to_string())
+            .send()
+    };
+    let registered: Value = call(
+        admin,
+        1,
+        "register_client",
+        json!({"app_id": "ward-tablet", "app_name": "Ward tablet", "role": "nurse",
+               "scopes": "read:patients"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let client = &registered["result"]["structuredContent"]["client"];
+    assert_eq!(client["role"], "nurse", "{registered}");
+    let token: Value = reqwest::Client::new()
+        .post(mcp.app.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", client["client_id"].as_str().unwrap()),
+            ("client_secret", client["client_secret"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let allowed: Value = call(token.clone(), 2, "get_patient", json!({"mrn": "MRN001"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(allowed["result"]["structuredContent"]["status"], "success", "{allowed}");
+    let refused: Value = call(token, 3, "get_vital_signs", json!({"mrn": "MRN001"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refused["result"]["isError"], true, "{refused}");
+    let body: Value =
+        serde_json::from_str(refused["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(body["code"], "forbidden");
+    assert!(body["message"].as_str().unwrap().contains("read:vitals"), "{body}");
+    mcp.shutdown().await;
+}

@@ -1,0 +1,90 @@
+//! A client in the earlier system's style on the earlier system's own data: the seed export imported, then
+//! WebSocket with no `initialize`, `authenticate`, and `access_token` in every call.
+
+use serde_json::json;
+
+use crate::mcp_client::{WsClient, success};
+use crate::mcp_support::{McpApp, demo_clients};
+use crate::support::{TestDb, spawn_app_on};
+
+fn seed_export() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/seed-data/database_export.json")
+}
+
+#[tokio::test]
+async fn the_earlier_systems_client_works_on_the_imported_seed_export() {
+    let path = seed_export();
+    assert!(
+        path.exists(),
+        "the seed export is expected at {}",
+        path.display()
+    );
+    let db = TestDb::sqlite().await;
+    ehr_mcp::dataset::import::import_file(&db.store, &path, false)
+        .await
+        .expect("import the seed export");
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = demo_clients(&db, &dir).await;
+    let mcp = McpApp {
+        app: spawn_app_on(db, &[]).await,
+        credentials,
+        dir,
+    };
+    let doctor = mcp.client("copilot-studio").clone();
+    let mut client = WsClient::connect(&mcp.app, "/", None).await;
+    let auth = success(
+        &client
+            .call_tool(
+                "authenticate",
+                json!({"client_id": doctor["client_id"], "client_secret": doctor["client_secret"],
+                       "app_id": doctor["app_id"]}),
+            )
+            .await,
+    );
+    let token = auth["access_token"].as_str().unwrap().to_owned();
+    let found = success(
+        &client
+            .call_tool(
+                "search_patients",
+                json!({"search_term": "John", "access_token": token}),
+            )
+            .await,
+    );
+    assert!(found["count"].as_u64().unwrap() >= 1, "{found}");
+    let patient = success(
+        &client
+            .call_tool(
+                "get_patient",
+                json!({"mrn": "MRN001", "access_token": token}),
+            )
+            .await,
+    );
+    assert_eq!(patient["patient"]["first_name"], "John");
+    assert_eq!(patient["patient"]["ssn"], "***-**-1234");
+    for tool in [
+        "get_appointments",
+        "get_medications",
+        "get_vital_signs",
+        "get_lab_results",
+    ] {
+        let body = success(
+            &client
+                .call_tool(tool, json!({"mrn": "MRN001", "access_token": token}))
+                .await,
+        );
+        assert_eq!(body["mrn"], "MRN001", "{tool}");
+        assert!(body["count"].as_u64().unwrap() >= 1, "{tool}: {body}");
+    }
+    let allergies = success(
+        &client
+            .call_tool(
+                "get_allergies",
+                json!({"mrn": "MRN002", "access_token": token}),
+            )
+            .await,
+    );
+    assert_eq!(allergies["mrn"], "MRN002");
+    client.close().await;
+    mcp.shutdown().await;
+}
