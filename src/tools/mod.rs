@@ -22,6 +22,7 @@ mod allergies;
 mod appointments;
 mod audit_tools;
 mod auth_tools;
+mod demographics;
 mod labs;
 mod medications;
 mod patients;

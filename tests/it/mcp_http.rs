@@ -162,8 +162,11 @@ async fn a_token_without_the_tools_scope_gets_a_tool_error_naming_the_scope() {
         post(&mcp.mcp_url())
             .bearer_auth(token)
             .header("MCP-Protocol-Version", "2025-06-18")
-            .body(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-                         "params": {"name": name, "arguments": arguments}}).to_string())
+            .body(
+                json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                         "params": {"name": name, "arguments": arguments}})
+                .to_string(),
+            )
             .send()
     };
     let registered: Value = call(
@@ -200,7 +203,10 @@ async fn a_token_without_the_tools_scope_gets_a_tool_error_naming_the_scope() {
         .json()
         .await
         .unwrap();
-    assert_eq!(allowed["result"]["structuredContent"]["status"], "success", "{allowed}");
+    assert_eq!(
+        allowed["result"]["structuredContent"]["status"], "success",
+        "{allowed}"
+    );
     let refused: Value = call(token, 3, "get_vital_signs", json!({"mrn": "MRN001"}))
         .await
         .unwrap()
@@ -211,6 +217,9 @@ async fn a_token_without_the_tools_scope_gets_a_tool_error_naming_the_scope() {
     let body: Value =
         serde_json::from_str(refused["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
     assert_eq!(body["code"], "forbidden");
-    assert!(body["message"].as_str().unwrap().contains("read:vitals"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("read:vitals"),
+        "{body}"
+    );
     mcp.shutdown().await;
 }

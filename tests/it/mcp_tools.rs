@@ -513,13 +513,26 @@ async fn allowed_refused_and_failed_calls_are_all_in_the_audit_log() {
     let doctor = mcp.token("copilot-studio").await;
     let admin = mcp.token("admin-console").await;
     let mut client = WsClient::connect(&mcp.app, "/ws", None).await;
-    success(&client.call_tool("get_patient", json!({"mrn": "MRN001", "access_token": portal})).await);
+    success(
+        &client
+            .call_tool(
+                "get_patient",
+                json!({"mrn": "MRN001", "access_token": portal}),
+            )
+            .await,
+    );
     let refused = client
-        .call_tool("get_patient", json!({"mrn": "MRN002", "access_token": portal}))
+        .call_tool(
+            "get_patient",
+            json!({"mrn": "MRN002", "access_token": portal}),
+        )
         .await;
     assert_eq!(error_code(&refused), "forbidden");
     let missing = client
-        .call_tool("get_patient", json!({"mrn": "MRN404", "access_token": doctor}))
+        .call_tool(
+            "get_patient",
+            json!({"mrn": "MRN404", "access_token": doctor}),
+        )
         .await;
     assert_eq!(error_code(&missing), "not_found");
     let audit = success(
@@ -532,14 +545,21 @@ async fn allowed_refused_and_failed_calls_are_all_in_the_audit_log() {
     );
     let entries = audit["entries"].as_array().unwrap();
     let outcome_for = |mrn: &str| {
-        entries
-            .iter()
-            .find(|e| e["patient_mrn"] == mrn)
-            .map(|e| (e["outcome"].clone(), e["client_id"].clone(), e["transport"].clone()))
+        entries.iter().find(|e| e["patient_mrn"] == mrn).map(|e| {
+            (
+                e["outcome"].clone(),
+                e["client_id"].clone(),
+                e["transport"].clone(),
+            )
+        })
     };
     assert_eq!(
         outcome_for("MRN001"),
-        Some((json!("success"), json!("patient-portal"), json!("websocket")))
+        Some((
+            json!("success"),
+            json!("patient-portal"),
+            json!("websocket")
+        ))
     );
     assert_eq!(outcome_for("MRN002").map(|o| o.0), Some(json!("denied")));
     assert_eq!(outcome_for("MRN404").map(|o| o.0), Some(json!("failed")));
