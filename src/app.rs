@@ -13,6 +13,8 @@ use axum::{Json, Router};
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use serde_json::json;
 
+use crate::audit::{AuditLog, AuditOptions};
+use crate::auth::{AuthService, AuthSettings};
 use crate::config::ServeArgs;
 use crate::store::Store;
 use crate::transport::limits::{ConnectionLimitAcceptor, NetworkLimits};
@@ -22,6 +24,8 @@ use crate::transport::shutdown::Shutdown;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    pub auth: AuthService,
+    pub audit: AuditLog,
     /// Limits every transport applies (message size, idle timeout, JSON depth, …).
     pub limits: Arc<NetworkLimits>,
     /// Cancelled when shutdown begins; long-lived connections select on it and are tracked by it.
@@ -50,9 +54,14 @@ impl Application {
         let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await?;
         let address = listener.local_addr()?;
         let base_url = args.public_base_url(address.port());
+        let audit = AuditLog::start(store.clone(), AuditOptions::default());
+        let settings = AuthSettings::new(&base_url, &args.auth)?;
+        let auth = AuthService::new(store.clone(), audit.clone(), settings).await?;
         let limits = Arc::new(NetworkLimits::from_args(&args.limits));
         let state = AppState {
             store,
+            auth,
+            audit,
             limits: limits.clone(),
             shutdown: Shutdown::new(),
         };
@@ -60,7 +69,8 @@ impl Application {
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
             .route("/metrics", get(crate::transport::metrics_endpoint::metrics))
-            .with_state(state.clone());
+            .with_state(state.clone())
+            .merge(crate::transport::oauth::router(state.auth.clone()));
         let router = crate::transport::limits::with_http_limits(router, &limits);
         let router = crate::telemetry::http::with_http_telemetry(router);
         Ok(Self {
@@ -83,6 +93,10 @@ impl Application {
 
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
     }
 
     /// Serves until `stop` completes, then shuts down gracefully: stops accepting, lets in-flight requests
@@ -117,6 +131,7 @@ impl Application {
         tokio::select! {
             () = stop => {}
             finished = &mut serving => {
+                state.audit.shutdown().await;
                 finished??;
                 return Ok(());
             }
@@ -136,6 +151,8 @@ impl Application {
                 "WebSocket connections still open after the grace period; closing them"
             );
         }
+        // Every in-flight request has finished: commit the audit rows still queued.
+        state.audit.shutdown().await;
         if tokio::time::timeout(grace.max(Duration::from_secs(1)), state.store.close())
             .await
             .is_err()

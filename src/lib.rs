@@ -4,6 +4,8 @@
 //! See `docs/ARCHITECTURE.md`.
 
 pub mod app;
+pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod dataset;

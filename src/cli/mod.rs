@@ -7,8 +7,11 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{CommonArgs, ServeArgs};
 
+mod audit;
+mod client;
 mod data;
 mod healthcheck;
+mod keys;
 mod serve;
 
 /// EHR MCP server: electronic health records for AI agents over MCP, behind OAuth 2.0.
@@ -28,6 +31,15 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Apply database migrations.
     Migrate,
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(client::ClientCommand),
+    /// Manage token signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Check the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Load the demo data set, or N deterministic synthetic patients with full records.
     Seed(data::SeedArgs),
     /// Import the earlier system's JSON export (validated first; all or nothing).
@@ -115,6 +127,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             println!("migrations applied");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Client(command) => client::run(&cli.common, command).await,
+        Command::Keys(command) => keys::run(&cli.common, command).await,
+        Command::Audit(command) => audit::run(&cli.common, command).await,
         Command::Seed(args) => data::seed(&cli.common, args).await,
         Command::Import(args) => data::import(&cli.common, args).await,
         Command::Export(args) => data::export(&cli.common, args).await,

@@ -8,8 +8,22 @@ use crate::config::{CommonArgs, ServeArgs};
 use super::{CliError, open_store};
 
 pub async fn serve(common: &CommonArgs, args: ServeArgs) -> Result<ExitCode, CliError> {
+    // Check the auth settings first: a bad one is a configuration error (exit 2), not a failure.
+    crate::auth::AuthSettings::new(&args.public_base_url(args.port), &args.auth)
+        .map_err(|error| CliError::Config(error.to_string()))?;
+    // Unusable TLS files are a configuration error (exit 2), found before anything else starts.
+    if let (Some(certificate), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        crate::transport::tls::server_config(certificate, key)
+            .map_err(|error| CliError::Config(error.to_string()))?;
+    }
     let store = open_store(common).await?;
     store.migrate().await?;
+    if args.demo {
+        let outcome = crate::auth::demo::ensure_demo_clients(&store, &args.credentials_file)
+            .await
+            .map_err(|error| CliError::Failed(anyhow::Error::new(error)))?;
+        eprintln!("{}", outcome.message());
+    }
     if args.demo
         && crate::dataset::demo::load_demo_data_if_empty(&store)
             .await

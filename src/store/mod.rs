@@ -12,14 +12,18 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub mod allergies;
 pub mod appointments;
+pub mod audit;
 pub mod bulk;
+pub mod clients;
 pub mod dump;
 pub mod error;
+pub mod keys;
 pub mod labs;
 pub mod medications;
 pub mod patient_search;
 pub mod patients;
 pub mod providers;
+pub mod revocations;
 pub mod vitals;
 
 pub use error::StoreError;

@@ -27,6 +27,7 @@ pub const DB_POOL_SIZE: &str = "ehr_mcp_db_pool_connections";
 pub const DB_POOL_IDLE: &str = "ehr_mcp_db_pool_idle_connections";
 pub const DB_POOL_MAX: &str = "ehr_mcp_db_pool_max_connections";
 pub const AUDIT_QUEUE_DEPTH: &str = "ehr_mcp_audit_queue_depth";
+pub const AUDIT_ROWS: &str = "ehr_mcp_audit_rows_total";
 pub const BUILD_INFO: &str = "ehr_mcp_build_info";
 
 /// Latency buckets, seconds: from half a millisecond (a cached read) to ten seconds (a stuck database).
@@ -128,6 +129,10 @@ fn describe_all() {
         AUDIT_QUEUE_DEPTH,
         "Audit events waiting for the audit writer, sampled at scrape."
     );
+    describe_counter!(
+        AUDIT_ROWS,
+        "Audit rows committed to the hash-chained audit log."
+    );
     describe_gauge!(BUILD_INFO, "Always 1; the version label names the build.");
 }
 
@@ -220,6 +225,11 @@ pub fn set_database_pool(size: u32, idle: usize, max: u32) {
     gauge!(DB_POOL_SIZE).set(f64::from(size));
     gauge!(DB_POOL_IDLE).set(idle as f64);
     gauge!(DB_POOL_MAX).set(f64::from(max));
+}
+
+/// The audit writer committed `rows` rows.
+pub fn audit_rows_committed(rows: usize) {
+    counter!(AUDIT_ROWS).increment(rows as u64);
 }
 
 /// Samples the audit writer's queue.

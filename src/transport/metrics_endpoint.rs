@@ -17,6 +17,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         pool.num_idle(),
         pool.options().get_max_connections(),
     );
+    metrics::set_audit_queue_depth(state.audit.queue_depth());
     match metrics::render() {
         Some(text) => ([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], text).into_response(),
         None => (

@@ -7,12 +7,19 @@
 
 mod support;
 
+mod audit;
+mod auth_support;
+mod oauth;
+mod policy;
+mod tokens;
+
 mod dataset;
 mod health;
 mod ops_binary;
 mod ops_limits;
 mod ops_metrics;
 mod ops_shutdown;
+mod ops_startup;
 mod ops_tls;
 mod schema;
 mod store_appointments;

@@ -1,5 +1,8 @@
 //! `/metrics` in the Prometheus text format, and the request id on every response.
 
+use ehr_mcp::domain::access::Role;
+
+use crate::auth_support::{post_form, register, token_via_http};
 use crate::support::spawn_app;
 
 #[tokio::test]
@@ -89,6 +92,63 @@ async fn every_response_carries_a_request_id_and_a_sane_caller_id_is_kept() {
     let replaced_id = replaced.headers()["x-request-id"].to_str().unwrap();
     assert!(uuid::Uuid::parse_str(replaced_id).is_ok(), "{replaced_id}");
     app.shutdown().await;
+}
+
+#[tokio::test]
+async fn tokens_issued_and_refused_and_the_audit_queue_are_counted() {
+    let app = spawn_app().await;
+    let client = register(&app.db.store, Role::Doctor, "read:patients").await;
+    let before = scrape(&app).await;
+    token_via_http(&app, &client).await;
+    token_via_http(&app, &client).await;
+    let refused = post_form(
+        &app,
+        "/oauth/token",
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", client.client_id.as_str()),
+            ("client_secret", "not-the-secret"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(refused.status(), 401);
+    let garbage = reqwest::Client::new()
+        .post(app.url("/oauth/introspect"))
+        .basic_auth(
+            client.client_id.as_str(),
+            Some(client.client_secret.expose()),
+        )
+        .form(&[("token", "garbage")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status(), 200);
+    let after = scrape(&app).await;
+
+    let issued = "ehr_mcp_tokens_issued_total";
+    assert!(sample(&after, issued).unwrap() >= sample(&before, issued).unwrap_or(0.0) + 2.0);
+    let invalid_client = r#"ehr_mcp_tokens_refused_total{reason="invalid_client"}"#;
+    assert!(
+        sample(&after, invalid_client).unwrap()
+            >= sample(&before, invalid_client).unwrap_or(0.0) + 1.0
+    );
+    let rows = "ehr_mcp_audit_rows_total";
+    assert!(sample(&after, rows).unwrap() >= sample(&before, rows).unwrap_or(0.0) + 3.0);
+    assert!(sample(&after, "ehr_mcp_audit_queue_depth").is_some());
+    for secret in [client.client_secret.expose(), "not-the-secret"] {
+        assert!(!after.contains(secret));
+    }
+    app.shutdown().await;
+}
+
+async fn scrape(app: &crate::support::TestApp) -> String {
+    reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// The value of the sample whose name and labels are exactly `series`.

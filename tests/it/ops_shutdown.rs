@@ -101,17 +101,6 @@ fn healthcheck(port: &str) -> Option<i32> {
         .code()
 }
 
-#[test]
-fn an_out_of_range_limit_is_a_configuration_error_naming_the_setting() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ehr-mcp"))
-        .args(["serve", "--port", "0", "--max-connections", "0"])
-        .output()
-        .expect("run ehr-mcp");
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--max-connections"), "{stderr}");
-}
-
 mod reqwest {
     /// A GET from a plain thread (the test above is synchronous): the status code.
     pub fn blocking_get(url: &str) -> u16 {

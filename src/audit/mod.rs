@@ -1,0 +1,248 @@
+//! The append-only, hash-chained audit log: one writer task with group commit, `verify`, and queries.
+//!
+//! Invariants: only the writer task appends; it assigns `seq` and the hash chain; a caller that must not
+//! release data before its row is durable awaits [`AuditLog::record`]; a write and its audit row commit in
+//! one transaction ([`AuditLog::record_write`]). Rows carry no PHI beyond the MRN touched.
+
+use std::fmt;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use sqlx::AnyConnection;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use crate::domain::ids::Mrn;
+use crate::store::audit::{AuditFilter, AuditRecord};
+use crate::store::{Store, StoreError};
+
+pub mod chain;
+mod writer;
+
+pub use chain::{ChainProblem, ProblemKind, VerifyReport, verify};
+
+/// The audit layer's error type.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("audit log unavailable: {0}")]
+    Store(#[from] StoreError),
+    /// The writer has stopped (shutdown); nothing more can be recorded.
+    #[error("audit log is closed")]
+    Closed,
+}
+
+/// How the request reached the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    WebSocket,
+    StreamableHttp,
+    Stdio,
+    /// The OAuth endpoints and other plain HTTP endpoints.
+    Http,
+    Cli,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WebSocket => "websocket",
+            Self::StreamableHttp => "streamable_http",
+            Self::Stdio => "stdio",
+            Self::Http => "http",
+            Self::Cli => "cli",
+        }
+    }
+}
+
+/// The result of the audited action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// Refused by authentication, policy or a rate limit.
+    Denied,
+    /// Allowed but failed (invalid input, not found, conflict, internal error).
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Denied => "denied",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// One thing that happened, as the caller reports it. `detail` is a short code or reason, never PHI.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub request_id: String,
+    pub transport: Transport,
+    pub client_id: Option<String>,
+    pub app_id: Option<String>,
+    pub role: Option<String>,
+    /// The tool name, or an auth action such as `token.issue`, `token.revoke`, `client.register`.
+    pub action: String,
+    pub patient_mrn: Option<Mrn>,
+    pub outcome: Outcome,
+    pub detail: Option<String>,
+}
+
+impl AuditEvent {
+    /// An event with a fresh request id and no caller; fill in the rest with struct update syntax.
+    pub fn new(transport: Transport, action: impl Into<String>, outcome: Outcome) -> Self {
+        Self {
+            request_id: new_request_id(),
+            transport,
+            client_id: None,
+            app_id: None,
+            role: None,
+            action: action.into(),
+            patient_mrn: None,
+            outcome,
+            detail: None,
+        }
+    }
+}
+
+/// A new opaque request id (UUID v7: time-ordered).
+pub fn new_request_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// A stored row, as returned by queries.
+pub type AuditRow = AuditRecord;
+/// Filters for [`AuditLog::query`].
+pub type AuditQuery = AuditFilter;
+
+/// A write to run inside the audit writer's transaction.
+pub type AuditedWrite<T> =
+    Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send>;
+
+/// Tuning of the writer.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditOptions {
+    /// Most events committed in one transaction.
+    pub max_batch: usize,
+    /// Most events waiting for the writer; further callers wait for room (back-pressure).
+    pub queue_capacity: usize,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        Self {
+            max_batch: 1024,
+            queue_capacity: 65_536,
+        }
+    }
+}
+
+/// Handle on the audit log. Cheap to clone; every clone feeds the same single writer.
+#[derive(Clone)]
+pub struct AuditLog {
+    store: Store,
+    sender: mpsc::Sender<writer::Job>,
+    task: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("queue_depth", &self.queue_depth())
+            .finish()
+    }
+}
+
+impl AuditLog {
+    /// Starts the writer task on the current runtime.
+    pub fn start(store: Store, options: AuditOptions) -> Self {
+        let (sender, receiver) = mpsc::channel(options.queue_capacity.max(1));
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(writer::run(
+            store.clone(),
+            receiver,
+            options.max_batch.max(1),
+            shutdown.clone(),
+        ));
+        Self {
+            store,
+            sender,
+            task: Arc::new(Mutex::new(Some(task))),
+            shutdown,
+        }
+    }
+
+    /// Appends one row; resolves once it is committed.
+    pub async fn record(&self, event: AuditEvent) -> Result<(), AuditError> {
+        let (done, result) = oneshot::channel();
+        self.sender
+            .send(writer::Job::Record { event, done })
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        result.await.map_err(|_| AuditError::Closed)?
+    }
+
+    /// Runs `write` inside the writer's batch transaction under a savepoint, then appends `event`'s row in
+    /// the same transaction: both commit or neither. A failed write is rolled back to its savepoint and its
+    /// row says `failed` with the error kind. The outer error means nothing was committed.
+    pub async fn record_write<T: Send + 'static>(
+        &self,
+        event: AuditEvent,
+        write: impl for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>>
+        + Send
+        + 'static,
+    ) -> Result<Result<T, StoreError>, AuditError> {
+        let (done, result) = oneshot::channel();
+        let erased: writer::ErasedWrite = Box::new(move |conn| {
+            let future = write(conn);
+            Box::pin(async move {
+                future
+                    .await
+                    .map(|value| Box::new(value) as Box<dyn std::any::Any + Send>)
+            })
+        });
+        self.sender
+            .send(writer::Job::Write {
+                event,
+                write: erased,
+                done,
+            })
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        let outcome = result.await.map_err(|_| AuditError::Closed)??;
+        Ok(match outcome {
+            Ok(value) => value.downcast::<T>().map(|boxed| *boxed).map_err(|_| {
+                StoreError::Corrupt("audited write returned an unexpected type".to_owned())
+            }),
+            Err(error) => Err(error),
+        })
+    }
+
+    /// Rows matching `filter`, newest first (the admin tool `query_audit_log`).
+    pub async fn query(&self, filter: AuditQuery) -> Result<Vec<AuditRow>, AuditError> {
+        Ok(self.store.query_audit(&filter).await?)
+    }
+
+    /// Checks the whole chain.
+    pub async fn verify(&self) -> Result<VerifyReport, AuditError> {
+        chain::verify(&self.store).await
+    }
+
+    /// Events waiting for the writer (for metrics).
+    pub fn queue_depth(&self) -> usize {
+        self.sender.max_capacity() - self.sender.capacity()
+    }
+
+    /// Stops the writer after it has committed every event already queued. Later `record` calls fail
+    /// with [`AuditError::Closed`]. Idempotent.
+    pub async fn shutdown(&self) {
+        self.shutdown.cancel();
+        let task = self.task.lock().await.take();
+        if let Some(task) = task {
+            if let Err(error) = task.await {
+                tracing::error!(error = %error, "audit writer task failed");
+            }
+        }
+    }
+}

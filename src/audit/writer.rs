@@ -1,0 +1,237 @@
+//! The single audit writer: takes queued events in batches (everything waiting, up to a maximum), commits
+//! each batch in one transaction with the chain head re-read under a lock, then answers every caller.
+
+use std::any::Any;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use sqlx::{AnyConnection, Connection};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::store::audit::{AuditRecord, audit_head, insert_audit_records, lock_audit_chain};
+use crate::store::{Engine, Store, StoreError, now_text};
+
+use super::chain::{GENESIS_HASH, row_hash};
+use super::{AuditError, AuditEvent, Outcome};
+
+pub(super) type ErasedWrite = Box<
+    dyn for<'c> FnOnce(
+            &'c mut AnyConnection,
+        ) -> BoxFuture<'c, Result<Box<dyn Any + Send>, StoreError>>
+        + Send,
+>;
+
+type WriteResult = Result<Box<dyn Any + Send>, StoreError>;
+
+pub(super) enum Job {
+    Record {
+        event: AuditEvent,
+        done: oneshot::Sender<Result<(), AuditError>>,
+    },
+    Write {
+        event: AuditEvent,
+        write: ErasedWrite,
+        done: oneshot::Sender<Result<WriteResult, AuditError>>,
+    },
+}
+
+/// One job of a batch while it is being committed.
+struct Entry {
+    event: AuditEvent,
+    write: Option<ErasedWrite>,
+    write_result: Option<WriteResult>,
+    responder: Responder,
+}
+
+enum Responder {
+    Record(oneshot::Sender<Result<(), AuditError>>),
+    Write(oneshot::Sender<Result<WriteResult, AuditError>>),
+}
+
+/// Attempts for a batch of plain records when the database refuses it (busy, connection lost).
+const RECORD_ATTEMPTS: u32 = 3;
+
+pub(super) async fn run(
+    store: Store,
+    mut receiver: mpsc::Receiver<Job>,
+    max_batch: usize,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let first = tokio::select! {
+            job = receiver.recv() => job,
+            () = shutdown.cancelled() => None,
+        };
+        let Some(first) = first else {
+            break;
+        };
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match receiver.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&store, batch).await;
+    }
+    // Shutdown: refuse new events, then commit everything already queued.
+    receiver.close();
+    let mut rest = Vec::new();
+    while let Some(job) = receiver.recv().await {
+        rest.push(job);
+        if rest.len() >= max_batch {
+            commit_batch(&store, std::mem::take(&mut rest)).await;
+        }
+    }
+    if !rest.is_empty() {
+        commit_batch(&store, rest).await;
+    }
+}
+
+async fn commit_batch(store: &Store, batch: Vec<Job>) {
+    let mut entries: Vec<Entry> = batch
+        .into_iter()
+        .map(|job| match job {
+            Job::Record { event, done } => Entry {
+                event,
+                write: None,
+                write_result: None,
+                responder: Responder::Record(done),
+            },
+            Job::Write { event, write, done } => Entry {
+                event,
+                write: Some(write),
+                write_result: None,
+                responder: Responder::Write(done),
+            },
+        })
+        .collect();
+    let has_writes = entries.iter().any(|entry| entry.write.is_some());
+    let attempts = if has_writes { 1 } else { RECORD_ATTEMPTS };
+    let mut result = Ok(());
+    for attempt in 1..=attempts {
+        result = try_commit(store, &mut entries).await;
+        match &result {
+            Ok(()) => break,
+            Err(error) => {
+                tracing::error!(error = %error, attempt, rows = entries.len(), "audit batch not committed");
+                if attempt < attempts {
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                }
+            }
+        }
+    }
+    if result.is_ok() {
+        crate::telemetry::metrics::audit_rows_committed(entries.len());
+    }
+    for entry in entries {
+        match entry.responder {
+            Responder::Record(done) => {
+                let _ = done.send(result.as_ref().map(|_| ()).map_err(copy_error));
+            }
+            Responder::Write(done) => {
+                let answer = match &result {
+                    Ok(()) => Ok(entry.write_result.unwrap_or_else(|| {
+                        Err(StoreError::Corrupt("audited write did not run".to_owned()))
+                    })),
+                    Err(error) => Err(copy_error(error)),
+                };
+                let _ = done.send(answer);
+            }
+        }
+    }
+}
+
+/// Errors are not `Clone`; every caller of a failed batch gets an equivalent one.
+fn copy_error(error: &AuditError) -> AuditError {
+    match error {
+        AuditError::Closed => AuditError::Closed,
+        AuditError::Store(_) => AuditError::Store(StoreError::Corrupt(
+            "audit batch could not be committed".to_owned(),
+        )),
+    }
+}
+
+async fn try_commit(store: &Store, entries: &mut [Entry]) -> Result<(), AuditError> {
+    let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut tx = match store.engine() {
+        Engine::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await,
+        Engine::Postgres => conn.begin().await,
+    }
+    .map_err(StoreError::from)?;
+    lock_audit_chain(&mut tx, store.engine()).await?;
+    let (mut seq, mut prev_hash) = audit_head(&mut tx)
+        .await?
+        .unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
+    let mut records = Vec::with_capacity(entries.len());
+    for entry in entries.iter_mut() {
+        if let Some(write) = entry.write.take() {
+            let outcome = run_write(&mut tx, write).await?;
+            if let Err(error) = &outcome {
+                entry.event.outcome = Outcome::Failed;
+                entry.event.detail = Some(store_error_kind(error));
+            }
+            entry.write_result = Some(outcome);
+        }
+        seq += 1;
+        let record = build_record(seq, &prev_hash, &entry.event);
+        prev_hash = record.row_hash.clone();
+        records.push(record);
+    }
+    insert_audit_records(&mut tx, &records).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// Runs one write under a savepoint. The outer error is a failure of the savepoint itself (the batch
+/// cannot continue); the inner one is the write's own failure, already rolled back.
+async fn run_write(
+    conn: &mut AnyConnection,
+    write: ErasedWrite,
+) -> Result<WriteResult, StoreError> {
+    let mut savepoint = conn.begin().await?;
+    let outcome = write(&mut savepoint).await;
+    match outcome {
+        Ok(value) => {
+            savepoint.commit().await?;
+            Ok(Ok(value))
+        }
+        Err(error) => {
+            savepoint.rollback().await?;
+            Ok(Err(error))
+        }
+    }
+}
+
+fn build_record(seq: i64, prev_hash: &str, event: &AuditEvent) -> AuditRecord {
+    let mut record = AuditRecord {
+        seq,
+        occurred_at: now_text(),
+        request_id: event.request_id.clone(),
+        transport: event.transport.as_str().to_owned(),
+        client_id: event.client_id.clone(),
+        app_id: event.app_id.clone(),
+        role: event.role.clone(),
+        action: event.action.clone(),
+        patient_mrn: event
+            .patient_mrn
+            .as_ref()
+            .map(|mrn| mrn.as_str().to_owned()),
+        outcome: event.outcome.as_str().to_owned(),
+        detail: event.detail.clone(),
+        prev_hash: prev_hash.to_owned(),
+        row_hash: String::new(),
+    };
+    record.row_hash = row_hash(&record);
+    record
+}
+
+/// A short, data-free label of a store error for the audit row.
+pub(crate) fn store_error_kind(error: &StoreError) -> String {
+    match error {
+        StoreError::NotFound { what } => format!("not_found: {what}"),
+        StoreError::Conflict { constraint } => format!("conflict: {constraint}"),
+        _ => "store_error".to_owned(),
+    }
+}

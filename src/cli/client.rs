@@ -1,0 +1,170 @@
+//! `ehr-mcp client register|list|disable|enable|rotate-secret`: OAuth client management from the shell.
+//! Each change is written to the audit log (transport `cli`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use crate::audit::{AuditEvent, AuditLog, AuditOptions, Outcome, Transport};
+use crate::auth::{AuthError, NewClient, clients};
+use crate::config::CommonArgs;
+use crate::domain::access::Role;
+use crate::domain::ids::{ClientId, Mrn};
+use crate::store::Store;
+
+use super::{CliError, open_store};
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its id and secret once, as JSON.
+    Register(RegisterArgs),
+    /// List every client (no secrets).
+    List,
+    /// Disable a client: its tokens stop working and it can get no new ones.
+    Disable { client_id: String },
+    /// Re-enable a disabled client.
+    Enable { client_id: String },
+    /// Replace a client's secret; prints the new secret once, as JSON.
+    RotateSecret { client_id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    /// Application id (1-48 letters, digits, '-', '_' or '.'); the client id is derived from it.
+    #[arg(long)]
+    pub app_id: String,
+    /// Human-readable application name.
+    #[arg(long)]
+    pub app_name: String,
+    /// doctor, nurse, patient, admin or system.
+    #[arg(long)]
+    pub role: String,
+    /// Space-separated scopes, e.g. "read:patients read:labs" (SMART aliases such as system/Patient.rs too).
+    #[arg(long)]
+    pub scopes: String,
+    /// The patient a patient client is bound to.
+    #[arg(long)]
+    pub patient_mrn: Option<String>,
+    /// A JWKS file with the client's public keys, for private_key_jwt.
+    #[arg(long)]
+    pub jwks_file: Option<PathBuf>,
+    /// Requests per hour (default 1000).
+    #[arg(long)]
+    pub rate_limit: Option<i64>,
+}
+
+fn usage(error: AuthError) -> CliError {
+    match error {
+        AuthError::Internal(_) => CliError::Failed(anyhow::Error::new(error)),
+        AuthError::NotFound(message) => CliError::Failed(anyhow::anyhow!(message)),
+        other => CliError::Config(other.to_string()),
+    }
+}
+
+pub async fn run(common: &CommonArgs, command: ClientCommand) -> Result<ExitCode, CliError> {
+    let store = open_store(common).await?;
+    store.migrate().await?;
+    match command {
+        ClientCommand::Register(args) => register(&store, args).await,
+        ClientCommand::List => {
+            let clients = clients::list(&store).await.map_err(usage)?;
+            println!("{}", pretty(&json!(clients))?);
+            Ok(ExitCode::SUCCESS)
+        }
+        ClientCommand::Disable { client_id } => set_active(&store, &client_id, false).await,
+        ClientCommand::Enable { client_id } => set_active(&store, &client_id, true).await,
+        ClientCommand::RotateSecret { client_id } => {
+            let client_id = parse_client_id(&client_id)?;
+            let secret = clients::rotate_secret(&store, &client_id)
+                .await
+                .map_err(usage)?;
+            audit(&store, "client.rotate_secret", &client_id).await?;
+            println!(
+                "{}",
+                pretty(&json!({"client_id": client_id, "client_secret": secret.expose()}))?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn register(store: &Store, args: RegisterArgs) -> Result<ExitCode, CliError> {
+    let role = Role::parse(&args.role).map_err(|error| CliError::Config(error.to_string()))?;
+    let patient_mrn = args
+        .patient_mrn
+        .as_deref()
+        .map(Mrn::parse)
+        .transpose()
+        .map_err(|error| CliError::Config(error.to_string()))?;
+    let jwks = match &args.jwks_file {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|error| {
+            CliError::Config(format!(
+                "cannot read --jwks-file {}: {error}",
+                path.display()
+            ))
+        })?),
+        None => None,
+    };
+    let registered = clients::register(
+        store,
+        NewClient {
+            app_id: args.app_id,
+            app_name: args.app_name,
+            role,
+            scopes: args.scopes,
+            patient_mrn,
+            jwks,
+            rate_limit: args.rate_limit,
+            client_id: None,
+        },
+    )
+    .await
+    .map_err(usage)?;
+    audit(store, "client.register", &registered.client_id).await?;
+    println!("{}", pretty(&json!(registered))?);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn set_active(store: &Store, client_id: &str, active: bool) -> Result<ExitCode, CliError> {
+    let client_id = parse_client_id(client_id)?;
+    clients::set_active(store, &client_id, active)
+        .await
+        .map_err(usage)?;
+    let action = if active {
+        "client.enable"
+    } else {
+        "client.disable"
+    };
+    audit(store, action, &client_id).await?;
+    println!(
+        "client {client_id} {}",
+        if active { "enabled" } else { "disabled" }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_client_id(raw: &str) -> Result<ClientId, CliError> {
+    ClientId::parse(raw).map_err(|error| CliError::Config(error.to_string()))
+}
+
+fn pretty(value: &serde_json::Value) -> Result<String, CliError> {
+    serde_json::to_string_pretty(value).map_err(|error| CliError::Failed(anyhow::Error::new(error)))
+}
+
+/// Records an administrative action of the command line in the audit log and waits for it.
+pub(super) async fn audit(
+    store: &Store,
+    action: &str,
+    client_id: &ClientId,
+) -> Result<(), CliError> {
+    let log = AuditLog::start(store.clone(), AuditOptions::default());
+    let event = AuditEvent {
+        client_id: Some(client_id.as_str().to_owned()),
+        ..AuditEvent::new(Transport::Cli, action, Outcome::Success)
+    };
+    let recorded = log.record(event).await;
+    log.shutdown().await;
+    recorded.map_err(|error| CliError::Failed(anyhow::Error::new(error)))
+}

@@ -1,0 +1,209 @@
+//! The audit log table: append rows (only the audit writer does), read the chain head, page through the
+//! chain in order, and filtered queries for administrators. Rows are never updated or deleted.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::{Engine, Store, StoreError};
+
+/// One stored audit row, as text columns. Built and hashed by `crate::audit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub seq: i64,
+    pub occurred_at: String,
+    pub request_id: String,
+    pub transport: String,
+    pub client_id: Option<String>,
+    pub app_id: Option<String>,
+    pub role: Option<String>,
+    pub action: String,
+    pub patient_mrn: Option<String>,
+    pub outcome: String,
+    pub detail: Option<String>,
+    pub prev_hash: String,
+    pub row_hash: String,
+}
+
+/// Filters of an audit query; every field is optional. Newest rows first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub client_id: Option<String>,
+    pub patient_mrn: Option<String>,
+    pub action: Option<String>,
+    /// Inclusive lower bound on `occurred_at` (ISO text, UTC).
+    pub since: Option<String>,
+    /// Exclusive upper bound on `occurred_at` (ISO text, UTC).
+    pub until: Option<String>,
+    pub limit: i64,
+}
+
+const COLUMNS: &str = "seq, occurred_at, request_id, transport, client_id, app_id, role, action, \
+     patient_mrn, outcome, detail, prev_hash, row_hash";
+
+/// Rows per multi-row INSERT (13 parameters each).
+const INSERT_CHUNK: usize = 64;
+
+/// An advisory-lock key that serialises audit writers of several instances sharing PostgreSQL.
+const AUDIT_LOCK_KEY: i64 = 0x4548_525f_4155_4454; // "EHR_AUDT"
+
+/// Takes the transaction-scoped lock that makes this writer the only one appending (PostgreSQL). On SQLite
+/// the caller's `BEGIN IMMEDIATE` already holds the database write lock.
+pub async fn lock_audit_chain(conn: &mut AnyConnection, engine: Engine) -> Result<(), StoreError> {
+    if engine == Engine::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(AUDIT_LOCK_KEY)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The last row's `(seq, row_hash)`, or `None` for an empty log.
+pub async fn audit_head(conn: &mut AnyConnection) -> Result<Option<(i64, String)>, StoreError> {
+    let row = sqlx::query("SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    match row {
+        Some(row) => Ok(Some((row.try_get(0)?, row.try_get(1)?))),
+        None => Ok(None),
+    }
+}
+
+/// Appends rows (already numbered and hashed) in multi-row statements.
+pub async fn insert_audit_records(
+    conn: &mut AnyConnection,
+    records: &[AuditRecord],
+) -> Result<(), StoreError> {
+    for chunk in records.chunks(INSERT_CHUNK) {
+        let sql = insert_statement(chunk.len());
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for record in chunk {
+            query = query
+                .bind(record.seq)
+                .bind(record.occurred_at.clone())
+                .bind(record.request_id.clone())
+                .bind(record.transport.clone())
+                .bind(record.client_id.clone())
+                .bind(record.app_id.clone())
+                .bind(record.role.clone())
+                .bind(record.action.clone())
+                .bind(record.patient_mrn.clone())
+                .bind(record.outcome.clone())
+                .bind(record.detail.clone())
+                .bind(record.prev_hash.clone())
+                .bind(record.row_hash.clone());
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// `INSERT … VALUES ($1, …, $13), ($14, …)` for `rows` rows: placeholders only, built from constants.
+fn insert_statement(rows: usize) -> String {
+    let mut sql = format!("INSERT INTO audit_log ({COLUMNS}) VALUES ");
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..13 {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", row * 13 + column + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
+    Ok(AuditRecord {
+        seq: row.try_get(0)?,
+        occurred_at: row.try_get(1)?,
+        request_id: row.try_get(2)?,
+        transport: row.try_get(3)?,
+        client_id: row.try_get(4)?,
+        app_id: row.try_get(5)?,
+        role: row.try_get(6)?,
+        action: row.try_get(7)?,
+        patient_mrn: row.try_get(8)?,
+        outcome: row.try_get(9)?,
+        detail: row.try_get(10)?,
+        prev_hash: row.try_get(11)?,
+        row_hash: row.try_get(12)?,
+    })
+}
+
+impl Store {
+    /// Up to `limit` rows with `seq > after`, in chain order (for verification).
+    pub async fn audit_page_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(after)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    /// Rows matching the filter, newest first.
+    pub async fn query_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut conditions: Vec<String> = Vec::new();
+        let mut values: Vec<String> = Vec::new();
+        let optional = [
+            ("client_id = ", &filter.client_id),
+            ("patient_mrn = ", &filter.patient_mrn),
+            ("action = ", &filter.action),
+            ("occurred_at >= ", &filter.since),
+            ("occurred_at < ", &filter.until),
+        ];
+        for (condition, value) in optional {
+            if let Some(value) = value {
+                values.push(value.clone());
+                conditions.push(format!("{condition}${}", values.len()));
+            }
+        }
+        let where_clause = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM audit_log{where_clause} ORDER BY seq DESC LIMIT ${}",
+            values.len() + 1
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for value in values {
+            query = query.bind(value);
+        }
+        let rows = query
+            .bind(filter.limit.clamp(1, 10_000))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    pub async fn count_audit_rows(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
+            .fetch_one(self.pool())
+            .await?)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_statement_numbers_placeholders_per_row() {
+        let sql = insert_statement(2);
+        assert!(sql.contains("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13), ($14,"));
+        assert!(sql.ends_with("$26)"));
+    }
+}

@@ -1,0 +1,339 @@
+//! The OAuth 2.0 endpoints: token (RFC 6749 §4.4 client credentials), introspection (RFC 7662),
+//! revocation (RFC 7009), authorization (answers `unsupported_response_type`), discovery (RFC 8414,
+//! RFC 9728) and the JWKS. Errors follow RFC 6749 §5.2, mapped to HTTP in [`oauth_error_response`] only.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::audit::{AuditEvent, Outcome, Transport};
+use crate::auth::{AuthError, AuthService, TokenRequest, retry_after_seconds};
+use crate::store::clients::ClientRecord;
+
+mod form;
+mod metadata;
+
+use form::{Form, client_authentication};
+
+/// The OAuth routes, with their state; merge into the application router.
+pub fn router(auth: AuthService) -> Router {
+    Router::new()
+        .route("/oauth/token", post(token))
+        .route("/oauth/introspect", post(introspect))
+        .route("/oauth/revoke", post(revoke))
+        .route("/oauth/authorize", get(authorize))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(authorization_server_metadata),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(protected_resource_metadata),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(protected_resource_metadata),
+        )
+        .route("/.well-known/jwks.json", get(jwks))
+        .with_state(auth)
+}
+
+/// The RFC 6749 §5.2 error response: JSON `{error, error_description}`, 400 (401 for `invalid_client`,
+/// with `WWW-Authenticate: Basic` when Basic was tried or nothing was), 429 with `Retry-After`, an opaque
+/// 500; never cached.
+pub fn oauth_error_response(error: &AuthError, basic_attempted: bool) -> Response {
+    let (status, description) = match error {
+        AuthError::InvalidClient(_) => (StatusCode::UNAUTHORIZED, error.to_string()),
+        AuthError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, error.to_string()),
+        AuthError::Internal(_) | AuthError::Config(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the server could not complete the request".to_owned(),
+        ),
+        _ => (StatusCode::BAD_REQUEST, error.to_string()),
+    };
+    let code = match error {
+        AuthError::Internal(_) | AuthError::Config(_) => "server_error",
+        AuthError::RateLimited { .. } => "slow_down",
+        other => other.code(),
+    };
+    let mut response = (
+        status,
+        no_store(),
+        axum::Json(json!({"error": code, "error_description": description})),
+    )
+        .into_response();
+    if let AuthError::RateLimited { retry_after } = error {
+        if let Ok(value) = HeaderValue::from_str(&retry_after_seconds(*retry_after).to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+    }
+    if status == StatusCode::UNAUTHORIZED && basic_attempted {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"ehr-mcp\", charset=\"UTF-8\""),
+        );
+    }
+    response
+}
+
+/// `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
+fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
+    [
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (header::PRAGMA, HeaderValue::from_static("no-cache")),
+    ]
+}
+
+/// The peer's IP address: the key of per-source throttling. Forwarded headers are not trusted.
+fn source_of(request: &Request) -> String {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown".to_owned(), |info| info.0.ip().to_string())
+}
+
+/// The caller's `X-Request-Id` when it is short and printable, else a new id.
+fn request_id_of(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_graphic()))
+        .map_or_else(crate::audit::new_request_id, str::to_owned)
+}
+
+async fn token(State(auth): State<AuthService>, request: Request) -> Response {
+    let source = source_of(&request);
+    let (parts, body) = request.into_parts();
+    let request_id = request_id_of(&parts.headers);
+    match token_request(&auth, &parts.headers, body, source, request_id.clone()).await {
+        Ok(response) => response,
+        Err((error, basic)) => {
+            // Refusals inside `AuthService::issue` are audited there; these are the earlier ones.
+            let event = AuditEvent {
+                request_id,
+                detail: Some(format!("{}: {error}", error.code())),
+                ..AuditEvent::new(Transport::Http, "token.issue", Outcome::Denied)
+            };
+            if let Err(audit_error) = auth.audit().record(event).await {
+                tracing::error!(error = %audit_error, "cannot audit a refused token request");
+                return oauth_error_response(&AuthError::Internal(String::new()), false);
+            }
+            oauth_error_response(&error, basic)
+        }
+    }
+}
+
+/// Parses and checks a token request; errors that happen before issuance carry whether Basic was used.
+async fn token_request(
+    auth: &AuthService,
+    headers: &HeaderMap,
+    body: Body,
+    source: String,
+    request_id: String,
+) -> Result<Response, (AuthError, bool)> {
+    let form = Form::read(headers, body)
+        .await
+        .map_err(|error| (error, false))?;
+    match form.get("grant_type") {
+        None => {
+            return Err((
+                AuthError::InvalidRequest("grant_type is required".to_owned()),
+                false,
+            ));
+        }
+        Some("client_credentials") => {}
+        Some(_) => {
+            return Err((
+                AuthError::UnsupportedGrantType("only client_credentials is supported".to_owned()),
+                false,
+            ));
+        }
+    }
+    let client = client_authentication(headers, &form)?;
+    let issued = auth
+        .issue(TokenRequest {
+            credentials: client.credentials,
+            app_id: form.get("app_id").map(str::to_owned),
+            scope: form.get("scope").map(str::to_owned),
+            resource: form.get("resource").map(str::to_owned),
+            source,
+            transport: Transport::Http,
+            request_id,
+        })
+        .await;
+    Ok(match issued {
+        Ok(issued) => (
+            StatusCode::OK,
+            no_store(),
+            axum::Json(json!({
+                "access_token": issued.access_token,
+                "token_type": issued.token_type,
+                "expires_in": issued.expires_in,
+                "scope": issued.scope,
+            })),
+        )
+            .into_response(),
+        Err(error) => oauth_error_response(&error, client.basic),
+    })
+}
+
+/// Reads the form and authenticates the calling client, auditing a refusal under `action`.
+async fn authenticated_caller(
+    auth: &AuthService,
+    request: Request,
+    action: &str,
+) -> Result<(ClientRecord, Form, String), Response> {
+    let source = source_of(&request);
+    let (parts, body) = request.into_parts();
+    let request_id = request_id_of(&parts.headers);
+    let refused = |error: AuthError, detail: String, basic: bool| {
+        let event = AuditEvent {
+            request_id: request_id.clone(),
+            detail: Some(format!("{}: {detail}", error.code())),
+            ..AuditEvent::new(Transport::Http, action, Outcome::Denied)
+        };
+        async move {
+            if let Err(audit_error) = auth.audit().record(event).await {
+                tracing::error!(error = %audit_error, "cannot audit a refused request");
+                return oauth_error_response(&AuthError::Internal(String::new()), false);
+            }
+            oauth_error_response(&error, basic)
+        }
+    };
+    let form = match Form::read(&parts.headers, body).await {
+        Ok(form) => form,
+        Err(error) => {
+            let detail = error.to_string();
+            return Err(refused(error, detail, false).await);
+        }
+    };
+    let client = match client_authentication(&parts.headers, &form) {
+        Ok(client) => client,
+        Err((error, basic)) => {
+            let detail = error.to_string();
+            return Err(refused(error, detail, basic).await);
+        }
+    };
+    match auth.authenticate_client(&client.credentials, &source).await {
+        Ok(record) => Ok((record, form, request_id)),
+        Err((error, detail)) => Err(refused(error, detail, client.basic).await),
+    }
+}
+
+async fn introspect(State(auth): State<AuthService>, request: Request) -> Response {
+    let (caller, form, request_id) =
+        match authenticated_caller(&auth, request, "token.introspect").await {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
+    let Some(token) = form.get("token") else {
+        return oauth_error_response(
+            &AuthError::InvalidRequest("token is required".to_owned()),
+            false,
+        );
+    };
+    let body = auth.introspect(token, &caller).await;
+    let event = AuditEvent {
+        request_id,
+        client_id: Some(caller.client_id.as_str().to_owned()),
+        app_id: Some(caller.app_id.clone()),
+        role: Some(caller.role.as_str().to_owned()),
+        detail: Some(format!("active={}", body["active"] == Value::Bool(true))),
+        ..AuditEvent::new(Transport::Http, "token.introspect", Outcome::Success)
+    };
+    if let Err(error) = auth.audit().record(event).await {
+        tracing::error!(error = %error, "cannot audit an introspection");
+        return oauth_error_response(&AuthError::Internal(String::new()), false);
+    }
+    (StatusCode::OK, no_store(), axum::Json(body)).into_response()
+}
+
+async fn revoke(State(auth): State<AuthService>, request: Request) -> Response {
+    let (caller, form, request_id) =
+        match authenticated_caller(&auth, request, "token.revoke").await {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
+    let Some(token) = form.get("token") else {
+        return oauth_error_response(
+            &AuthError::InvalidRequest("token is required".to_owned()),
+            false,
+        );
+    };
+    let result = auth.revoke(token, &caller).await;
+    let event = AuditEvent {
+        request_id,
+        client_id: Some(caller.client_id.as_str().to_owned()),
+        app_id: Some(caller.app_id.clone()),
+        role: Some(caller.role.as_str().to_owned()),
+        detail: result.as_ref().err().map(|error| error.code().to_owned()),
+        ..AuditEvent::new(
+            Transport::Http,
+            "token.revoke",
+            if result.is_ok() {
+                Outcome::Success
+            } else {
+                Outcome::Denied
+            },
+        )
+    };
+    if let Err(error) = auth.audit().record(event).await {
+        tracing::error!(error = %error, "cannot audit a revocation");
+        return oauth_error_response(&AuthError::Internal(String::new()), false);
+    }
+    match result {
+        Ok(()) => (StatusCode::OK, no_store()).into_response(),
+        Err(error) => oauth_error_response(&error, false),
+    }
+}
+
+/// No user sign-in flow exists yet: every authorization request is `unsupported_response_type`. The
+/// error is not redirected, because no redirect URI can be trusted without a registered client.
+async fn authorize() -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        no_store(),
+        axum::Json(json!({
+            "error": "unsupported_response_type",
+            "error_description": "this server supports only the client_credentials grant at the token endpoint",
+        })),
+    )
+        .into_response()
+}
+
+/// Public, cacheable JSON readable from any origin (discovery documents and keys).
+fn public_json(body: Value) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            ),
+            (
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            ),
+        ],
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+async fn authorization_server_metadata(State(auth): State<AuthService>) -> Response {
+    public_json(metadata::authorization_server(&auth))
+}
+
+async fn protected_resource_metadata(State(auth): State<AuthService>) -> Response {
+    public_json(metadata::protected_resource(&auth))
+}
+
+async fn jwks(State(auth): State<AuthService>) -> Response {
+    public_json(auth.jwks())
+}
