@@ -29,7 +29,7 @@ async fn the_earlier_systems_client_works_on_the_imported_seed_export() {
     let mcp = McpApp {
         app: spawn_app_on(db, &[]).await,
         credentials,
-        dir,
+        _dir: dir,
     };
     let doctor = mcp.client("copilot-studio").clone();
     let mut client = WsClient::connect(&mcp.app, "/", None).await;

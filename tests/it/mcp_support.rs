@@ -19,8 +19,8 @@ pub const PROVIDER_NPI: &str = "1234567890";
 pub struct McpApp {
     pub app: TestApp,
     pub credentials: Vec<Value>,
-    /// Holds the credentials file.
-    pub dir: tempfile::TempDir,
+    /// Holds the credentials file (removed on drop).
+    pub _dir: tempfile::TempDir,
 }
 
 impl McpApp {
@@ -205,6 +205,6 @@ pub async fn spawn_mcp_app(extra: &[&str]) -> McpApp {
     McpApp {
         app,
         credentials,
-        dir,
+        _dir: dir,
     }
 }
