@@ -79,13 +79,30 @@ fn import_export_round_trip_and_refusals_through_the_binary() {
 fn seed_commands_load_demo_and_deterministic_synthetic_data() {
     let dir = tempfile::tempdir().expect("temp dir");
     let demo_db = dir.path().join("demo.db");
-    let demo = ehr_mcp(&demo_db, &["seed", "--demo"]);
+    let credentials = dir.path().join("credentials.json");
+    let credentials_arg = credentials.to_str().expect("path");
+    let demo = ehr_mcp(
+        &demo_db,
+        &["seed", "--demo", "--credentials-file", credentials_arg],
+    );
     assert!(demo.status.success(), "{}", text(&demo.stderr));
     assert!(
         text(&demo.stdout).contains("30 patients"),
         "{}",
         text(&demo.stdout)
     );
+    // `seed --demo` adds the demo OAuth clients too, with their credentials file readable by the owner only.
+    let clients: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&credentials).expect("credentials"))
+            .expect("json");
+    assert_eq!(clients.len(), 7);
+    assert_eq!(clients[0]["client_id"], "copilot-studio");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&credentials)
+        .expect("metadata")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
 
     let mut exports = Vec::new();
     for name in ["a", "b"] {
