@@ -27,6 +27,14 @@ pub struct SeedArgs {
     /// Seed of the synthetic generator: the same N and seed always give the same records.
     #[arg(long, value_name = "S", default_value_t = 42, requires = "synthetic")]
     pub rng_seed: u64,
+
+    /// Where `--demo` writes the demo clients' credentials (mode 0600).
+    #[arg(
+        long,
+        env = "EHR_MCP_CREDENTIALS_FILE",
+        default_value = "oauth_clients_credentials.json"
+    )]
+    pub credentials_file: PathBuf,
 }
 
 /// `ehr-mcp import FILE [--merge]`.
@@ -60,6 +68,10 @@ pub async fn seed(common: &CommonArgs, args: SeedArgs) -> Result<ExitCode, CliEr
     let store = open_store(common).await?;
     store.migrate().await?;
     if args.demo {
+        let outcome = crate::auth::demo::ensure_demo_clients(&store, &args.credentials_file)
+            .await
+            .map_err(|error| CliError::Failed(anyhow::Error::new(error)))?;
+        println!("{}", outcome.message());
         if demo::load_demo_data_if_empty(&store)
             .await
             .map_err(failed)?

@@ -1,7 +1,7 @@
 //! Allergies: a patient's list (optionally by status) and recording a new allergy.
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::{Any, AnyConnection, Executor, Row};
 
 use super::patients::patient_row_id;
 use super::{Store, StoreError, corrupt, now_text};
@@ -28,6 +28,20 @@ impl Store {
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(allergy_from_row).collect()
+    }
+
+    pub async fn allergy(&self, allergy_id: &RecordId) -> Result<Allergy, StoreError> {
+        fetch_allergy(self.pool(), allergy_id).await
+    }
+
+    /// Marks an allergy active, inactive or resolved (see [`set_allergy_status`]).
+    pub async fn set_allergy_status(
+        &self,
+        allergy_id: &RecordId,
+        status: AllergyStatus,
+    ) -> Result<Allergy, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        set_allergy_status(&mut conn, allergy_id, status).await
     }
 
     pub async fn insert_allergy(&self, allergy: &Allergy) -> Result<(), StoreError> {
@@ -58,6 +72,41 @@ pub async fn insert_allergy(conn: &mut AnyConnection, allergy: &Allergy) -> Resu
         return Err(StoreError::NotFound { what: "patient" });
     }
     Ok(())
+}
+
+/// Sets an allergy's status; `NotFound { what: "allergy" }` for an unknown id.
+pub async fn set_allergy_status(
+    conn: &mut AnyConnection,
+    allergy_id: &RecordId,
+    status: AllergyStatus,
+) -> Result<Allergy, StoreError> {
+    let result =
+        sqlx::query("UPDATE allergies SET status = $2, updated_at = $3 WHERE allergy_id = $1")
+            .bind(allergy_id.as_str())
+            .bind(status.as_str())
+            .bind(now_text())
+            .execute(&mut *conn)
+            .await?;
+    if result.rows_affected() == 0 {
+        return Err(StoreError::NotFound { what: "allergy" });
+    }
+    fetch_allergy(&mut *conn, allergy_id).await
+}
+
+pub(crate) async fn fetch_allergy<'c, E>(
+    executor: E,
+    allergy_id: &RecordId,
+) -> Result<Allergy, StoreError>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let sql = format!("{ALLERGY_SELECT} WHERE a.allergy_id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(allergy_id.as_str())
+        .fetch_optional(executor)
+        .await?
+        .ok_or(StoreError::NotFound { what: "allergy" })?;
+    allergy_from_row(&row)
 }
 
 pub(crate) fn allergy_from_row(row: &AnyRow) -> Result<Allergy, StoreError> {

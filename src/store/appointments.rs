@@ -70,6 +70,16 @@ impl Store {
         book_appointment(&mut conn, appointment).await
     }
 
+    /// Moves an appointment to another status (see [`set_appointment_status`]).
+    pub async fn set_appointment_status(
+        &self,
+        appointment_id: &RecordId,
+        status: AppointmentStatus,
+    ) -> Result<Appointment, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        set_appointment_status(&mut conn, appointment_id, status).await
+    }
+
     /// Cancels an appointment (see [`cancel_appointment`]).
     pub async fn cancel_appointment(
         &self,
@@ -151,6 +161,30 @@ pub async fn cancel_appointment(
         });
     }
     Ok(appointment)
+}
+
+/// Sets an appointment's status (confirm, check in, complete, no-show…). `NotFound` for an unknown id;
+/// moving it back into a slot-holding status while another booking holds the slot is
+/// `Conflict { constraint: "appointments_active_slot" }`.
+pub async fn set_appointment_status(
+    conn: &mut AnyConnection,
+    appointment_id: &RecordId,
+    status: AppointmentStatus,
+) -> Result<Appointment, StoreError> {
+    let result = sqlx::query(
+        "UPDATE appointments SET status = $2, updated_at = $3 WHERE appointment_id = $1",
+    )
+    .bind(appointment_id.as_str())
+    .bind(status.as_str())
+    .bind(now_text())
+    .execute(&mut *conn)
+    .await?;
+    if result.rows_affected() == 0 {
+        return Err(StoreError::NotFound {
+            what: "appointment",
+        });
+    }
+    fetch_appointment(&mut *conn, appointment_id).await
 }
 
 pub(crate) async fn fetch_appointment<'c, E>(

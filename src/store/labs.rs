@@ -4,9 +4,19 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Executor, Row};
 
 use super::patients::patient_row_id;
-use super::{Store, StoreError, corrupt, now_text};
-use crate::domain::clinical::{LabResult, LabStatus};
+use super::{Store, StoreError, corrupt, invalid, now_text};
+use crate::domain::clinical::{LabResult, LabStatus, parse_lab_components};
 use crate::domain::ids::{Mrn, RecordId};
+
+/// Changes to a lab order as it is collected and resulted; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LabResultUpdate {
+    pub status: Option<LabStatus>,
+    pub collected_date: Option<String>,
+    pub resulted_date: Option<String>,
+    /// The JSON list of components (checked before it is stored).
+    pub results_json: Option<String>,
+}
 
 pub(crate) const LAB_SELECT: &str = "SELECT l.order_id, p.mrn AS patient_mrn, l.test_name, l.ordered_date, \
      l.collected_date, l.resulted_date, l.status, l.ordered_by, l.results_json \
@@ -37,6 +47,16 @@ impl Store {
 
     pub async fn lab_result(&self, order_id: &RecordId) -> Result<LabResult, StoreError> {
         fetch_lab_result(self.pool(), order_id).await
+    }
+
+    /// Records collection or results of a lab order (see [`update_lab_result`]).
+    pub async fn update_lab_result(
+        &self,
+        order_id: &RecordId,
+        update: &LabResultUpdate,
+    ) -> Result<LabResult, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        update_lab_result(&mut conn, order_id, update).await
     }
 
     pub async fn insert_lab_result(&self, lab: &LabResult) -> Result<(), StoreError> {
@@ -71,6 +91,36 @@ pub async fn insert_lab_result(
         return Err(StoreError::NotFound { what: "patient" });
     }
     Ok(())
+}
+
+/// Applies the set fields of `update` to a lab order. `NotFound { what: "lab order" }` for an unknown id;
+/// `Invalid { field: "results_json" }` when the components are not a JSON list of components.
+pub async fn update_lab_result(
+    conn: &mut AnyConnection,
+    order_id: &RecordId,
+    update: &LabResultUpdate,
+) -> Result<LabResult, StoreError> {
+    if update.results_json.is_some() {
+        parse_lab_components(update.results_json.as_deref())
+            .map_err(|error| invalid("results_json", error))?;
+    }
+    let result = sqlx::query(
+        "UPDATE lab_results SET status = COALESCE($2, status), \
+         collected_date = COALESCE($3, collected_date), resulted_date = COALESCE($4, resulted_date), \
+         results_json = COALESCE($5, results_json), updated_at = $6 WHERE order_id = $1",
+    )
+    .bind(order_id.as_str())
+    .bind(update.status.map(|status| status.as_str().to_owned()))
+    .bind(&update.collected_date)
+    .bind(&update.resulted_date)
+    .bind(&update.results_json)
+    .bind(now_text())
+    .execute(&mut *conn)
+    .await?;
+    if result.rows_affected() == 0 {
+        return Err(StoreError::NotFound { what: "lab order" });
+    }
+    fetch_lab_result(&mut *conn, order_id).await
 }
 
 pub(crate) async fn fetch_lab_result<'c, E>(

@@ -13,6 +13,7 @@ mod oauth;
 mod policy;
 mod tokens;
 
+mod cli_data;
 mod dataset;
 mod health;
 mod mcp_client;

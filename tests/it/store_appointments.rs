@@ -322,3 +322,52 @@ async fn appointment_lists_filter_and_order_by_date_and_slot() {
         );
     }
 }
+
+#[tokio::test]
+async fn status_changes_keep_the_one_active_booking_rule() {
+    for db in TestDb::all().await {
+        seed(&db).await;
+        let store = &db.store;
+        store
+            .book_appointment(&appointment(
+                "APT001",
+                "MRN001",
+                "1234567890",
+                "2025-12-05",
+                "10:00",
+            ))
+            .await
+            .expect("book");
+        let checked_in = store
+            .set_appointment_status(&record_id("APT001"), AppointmentStatus::CheckedIn)
+            .await
+            .expect("check in");
+        assert_eq!(checked_in.status, AppointmentStatus::CheckedIn);
+        store
+            .set_appointment_status(&record_id("APT001"), AppointmentStatus::NoShow)
+            .await
+            .expect("no-show");
+        store
+            .book_appointment(&appointment(
+                "APT002",
+                "MRN002",
+                "1234567890",
+                "2025-12-05",
+                "10:00 AM",
+            ))
+            .await
+            .expect("slot freed by the no-show");
+        let back = store
+            .set_appointment_status(&record_id("APT001"), AppointmentStatus::Scheduled)
+            .await;
+        assert!(is_slot_conflict(&back), "{back:?}");
+        assert!(matches!(
+            store
+                .set_appointment_status(&record_id("APT404"), AppointmentStatus::Completed)
+                .await,
+            Err(StoreError::NotFound {
+                what: "appointment"
+            })
+        ));
+    }
+}

@@ -329,3 +329,86 @@ async fn allergies_vitals_and_labs_are_recorded_and_listed() {
         }
     }
 }
+
+#[tokio::test]
+async fn lab_results_and_allergies_are_updated_in_place() {
+    for db in TestDb::all().await {
+        let store = &db.store;
+        store
+            .insert_patient(&patient("MRN002", "Jane", "Smith", "1990-03-22"))
+            .await
+            .expect("patient");
+        let mut ordered = lab("LAB010", "MRN002", "2025-11-20", LabStatus::Ordered);
+        ordered.results_json = None;
+        store.insert_lab_result(&ordered).await.expect("order");
+
+        let update = ehr_mcp::store::labs::LabResultUpdate {
+            status: Some(LabStatus::Final),
+            collected_date: Some("2025-11-21".to_owned()),
+            resulted_date: Some("2025-11-22".to_owned()),
+            results_json: Some(
+                r#"[{"component": "TSH", "value": "2.1", "unit": "mIU/L", "reference": "0.4-4.0", "flag": "normal"}]"#
+                    .to_owned(),
+            ),
+        };
+        let resulted = store
+            .update_lab_result(&record_id("LAB010"), &update)
+            .await
+            .expect("result");
+        assert_eq!(resulted.status, LabStatus::Final);
+        assert_eq!(resulted.resulted_date.as_deref(), Some("2025-11-22"));
+        assert_eq!(resulted.ordered_date.as_deref(), Some("2025-11-20"), "kept");
+        assert_eq!(resulted.components().expect("components")[0].value, "2.1");
+        assert_eq!(
+            store.lab_result(&record_id("LAB010")).await.expect("read"),
+            resulted
+        );
+
+        let garbage = ehr_mcp::store::labs::LabResultUpdate {
+            results_json: Some("{not a list".to_owned()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            store
+                .update_lab_result(&record_id("LAB010"), &garbage)
+                .await,
+            Err(StoreError::Invalid {
+                field: "results_json",
+                ..
+            })
+        ));
+        assert!(matches!(
+            store
+                .update_lab_result(&record_id("LAB404"), &Default::default())
+                .await,
+            Err(StoreError::NotFound { what: "lab order" })
+        ));
+
+        let allergy = Allergy {
+            allergy_id: record_id("ALG010"),
+            patient_mrn: mrn("MRN002"),
+            allergen: "Latex".to_owned(),
+            reaction: None,
+            severity: AllergySeverity::Mild,
+            onset_date: None,
+            status: AllergyStatus::Active,
+            notes: None,
+        };
+        store.insert_allergy(&allergy).await.expect("allergy");
+        let resolved = store
+            .set_allergy_status(&record_id("ALG010"), AllergyStatus::Resolved)
+            .await
+            .expect("resolve");
+        assert_eq!(resolved.status, AllergyStatus::Resolved);
+        assert_eq!(
+            store.allergy(&record_id("ALG010")).await.expect("read"),
+            resolved
+        );
+        assert!(matches!(
+            store
+                .set_allergy_status(&record_id("ALG404"), AllergyStatus::Resolved)
+                .await,
+            Err(StoreError::NotFound { what: "allergy" })
+        ));
+    }
+}
