@@ -44,7 +44,10 @@ pub fn take_access_token(arguments: &mut JsonObject) -> Result<Option<String>, T
 }
 
 /// Deserialises the arguments into `A` and validates them. Errors name the offending field.
-pub fn parse_args<A: ToolArgs>(arguments: JsonObject) -> Result<A, ToolError> {
+/// Numbers and booleans sent as text (`"limit": "5"`, as some clients and form-based tools do) are read
+/// as the type the input schema declares.
+pub fn parse_args<A: ToolArgs>(mut arguments: JsonObject) -> Result<A, ToolError> {
+    coerce_scalar_text(&mut arguments, &input_schema::<A>());
     let value = serde_json::Value::Object(arguments);
     let parsed: A = serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
@@ -71,6 +74,7 @@ pub fn input_schema<A: JsonSchema + 'static>() -> Arc<JsonObject> {
             empty.insert("type".into(), serde_json::json!("object"));
             empty
         });
+    strip_nonstandard_formats(&mut schema);
     let properties = schema
         .entry("properties")
         .or_insert_with(|| serde_json::json!({}));
@@ -89,9 +93,84 @@ pub fn input_schema<A: JsonSchema + 'static>() -> Arc<JsonObject> {
     Arc::new(schema)
 }
 
+/// Replaces text arguments by the number or boolean their property's schema asks for, when the text is one.
+fn coerce_scalar_text(arguments: &mut JsonObject, schema: &JsonObject) {
+    let Some(properties) = schema.get("properties").and_then(|p| p.as_object()) else {
+        return;
+    };
+    for (name, value) in arguments.iter_mut() {
+        let serde_json::Value::String(text) = value else {
+            continue;
+        };
+        let Some(types) = properties.get(name).and_then(|p| p.get("type")) else {
+            continue;
+        };
+        let wants = |wanted: &str| match types {
+            serde_json::Value::String(single) => single == wanted,
+            serde_json::Value::Array(many) => many.iter().any(|t| t == wanted),
+            _ => false,
+        };
+        let text = text.trim();
+        let coerced = if wants("integer") {
+            text.parse::<i64>().ok().map(serde_json::Value::from)
+        } else if wants("number") {
+            text.parse::<f64>().ok().map(serde_json::Value::from)
+        } else if wants("boolean") {
+            text.parse::<bool>().ok().map(serde_json::Value::from)
+        } else {
+            None
+        };
+        if let Some(coerced) = coerced {
+            *value = coerced;
+        }
+    }
+}
+
 /// The output schema of a result type.
 pub fn output_schema<R: JsonSchema + 'static>() -> Arc<JsonObject> {
-    rmcp::handler::server::tool::schema_for_output::<R>()
+    let mut schema = rmcp::handler::server::tool::schema_for_output::<R>()
+        .as_ref()
+        .clone();
+    strip_nonstandard_formats(&mut schema);
+    Arc::new(schema)
+}
+
+/// Formats JSON Schema validators know; schemars also writes Rust-specific ones (`uint`, `uint32`,
+/// `double`) that strict validators (Ajv in the TypeScript SDK) warn about, so those are removed.
+const STANDARD_FORMATS: &[&str] = &[
+    "date",
+    "date-time",
+    "time",
+    "duration",
+    "email",
+    "hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "uuid",
+    "regex",
+];
+
+fn strip_nonstandard_formats(schema: &mut JsonObject) {
+    let nonstandard = schema
+        .get("format")
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|format| !STANDARD_FORMATS.contains(&format));
+    if nonstandard {
+        schema.remove("format");
+    }
+    for value in schema.values_mut() {
+        strip_nested(value);
+    }
+}
+
+fn strip_nested(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(object) => strip_nonstandard_formats(object),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_nested),
+        _ => {}
+    }
 }
 
 /// Checks a required text field: trimmed, non-empty, at most `max` characters.
@@ -204,6 +283,9 @@ mod tests {
                 .err()
                 .is_some_and(|e| e.to_string().starts_with("invalid count: invalid type"))
         );
+        let as_text =
+            parse_args::<Sample>(object(serde_json::json!({"mrn": "MRN001", "count": " 7 "})));
+        assert!(as_text.is_ok());
         let bad_mrn = parse_args::<Sample>(object(serde_json::json!({"mrn": "M", "count": 1})));
         assert!(
             bad_mrn
@@ -220,6 +302,19 @@ mod tests {
         let schema = input_schema::<Sample>();
         assert!(schema["properties"][ACCESS_TOKEN].is_object());
         assert_eq!(schema["required"], serde_json::json!(["mrn", "count"]));
+    }
+
+    #[test]
+    fn schemas_carry_only_standard_formats() {
+        let input = serde_json::Value::Object(input_schema::<Sample>().as_ref().clone());
+        assert!(!input.to_string().contains("uint"), "{input}");
+        #[derive(serde::Serialize, JsonSchema)]
+        struct Counted {
+            count: usize,
+            ratio: f64,
+        }
+        let output = serde_json::Value::Object(output_schema::<Counted>().as_ref().clone());
+        assert!(!output.to_string().contains("\"format\""), "{output}");
     }
 
     #[test]
