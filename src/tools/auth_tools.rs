@@ -1,8 +1,6 @@
 //! Authentication tools: `authenticate` and `validate_token` (callable without a token) and
 //! `register_client` (admins). `authenticate` also authenticates the rest of the session.
 
-use std::time::Instant;
-
 use rmcp::model::{CallToolResult, JsonObject};
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, tool, tool_router};
@@ -10,12 +8,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::EhrServer;
-use super::args::{self, MRN_PATTERN, ToolArgs, parse_args, required_text, take_access_token};
-use super::call::{ToolCall, log_finished, outcome_of, run_tool};
+use super::args::{self, MRN_PATTERN, ToolArgs, required_text};
+use super::call::{ToolCall, run_tool};
 use super::error::ToolError;
 use super::wire::Success;
-use crate::audit::Outcome;
-use crate::auth::Principal;
 use crate::auth::clients::NewClient;
 use crate::domain::access::Role;
 use crate::domain::ids::Mrn;
@@ -196,141 +192,6 @@ impl EhrServer {
     }
 }
 
-impl EhrServer {
-    async fn authenticate_call(&self, mut arguments: JsonObject) -> CallToolResult {
-        let request_id = uuid::Uuid::now_v7().to_string();
-        let started = Instant::now();
-        let _ = take_access_token(&mut arguments);
-        let parsed = parse_args::<AuthenticateArgs>(arguments);
-        let claimed_client = parsed.as_ref().ok().map(|args| args.client_id.clone());
-        let outcome = match parsed {
-            Ok(args) => self.issue_token(&request_id, args).await,
-            Err(error) => Err(error),
-        };
-        let principal = outcome.as_ref().ok().map(|(principal, _)| principal);
-        let mut event = self.audit_event(
-            "authenticate",
-            &request_id,
-            principal,
-            None,
-            outcome
-                .as_ref()
-                .map_or_else(outcome_of, |_| Outcome::Success),
-            outcome.as_ref().err().map(|e| e.code().to_owned()),
-        );
-        if event.client_id.is_none() {
-            event.client_id =
-                claimed_client.filter(|id| crate::domain::ids::ClientId::parse(id).is_ok());
-        }
-        let audited = self.services().audit.record(event).await;
-        let result = match (outcome, audited) {
-            (Ok((_, result)), Ok(())) => Ok(result),
-            (Ok(_), Err(error)) => Err(ToolError::internal(&request_id, &error)),
-            (Err(error), _) => Err(error),
-        };
-        finish_unaudited("authenticate", &request_id, started, result)
-    }
-
-    async fn issue_token(
-        &self,
-        request_id: &str,
-        args: AuthenticateArgs,
-    ) -> Result<(Principal, AuthenticateResult), ToolError> {
-        let auth = &self.services().auth;
-        let issued = auth
-            .issue_for_client_secret(
-                args.client_id.trim(),
-                &args.client_secret,
-                args.app_id
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|id| !id.is_empty()),
-                args.scope
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|scope| !scope.is_empty()),
-                &self.session().source(),
-            )
-            .await
-            .map_err(|error| ToolError::from_auth(request_id, error))?;
-        let token = issued.access_token.clone();
-        let principal = auth
-            .validate(&token)
-            .await
-            .map_err(|error| ToolError::from_auth(request_id, error))?;
-        self.session().set_token(token.clone());
-        let result = AuthenticateResult {
-            status: Success::Success,
-            access_token: token,
-            token_type: "Bearer".to_owned(),
-            expires_in: seconds_left(&principal),
-            scope: scope_text(&principal),
-            client_info: ClientInfoWire {
-                client_id: principal.client_id.to_string(),
-                app_id: principal.app_id.clone(),
-                app_name: principal.app_name.clone(),
-                role: principal.role.as_str().to_owned(),
-            },
-        };
-        Ok((principal, result))
-    }
-
-    async fn validate_token_call(
-        &self,
-        context: &RequestContext<RoleServer>,
-        mut arguments: JsonObject,
-    ) -> CallToolResult {
-        let request_id = uuid::Uuid::now_v7().to_string();
-        let started = Instant::now();
-        let outcome = match take_access_token(&mut arguments) {
-            Ok(token) => self
-                .session()
-                .resolve(
-                    &self.services().auth,
-                    super::session::bearer_of(context),
-                    token.as_deref(),
-                )
-                .await
-                .map_err(|error| ToolError::from_auth(&request_id, error)),
-            Err(error) => Err(error),
-        };
-        let event = self.audit_event(
-            "validate_token",
-            &request_id,
-            outcome.as_ref().ok(),
-            None,
-            outcome
-                .as_ref()
-                .map_or_else(outcome_of, |_| Outcome::Success),
-            outcome.as_ref().err().map(|e| e.code().to_owned()),
-        );
-        let audited = self.services().audit.record(event).await;
-        let result = match (outcome, audited) {
-            (Ok(principal), Ok(())) => Ok(ValidateTokenResult {
-                status: Success::Success,
-                valid: true,
-                token_info: TokenInfoWire {
-                    client_id: principal.client_id.to_string(),
-                    app_id: principal.app_id.clone(),
-                    app_name: principal.app_name.clone(),
-                    role: principal.role.as_str().to_owned(),
-                    scopes: principal
-                        .scopes
-                        .iter()
-                        .map(|s| s.as_str().to_owned())
-                        .collect(),
-                    patient_mrn: principal.patient.as_ref().map(ToString::to_string),
-                    expires_at: principal.expires_at,
-                    expires_in: seconds_left(&principal),
-                },
-            }),
-            (Ok(_), Err(error)) => Err(ToolError::internal(&request_id, &error)),
-            (Err(error), _) => Err(error),
-        };
-        finish_unaudited("validate_token", &request_id, started, result)
-    }
-}
-
 async fn register_client(
     call: &ToolCall<'_>,
     args: RegisterClientArgs,
@@ -366,39 +227,4 @@ async fn register_client(
             patient_mrn: registered.patient_mrn.map(|mrn| mrn.to_string()),
         },
     })
-}
-
-fn seconds_left(principal: &Principal) -> i64 {
-    (principal.expires_at - chrono::Utc::now().timestamp()).max(0)
-}
-
-fn scope_text(principal: &Principal) -> String {
-    principal
-        .scopes
-        .iter()
-        .map(|scope| scope.as_str())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The wire result of a call whose audit row is already written.
-fn finish_unaudited<R: Serialize>(
-    tool: &str,
-    request_id: &str,
-    started: Instant,
-    result: Result<R, ToolError>,
-) -> CallToolResult {
-    let value = result.and_then(|value| {
-        serde_json::to_value(value).map_err(|error| ToolError::internal(request_id, &error))
-    });
-    match value {
-        Ok(value) => {
-            log_finished(tool, request_id, started, None);
-            CallToolResult::structured(value)
-        }
-        Err(error) => {
-            log_finished(tool, request_id, started, Some(&error));
-            error.into_call_tool_result()
-        }
-    }
 }

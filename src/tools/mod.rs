@@ -28,6 +28,7 @@ mod medications;
 mod patients;
 mod providers;
 mod summary;
+mod token_calls;
 mod vitals;
 
 pub use call::ToolCall;

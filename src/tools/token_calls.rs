@@ -1,0 +1,190 @@
+//! The call path of the tools that need no token (`authenticate`, `validate_token`): they resolve no caller
+//! up front, so they write their own audit row (with the claimed client id on failure) before answering.
+
+use std::time::Instant;
+
+use rmcp::RoleServer;
+use rmcp::model::{CallToolResult, JsonObject};
+use rmcp::service::RequestContext;
+use serde::Serialize;
+
+use super::EhrServer;
+use super::args::{parse_args, take_access_token};
+use super::auth_tools::{
+    AuthenticateArgs, AuthenticateResult, ClientInfoWire, TokenInfoWire, ValidateTokenResult,
+};
+use super::call::{log_finished, outcome_of};
+use super::error::ToolError;
+use super::wire::Success;
+use crate::audit::Outcome;
+use crate::auth::Principal;
+
+impl EhrServer {
+    pub(super) async fn authenticate_call(&self, mut arguments: JsonObject) -> CallToolResult {
+        let request_id = uuid::Uuid::now_v7().to_string();
+        let started = Instant::now();
+        let _ = take_access_token(&mut arguments);
+        let parsed = parse_args::<AuthenticateArgs>(arguments);
+        let claimed_client = parsed.as_ref().ok().map(|args| args.client_id.clone());
+        let outcome = match parsed {
+            Ok(args) => self.issue_token(&request_id, args).await,
+            Err(error) => Err(error),
+        };
+        let principal = outcome.as_ref().ok().map(|(principal, _)| principal);
+        let mut event = self.audit_event(
+            "authenticate",
+            &request_id,
+            principal,
+            None,
+            outcome
+                .as_ref()
+                .map_or_else(outcome_of, |_| Outcome::Success),
+            outcome.as_ref().err().map(|e| e.code().to_owned()),
+        );
+        if event.client_id.is_none() {
+            event.client_id =
+                claimed_client.filter(|id| crate::domain::ids::ClientId::parse(id).is_ok());
+        }
+        let audited = self.services().audit.record(event).await;
+        let result = match (outcome, audited) {
+            (Ok((_, result)), Ok(())) => Ok(result),
+            (Ok(_), Err(error)) => Err(ToolError::internal(&request_id, &error)),
+            (Err(error), _) => Err(error),
+        };
+        finish_unaudited("authenticate", &request_id, started, result)
+    }
+
+    async fn issue_token(
+        &self,
+        request_id: &str,
+        args: AuthenticateArgs,
+    ) -> Result<(Principal, AuthenticateResult), ToolError> {
+        let auth = &self.services().auth;
+        let issued = auth
+            .issue_for_client_secret(
+                args.client_id.trim(),
+                &args.client_secret,
+                args.app_id
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|id| !id.is_empty()),
+                args.scope
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|scope| !scope.is_empty()),
+                &self.session().source(),
+            )
+            .await
+            .map_err(|error| ToolError::from_auth(request_id, error))?;
+        let token = issued.access_token.clone();
+        let principal = auth
+            .validate(&token)
+            .await
+            .map_err(|error| ToolError::from_auth(request_id, error))?;
+        self.session().set_token(token.clone());
+        let result = AuthenticateResult {
+            status: Success::Success,
+            access_token: token,
+            token_type: "Bearer".to_owned(),
+            expires_in: seconds_left(&principal),
+            scope: scope_text(&principal),
+            client_info: ClientInfoWire {
+                client_id: principal.client_id.to_string(),
+                app_id: principal.app_id.clone(),
+                app_name: principal.app_name.clone(),
+                role: principal.role.as_str().to_owned(),
+            },
+        };
+        Ok((principal, result))
+    }
+
+    pub(super) async fn validate_token_call(
+        &self,
+        context: &RequestContext<RoleServer>,
+        mut arguments: JsonObject,
+    ) -> CallToolResult {
+        let request_id = uuid::Uuid::now_v7().to_string();
+        let started = Instant::now();
+        let outcome = match take_access_token(&mut arguments) {
+            Ok(token) => self
+                .session()
+                .resolve(
+                    &self.services().auth,
+                    super::session::bearer_of(context),
+                    token.as_deref(),
+                )
+                .await
+                .map_err(|error| ToolError::from_auth(&request_id, error)),
+            Err(error) => Err(error),
+        };
+        let event = self.audit_event(
+            "validate_token",
+            &request_id,
+            outcome.as_ref().ok(),
+            None,
+            outcome
+                .as_ref()
+                .map_or_else(outcome_of, |_| Outcome::Success),
+            outcome.as_ref().err().map(|e| e.code().to_owned()),
+        );
+        let audited = self.services().audit.record(event).await;
+        let result = match (outcome, audited) {
+            (Ok(principal), Ok(())) => Ok(ValidateTokenResult {
+                status: Success::Success,
+                valid: true,
+                token_info: TokenInfoWire {
+                    client_id: principal.client_id.to_string(),
+                    app_id: principal.app_id.clone(),
+                    app_name: principal.app_name.clone(),
+                    role: principal.role.as_str().to_owned(),
+                    scopes: principal
+                        .scopes
+                        .iter()
+                        .map(|s| s.as_str().to_owned())
+                        .collect(),
+                    patient_mrn: principal.patient.as_ref().map(ToString::to_string),
+                    expires_at: principal.expires_at,
+                    expires_in: seconds_left(&principal),
+                },
+            }),
+            (Ok(_), Err(error)) => Err(ToolError::internal(&request_id, &error)),
+            (Err(error), _) => Err(error),
+        };
+        finish_unaudited("validate_token", &request_id, started, result)
+    }
+}
+
+fn seconds_left(principal: &Principal) -> i64 {
+    (principal.expires_at - chrono::Utc::now().timestamp()).max(0)
+}
+
+fn scope_text(principal: &Principal) -> String {
+    principal
+        .scopes
+        .iter()
+        .map(|scope| scope.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The wire result of a call whose audit row is already written.
+fn finish_unaudited<R: Serialize>(
+    tool: &str,
+    request_id: &str,
+    started: Instant,
+    result: Result<R, ToolError>,
+) -> CallToolResult {
+    let value = result.and_then(|value| {
+        serde_json::to_value(value).map_err(|error| ToolError::internal(request_id, &error))
+    });
+    match value {
+        Ok(value) => {
+            log_finished(tool, request_id, started, None);
+            CallToolResult::structured(value)
+        }
+        Err(error) => {
+            log_finished(tool, request_id, started, Some(&error));
+            error.into_call_tool_result()
+        }
+    }
+}
