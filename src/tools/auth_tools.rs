@@ -155,8 +155,7 @@ impl EhrServer {
         context: RequestContext<RoleServer>,
         arguments: JsonObject,
     ) -> CallToolResult {
-        let _ = context;
-        self.authenticate_call(arguments).await
+        self.authenticate_call(&context, arguments).await
     }
 
     #[tool(

@@ -33,7 +33,7 @@ mod vitals;
 
 pub use call::ToolCall;
 pub use error::ToolError;
-pub use session::{BearerPrincipal, ClientCredentials, Session};
+pub use session::{BearerPrincipal, ClientAddress, ClientCredentials, Session};
 
 use crate::audit::AuditLog;
 use crate::auth::AuthService;

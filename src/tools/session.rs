@@ -18,6 +18,11 @@ use crate::auth::{AuthError, AuthService, Principal};
 #[derive(Debug, Clone)]
 pub struct BearerPrincipal(pub Principal);
 
+/// The network address of the HTTP request behind a call; the HTTP layer puts it in the request's
+/// extensions (failed authentications are limited per address).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub IpAddr);
+
 /// Client credentials a stdio session re-issues its token from when the token expires.
 #[derive(Clone)]
 pub struct ClientCredentials {
@@ -56,6 +61,22 @@ impl Session {
     pub fn with_peer(mut self, peer: Option<IpAddr>) -> Self {
         self.peer = peer;
         self
+    }
+
+    /// Where this call comes from, for the auth service (its audit transport and per-address failure limits):
+    /// `ws:<address>`, `http:<address>` or `stdio`. The HTTP request's address is used when the session has none.
+    pub fn source_of(&self, context: &RequestContext<RoleServer>) -> String {
+        let request_address = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<ClientAddress>())
+            .map(|ClientAddress(address)| *address);
+        match (self.peer, request_address) {
+            (None, Some(address)) if self.transport != audit::Transport::Stdio => {
+                format!("http:{address}")
+            }
+            _ => self.source(),
+        }
     }
 
     /// Where calls come from, for the auth service (its audit transport and its per-address failure limits):

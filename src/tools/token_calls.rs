@@ -20,14 +20,21 @@ use crate::audit::Outcome;
 use crate::auth::Principal;
 
 impl EhrServer {
-    pub(super) async fn authenticate_call(&self, mut arguments: JsonObject) -> CallToolResult {
+    pub(super) async fn authenticate_call(
+        &self,
+        context: &RequestContext<RoleServer>,
+        mut arguments: JsonObject,
+    ) -> CallToolResult {
         let request_id = uuid::Uuid::now_v7().to_string();
         let started = Instant::now();
         let _ = take_access_token(&mut arguments);
         let parsed = parse_args::<AuthenticateArgs>(arguments);
         let claimed_client = parsed.as_ref().ok().map(|args| args.client_id.clone());
         let outcome = match parsed {
-            Ok(args) => self.issue_token(&request_id, args).await,
+            Ok(args) => {
+                let source = self.session().source_of(context);
+                self.issue_token(&request_id, &source, args).await
+            }
             Err(error) => Err(error),
         };
         let principal = outcome.as_ref().ok().map(|(principal, _)| principal);
@@ -57,6 +64,7 @@ impl EhrServer {
     async fn issue_token(
         &self,
         request_id: &str,
+        source: &str,
         args: AuthenticateArgs,
     ) -> Result<(Principal, AuthenticateResult), ToolError> {
         let auth = &self.services().auth;
@@ -72,7 +80,7 @@ impl EhrServer {
                     .as_deref()
                     .map(str::trim)
                     .filter(|scope| !scope.is_empty()),
-                &self.session().source(),
+                source,
             )
             .await
             .map_err(|error| ToolError::from_auth(request_id, error))?;

@@ -2,13 +2,15 @@
 //! `WWW-Authenticate: Bearer resource_metadata="…"` (RFC 9728) that lets clients discover the
 //! authorization server, and the middleware that guards `/mcp`.
 
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::AuthService;
-use crate::tools::BearerPrincipal;
+use crate::tools::{BearerPrincipal, ClientAddress};
 
 /// The bearer token of a request: `Ok(None)` without an `Authorization` header, `Err` for a header that
 /// is not a well-formed bearer credential.
@@ -69,12 +71,20 @@ pub struct BearerGuard {
 }
 
 /// Middleware for `/mcp`: a valid bearer token puts its principal in the request's extensions (the tools
-/// read it from there); a refused token is 401; no token is 401 unless in-band authentication is on.
+/// read it from there, with the client's address); a refused token is 401; no token is 401 unless in-band
+/// authentication is on.
 pub async fn require_bearer(
     State(guard): State<BearerGuard>,
     mut request: Request,
     next: Next,
 ) -> Response {
+    let address = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip());
+    if let Some(address) = address {
+        request.extensions_mut().insert(ClientAddress(address));
+    }
     match token_from_headers(request.headers()) {
         Ok(Some(token)) => match guard.auth.validate(&token).await {
             Ok(principal) => {
