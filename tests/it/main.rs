@@ -29,6 +29,7 @@ mod ops_metrics;
 mod ops_shutdown;
 mod ops_startup;
 mod ops_tls;
+mod ops_websocket;
 mod schema;
 mod store_appointments;
 mod store_fixtures;
