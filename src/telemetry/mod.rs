@@ -53,6 +53,7 @@ pub fn init(common: &CommonArgs, source: LogLevelSource) -> Result<(), Telemetry
         (LogLevelSource::Default, Some(rust_log)) => ("RUST_LOG", rust_log),
         _ => ("LOG_LEVEL", common.log_level.clone()),
     };
+    let directives = with_quiet_dependencies(&directives);
     let filter =
         EnvFilter::try_new(&directives).map_err(|error| TelemetryError::InvalidFilter {
             setting,
@@ -72,6 +73,25 @@ pub fn init(common: &CommonArgs, source: LogLevelSource) -> Result<(), Telemetry
             .try_init(),
     };
     Ok(())
+}
+
+/// Dependencies that echo client input in their own log lines, kept at ERROR unless the filter names them:
+/// rmcp (the MCP SDK) writes a WARN with the message of every JSON-RPC error it answers (an unknown method
+/// name, say), and logs each stateless session's start and end at INFO.
+const QUIETED_DEPENDENCIES: &[&str] = &["rmcp"];
+
+fn with_quiet_dependencies(directives: &str) -> String {
+    let mut filter = directives.trim().to_owned();
+    for dependency in QUIETED_DEPENDENCIES {
+        if !filter.contains(dependency) {
+            if !filter.is_empty() {
+                filter.push(',');
+            }
+            filter.push_str(dependency);
+            filter.push_str("=error");
+        }
+    }
+    filter
 }
 
 fn stderr_is_terminal() -> bool {
@@ -122,6 +142,16 @@ mod tests {
         assert!(!tag.contains("MRN001"));
         assert_eq!(tag, mrn_tag(&Mrn::parse("mrn001").unwrap()));
         assert_ne!(tag, mrn_tag(&Mrn::parse("MRN002").unwrap()));
+    }
+
+    #[test]
+    fn chatty_dependencies_are_quieted_unless_named() {
+        assert_eq!(with_quiet_dependencies("info"), "info,rmcp=error");
+        assert_eq!(
+            with_quiet_dependencies("debug,rmcp=debug"),
+            "debug,rmcp=debug"
+        );
+        assert_eq!(with_quiet_dependencies(""), "rmcp=error");
     }
 
     #[test]

@@ -149,7 +149,13 @@ impl EhrServer {
         if let Err(error) = self.services().audit.record(event).await {
             tracing::error!(request_id, %error, "audit row for a refused call could not be written");
         }
-        log_finished(tool, request_id, started, Some(&refusal.error));
+        log_finished(
+            self.session().transport(),
+            tool,
+            request_id,
+            started,
+            Some(&refusal.error),
+        );
         refusal.error.into_call_tool_result()
     }
 
@@ -180,17 +186,35 @@ impl EhrServer {
             );
             if let Err(error) = self.services().audit.record(event).await {
                 let failure = ToolError::internal(&call.request_id, &error);
-                log_finished(call.tool, &call.request_id, call.started, Some(&failure));
+                log_finished(
+                    self.session().transport(),
+                    call.tool,
+                    &call.request_id,
+                    call.started,
+                    Some(&failure),
+                );
                 return failure.into_call_tool_result();
             }
         }
         match outcome {
             Ok(value) => {
-                log_finished(call.tool, &call.request_id, call.started, None);
+                log_finished(
+                    self.session().transport(),
+                    call.tool,
+                    &call.request_id,
+                    call.started,
+                    None,
+                );
                 CallToolResult::structured(value)
             }
             Err(error) => {
-                log_finished(call.tool, &call.request_id, call.started, Some(&error));
+                log_finished(
+                    self.session().transport(),
+                    call.tool,
+                    &call.request_id,
+                    call.started,
+                    Some(&error),
+                );
                 error.into_call_tool_result()
             }
         }
@@ -278,13 +302,22 @@ pub(crate) fn outcome_of(error: &ToolError) -> Outcome {
     }
 }
 
+/// Logs the end of a tool call and counts it in the metrics (`ehr_mcp_requests_total`, latency).
 pub(crate) fn log_finished(
+    transport: crate::audit::Transport,
     tool: &str,
     request_id: &str,
     started: Instant,
     error: Option<&ToolError>,
 ) {
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    crate::telemetry::metrics::record_request(
+        transport.as_str(),
+        tool,
+        error.map_or("success", ToolError::code),
+        elapsed,
+    );
+    let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
     match error {
         None => tracing::info!(
             tool,

@@ -58,7 +58,13 @@ impl EhrServer {
             (Ok(_), Err(error)) => Err(ToolError::internal(&request_id, &error)),
             (Err(error), _) => Err(error),
         };
-        finish_unaudited("authenticate", &request_id, started, result)
+        finish_unaudited(
+            self.session().transport(),
+            "authenticate",
+            &request_id,
+            started,
+            result,
+        )
     }
 
     async fn issue_token(
@@ -158,7 +164,13 @@ impl EhrServer {
             (Ok(_), Err(error)) => Err(ToolError::internal(&request_id, &error)),
             (Err(error), _) => Err(error),
         };
-        finish_unaudited("validate_token", &request_id, started, result)
+        finish_unaudited(
+            self.session().transport(),
+            "validate_token",
+            &request_id,
+            started,
+            result,
+        )
     }
 }
 
@@ -177,6 +189,7 @@ fn scope_text(principal: &Principal) -> String {
 
 /// The wire result of a call whose audit row is already written.
 fn finish_unaudited<R: Serialize>(
+    transport: crate::audit::Transport,
     tool: &str,
     request_id: &str,
     started: Instant,
@@ -187,11 +200,11 @@ fn finish_unaudited<R: Serialize>(
     });
     match value {
         Ok(value) => {
-            log_finished(tool, request_id, started, None);
+            log_finished(transport, tool, request_id, started, None);
             CallToolResult::structured(value)
         }
         Err(error) => {
-            log_finished(tool, request_id, started, Some(&error));
+            log_finished(transport, tool, request_id, started, Some(&error));
             error.into_call_tool_result()
         }
     }

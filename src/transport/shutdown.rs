@@ -1,9 +1,12 @@
 //! The shutdown signal long-lived connections watch: a cancellation token WebSocket handlers and
-//! Streamable HTTP sessions select on, and a tracker of those connections so shutdown can wait for their
-//! close frames within the grace period.
+//! Streamable HTTP sessions select on, a tracker of those connections so shutdown can wait for their
+//! close frames within the grace period, and the count of a connection's calls still to answer.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::watch;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -55,9 +58,69 @@ impl Shutdown {
     }
 }
 
+/// Calls a connection has taken in and not yet answered, so a closing connection can answer them first.
+/// Cheap to clone (clones share the count).
+#[derive(Debug, Clone)]
+pub struct InFlightCalls {
+    count: Arc<watch::Sender<usize>>,
+}
+
+impl Default for InFlightCalls {
+    fn default() -> Self {
+        Self {
+            count: Arc::new(watch::Sender::new(0)),
+        }
+    }
+}
+
+impl InFlightCalls {
+    /// A request went to the service.
+    pub fn started(&self) {
+        self.count.send_modify(|count| *count += 1);
+    }
+
+    /// Its answer went out.
+    pub fn finished(&self) {
+        self.count
+            .send_modify(|count| *count = count.saturating_sub(1));
+    }
+
+    pub fn count(&self) -> usize {
+        *self.count.borrow()
+    }
+
+    /// Returns once every call taken in has been answered.
+    pub async fn wait_idle(&self) {
+        let mut receiver = self.count.subscribe();
+        let _ = receiver.wait_for(|count| *count == 0).await;
+    }
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn in_flight_calls_are_waited_for_until_answered() {
+        let calls = InFlightCalls::default();
+        calls.wait_idle().await;
+        calls.started();
+        calls.started();
+        let waiter = tokio::spawn({
+            let calls = calls.clone();
+            async move { calls.wait_idle().await }
+        });
+        calls.finished();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished());
+        calls.finished();
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("idle once both are answered")
+            .unwrap();
+        assert_eq!(calls.count(), 0);
+    }
 
     #[tokio::test]
     async fn waits_for_tracked_connections_to_see_the_signal_and_close() {

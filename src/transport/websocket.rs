@@ -19,10 +19,11 @@ use tokio_util::sync::CancellationToken;
 use super::bearer;
 use super::jsonrpc::{FrameDecoder, INVALID_REQUEST, ReplyRouter, error_reply};
 use super::limits::websocket::{
-    CloseReason, Liveness, LivenessEvent, close_for_receive_error, close_message,
+    CLOSE_REPLY_WAIT, CloseReason, Liveness, LivenessEvent, await_close_reply,
+    close_for_receive_error, close_message,
 };
 use super::limits::{LimitKind, NetworkLimits, json_depth_ok};
-use super::shutdown::Shutdown;
+use super::shutdown::{InFlightCalls, Shutdown};
 use crate::audit::Transport;
 use crate::tools::{EhrServer, Session, ToolServices};
 use serde_json::Value;
@@ -87,6 +88,7 @@ pub async fn serve_connection(
     limits: Arc<NetworkLimits>,
     shutdown: Shutdown,
 ) {
+    let _open = crate::telemetry::metrics::OpenConnection::open(Transport::WebSocket.as_str());
     let (mut socket_tx, mut socket_rx) = socket.split();
     let (to_service, service_rx) = futures::channel::mpsc::channel::<ClientJsonRpcMessage>(32);
     let (service_tx, mut from_service) =
@@ -94,6 +96,7 @@ pub async fn serve_connection(
     let (frames_tx, mut frames_rx) = mpsc::channel::<Message>(32);
     let stop = CancellationToken::new();
     let router = Arc::new(std::sync::Mutex::new(ReplyRouter::default()));
+    let in_flight = InFlightCalls::default();
 
     let service_stop = stop.clone();
     let service = tokio::spawn(async move {
@@ -114,8 +117,13 @@ pub async fn serve_connection(
     // Service replies → frames.
     let reply_router = router.clone();
     let reply_frames = frames_tx.clone();
+    let answered = in_flight.clone();
     let replies = tokio::spawn(async move {
         while let Some(message) = from_service.next().await {
+            let answers_a_call = matches!(
+                message,
+                ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_)
+            );
             let frame = reply_router
                 .lock()
                 .ok()
@@ -124,6 +132,9 @@ pub async fn serve_connection(
                 if reply_frames.send(text_frame(&frame)).await.is_err() {
                     break;
                 }
+            }
+            if answers_a_call {
+                answered.finished();
             }
         }
     });
@@ -143,8 +154,13 @@ pub async fn serve_connection(
         frames: &frames_tx,
         router: &router,
         limits: &limits,
+        in_flight: &in_flight,
     };
-    reader.run(&mut socket_rx, to_service, &shutdown).await;
+    if reader.run(&mut socket_rx, to_service, &shutdown).await {
+        // Keep the socket open for the peer's close reply (the closing handshake), so the close frame
+        // is read before the connection goes away.
+        await_close_reply(&mut socket_rx, CLOSE_REPLY_WAIT).await;
+    }
 
     stop.cancel();
     drop(frames_tx);
@@ -158,22 +174,27 @@ struct Reader<'a> {
     frames: &'a mpsc::Sender<Message>,
     router: &'a std::sync::Mutex<ReplyRouter>,
     limits: &'a NetworkLimits,
+    /// Requests sent to the service and not yet answered.
+    in_flight: &'a InFlightCalls,
 }
 
 impl Reader<'_> {
+    /// Reads until the connection ends; `true` when it ends because the server sent a close frame.
     async fn run(
         &self,
         socket_rx: &mut futures::stream::SplitStream<WebSocket>,
         mut to_service: futures::channel::mpsc::Sender<ClientJsonRpcMessage>,
         shutdown: &Shutdown,
-    ) {
+    ) -> bool {
         let mut decoder = FrameDecoder::default();
         let mut liveness = Liveness::new(self.limits);
         loop {
             let received = tokio::select! {
                 () = shutdown.token().cancelled() => {
+                    // Read nothing more; answer the calls in hand, then say goodbye.
+                    self.in_flight.wait_idle().await;
                     let _ = self.frames.send(close_message(CloseReason::ServerShutdown)).await;
-                    return;
+                    return true;
                 }
                 event = liveness.tick() => {
                     let frame = match event {
@@ -182,17 +203,17 @@ impl Reader<'_> {
                     };
                     let closing = event == LivenessEvent::TimedOut;
                     if self.frames.send(frame).await.is_err() || closing {
-                        return;
+                        return closing;
                     }
                     continue;
                 }
                 received = socket_rx.next() => received,
             };
             let message = match received {
-                None => return,
+                None => return false,
                 Some(Err(error)) => {
                     let _ = self.frames.send(close_for_receive_error(&error)).await;
-                    return;
+                    return true;
                 }
                 Some(Ok(message)) => message,
             };
@@ -211,7 +232,7 @@ impl Reader<'_> {
                         continue;
                     }
                 },
-                Message::Close(_) => return,
+                Message::Close(_) => return false,
                 Message::Ping(_) | Message::Pong(_) => continue,
             };
             if let Some(refusal) = self.refuse_oversized(&text) {
@@ -220,14 +241,17 @@ impl Reader<'_> {
             }
             let decoded = match self.router.lock() {
                 Ok(mut router) => decoder.decode(&text, &mut router),
-                Err(_) => return,
+                Err(_) => return false,
             };
             if let Some(reply) = decoded.reply_now {
                 self.reply(reply).await;
             }
             for message in decoded.to_service {
+                if matches!(message, ClientJsonRpcMessage::Request(_)) {
+                    self.in_flight.started();
+                }
                 if to_service.send(message).await.is_err() {
-                    return;
+                    return false;
                 }
             }
         }

@@ -13,6 +13,7 @@ use axum::response::Response;
 use axum_server::accept::Accept;
 use futures::future::Either;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::Service;
 
@@ -36,15 +37,17 @@ impl ConnectionLimitAcceptor {
     }
 }
 
-impl<I, S> Accept<I, S> for ConnectionLimitAcceptor
-where
-    I: AsyncRead + AsyncWrite + Unpin,
-{
-    type Stream = CountedStream<I>;
+impl<S> Accept<TcpStream, S> for ConnectionLimitAcceptor {
+    type Stream = CountedStream<TcpStream>;
     type Service = AdmissionService<S>;
     type Future = Ready<io::Result<(Self::Stream, Self::Service)>>;
 
-    fn accept(&self, stream: I, service: S) -> Self::Future {
+    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
+        // Responses are written in several small pieces (headers, SSE events); without TCP_NODELAY,
+        // Nagle's algorithm and delayed ACKs add ~40 ms to each Streamable HTTP response.
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
         if let Ok(permit) = self.admitted.clone().try_acquire_owned() {
             metrics::tcp_connections_changed(1.0);
             return ready(Ok((

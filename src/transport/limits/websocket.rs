@@ -103,6 +103,27 @@ pub fn close_for_receive_error(error: &axum::Error) -> Message {
     close_message(close_reason_for_receive_error(error))
 }
 
+/// How long the server waits for the peer's close reply after sending its own close frame.
+pub const CLOSE_REPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// After the server's close frame: reads (and drops) frames until the peer's close reply, the end of the
+/// stream or `within`. Closing the socket at once would reset a peer still sending (a pong, say), and a
+/// reset loses the close frame in its receive buffer.
+pub async fn await_close_reply<S>(frames: &mut S, within: std::time::Duration)
+where
+    S: futures::Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    use futures::StreamExt;
+    let _ = tokio::time::timeout(within, async {
+        while let Some(Ok(frame)) = frames.next().await {
+            if matches!(frame, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 /// What [`Liveness::tick`] asks the handler to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LivenessEvent {
