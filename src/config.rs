@@ -87,6 +87,18 @@ pub struct LimitArgs {
     #[arg(long, env = "EHR_MCP_MAX_JSON_DEPTH", default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..=128))]
     pub max_json_depth: usize,
 
+    /// Most messages in one JSON-RPC batch (WebSocket); a longer batch is refused whole.
+    #[arg(long, env = "EHR_MCP_MAX_BATCH_LENGTH", default_value_t = 32, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    pub max_batch_length: usize,
+
+    /// Largest reply to one message (a whole batch reply included), bytes; members past it get an error.
+    #[arg(long, env = "EHR_MCP_MAX_REPLY_BYTES", default_value_t = 8_388_608, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(65_536..=268_435_456))]
+    pub max_reply_bytes: usize,
+
+    /// Most calls one connection may have unanswered at once; more get an error at once.
+    #[arg(long, env = "EHR_MCP_MAX_IN_FLIGHT_CALLS", default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    pub max_in_flight_calls: usize,
+
     /// Longest time graceful shutdown waits for in-flight work, seconds.
     #[arg(long, env = "EHR_MCP_SHUTDOWN_GRACE_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3_600))]
     pub shutdown_grace_seconds: u64,

@@ -15,6 +15,7 @@ mod tokens;
 
 mod cli_data;
 mod dataset;
+mod harden_memory;
 mod health;
 mod mcp_client;
 mod mcp_http;

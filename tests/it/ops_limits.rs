@@ -151,6 +151,7 @@ fn test_limits() -> NetworkLimits {
         request_timeout: Duration::from_secs(30),
         max_json_depth: 64,
         shutdown_grace: Duration::from_secs(5),
+        messages: Default::default(),
     }
 }
 

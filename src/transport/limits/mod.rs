@@ -1,6 +1,7 @@
 //! Network limits, each configurable (`config::LimitArgs`) and each with a clear error when hit: message
 //! size (HTTP body 413, WebSocket close 1009), concurrent connections (503), WebSocket idle timeout with
-//! ping/pong (close 1001), request timeout (408) and JSON nesting depth (JSON-RPC error -32600).
+//! ping/pong (close 1001), request timeout (408), JSON nesting depth (JSON-RPC error -32600), and per message
+//! the batch length, reply size and calls in flight per connection ([`MessageBounds`], JSON-RPC errors).
 //!
 //! HTTP limits are layers ([`with_http_limits`]); the connection limit is an acceptor
 //! ([`ConnectionLimitAcceptor`]); WebSocket handlers take their pieces from [`websocket`].
@@ -38,6 +39,27 @@ pub struct NetworkLimits {
     pub max_json_depth: usize,
     /// Longest wait for in-flight work at shutdown.
     pub shutdown_grace: Duration,
+    /// Bounds on one JSON-RPC message's batch and reply, and on a connection's unanswered calls.
+    pub messages: MessageBounds,
+}
+
+/// What one message may cost the server: batch length, reply size, calls in flight per connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageBounds {
+    pub max_batch_length: usize,
+    pub max_reply_bytes: usize,
+    pub max_in_flight_calls: usize,
+}
+
+impl Default for MessageBounds {
+    /// The defaults of `config::LimitArgs`.
+    fn default() -> Self {
+        Self {
+            max_batch_length: 32,
+            max_reply_bytes: 8 << 20,
+            max_in_flight_calls: 64,
+        }
+    }
 }
 
 impl NetworkLimits {
@@ -49,6 +71,11 @@ impl NetworkLimits {
             request_timeout: args.request_timeout(),
             max_json_depth: args.max_json_depth,
             shutdown_grace: Duration::from_secs(args.shutdown_grace_seconds),
+            messages: MessageBounds {
+                max_batch_length: args.max_batch_length,
+                max_reply_bytes: args.max_reply_bytes,
+                max_in_flight_calls: args.max_in_flight_calls,
+            },
         }
     }
 
@@ -68,6 +95,9 @@ pub enum LimitKind {
     JsonTooDeep,
     MessageTooLarge,
     IdleTimeout,
+    BatchTooLong,
+    ReplyTooLarge,
+    TooManyInFlight,
 }
 
 impl LimitKind {
@@ -79,6 +109,9 @@ impl LimitKind {
             Self::JsonTooDeep => "json_too_deep",
             Self::MessageTooLarge => "message_too_large",
             Self::IdleTimeout => "idle_timeout",
+            Self::BatchTooLong => "batch_too_long",
+            Self::ReplyTooLarge => "reply_too_large",
+            Self::TooManyInFlight => "too_many_in_flight",
         }
     }
 

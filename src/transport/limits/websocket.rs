@@ -181,6 +181,7 @@ mod tests {
             request_timeout: Duration::from_secs(1),
             max_json_depth: 8,
             shutdown_grace: Duration::from_secs(1),
+            messages: Default::default(),
         }
     }
 
