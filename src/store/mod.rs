@@ -17,6 +17,7 @@ pub mod bulk;
 pub mod clients;
 pub mod dump;
 pub mod error;
+pub(crate) mod float8;
 pub mod keys;
 pub mod labs;
 pub mod medications;

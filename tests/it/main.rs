@@ -16,6 +16,7 @@ mod tokens;
 mod cli_data;
 mod dataset;
 mod harden_memory;
+mod harden_postgres;
 mod health;
 mod mcp_client;
 mod mcp_http;
