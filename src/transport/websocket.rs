@@ -223,7 +223,11 @@ impl Reader<'_> {
                 }
                 Some(Ok(message)) => message,
             };
-            liveness.saw_traffic();
+            // Only the client's own messages count as activity: a peer that merely answers pings
+            // (clients pong automatically) is idle.
+            if matches!(message, Message::Text(_) | Message::Binary(_)) {
+                liveness.saw_traffic();
+            }
             let text = match message {
                 Message::Text(text) => text.to_string(),
                 Message::Binary(bytes) => match String::from_utf8(bytes.to_vec()) {

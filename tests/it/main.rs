@@ -15,6 +15,7 @@ mod tokens;
 
 mod cli_data;
 mod dataset;
+mod harden_connections;
 mod harden_memory;
 mod harden_postgres;
 mod health;

@@ -31,7 +31,12 @@ pub struct NetworkLimits {
     pub max_message_bytes: usize,
     /// Most accepted TCP connections open at once (HTTP, WebSocket, TLS together).
     pub max_connections: usize,
-    /// A WebSocket with no traffic (pongs count) for this long is closed.
+    /// Most connections open at once from one IP address.
+    pub max_connections_per_address: usize,
+    /// Longest wait for a request's head (slowloris).
+    pub header_read_timeout: Duration,
+    /// A WebSocket on which the client sent no message for this long is closed (pings and pongs do not
+    /// count).
     pub idle_timeout: Duration,
     /// Longest time to a response head.
     pub request_timeout: Duration,
@@ -55,9 +60,9 @@ impl Default for MessageBounds {
     /// The defaults of `config::LimitArgs`.
     fn default() -> Self {
         Self {
-            max_batch_length: 32,
+            max_batch_length: 64,
             max_reply_bytes: 8 << 20,
-            max_in_flight_calls: 64,
+            max_in_flight_calls: 128,
         }
     }
 }
@@ -67,6 +72,8 @@ impl NetworkLimits {
         Self {
             max_message_bytes: args.max_message_bytes,
             max_connections: args.max_connections,
+            max_connections_per_address: args.max_connections_per_address,
+            header_read_timeout: Duration::from_secs(args.header_read_timeout_seconds),
             idle_timeout: args.idle_timeout(),
             request_timeout: args.request_timeout(),
             max_json_depth: args.max_json_depth,
@@ -91,6 +98,7 @@ impl NetworkLimits {
 pub enum LimitKind {
     BodyTooLarge,
     TooManyConnections,
+    TooManyConnectionsFromAddress,
     RequestTimeout,
     JsonTooDeep,
     MessageTooLarge,
@@ -105,6 +113,7 @@ impl LimitKind {
         match self {
             Self::BodyTooLarge => "body_too_large",
             Self::TooManyConnections => "too_many_connections",
+            Self::TooManyConnectionsFromAddress => "too_many_connections_from_address",
             Self::RequestTimeout => "request_timeout",
             Self::JsonTooDeep => "json_too_deep",
             Self::MessageTooLarge => "message_too_large",
