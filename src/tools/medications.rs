@@ -7,10 +7,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::EhrServer;
-use super::args::{self, MRN_PATTERN, RECORD_ID_PATTERN, ToolArgs, optional_text, required_text};
+use super::args::{
+    self, MRN_PATTERN, RECORD_ID_PATTERN, ToolArgs, optional_text, required_text, status_filter,
+};
 use super::call::{ToolCall, run_tool};
 use super::error::ToolError;
 use super::wire::{self, MedicationWire, Success};
+use crate::auth::Tool;
 use crate::domain::clinical::{Medication, MedicationStatus};
 use crate::domain::ids::{Mrn, RecordId, RecordKind};
 
@@ -18,18 +21,19 @@ use crate::domain::ids::{Mrn, RecordId, RecordKind};
 pub struct GetMedicationsArgs {
     #[schemars(with = "String", regex(pattern = MRN_PATTERN))]
     pub mrn: Mrn,
-    /// Only medications with this status; all when omitted.
-    #[schemars(extend("enum" = ["active", "on_hold", "completed", "discontinued"]))]
+    /// Only medications with this status (default "active"); "all" for every status.
+    #[schemars(extend("enum" = ["active", "on_hold", "completed", "discontinued", "all"]))]
     pub status: Option<String>,
 }
 
 impl ToolArgs for GetMedicationsArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        self.status
-            .as_deref()
-            .map(MedicationStatus::parse)
-            .transpose()?;
-        Ok(())
+        status_filter(
+            self.status.as_deref(),
+            Some(MedicationStatus::Active),
+            MedicationStatus::parse,
+        )
+        .map(|_| ())
     }
 
     fn patient(&self) -> Option<&Mrn> {
@@ -123,7 +127,7 @@ impl EhrServer {
     #[tool(
         title = "Get medications",
         description = "List a patient's medications (name, dosage, frequency, route, prescriber, status, refills), \
-                       newest first; pass status \"active\" for the current medication list.",
+                       newest first: the active ones unless you pass another status, or \"all\".",
         input_schema = args::input_schema::<GetMedicationsArgs>(),
         output_schema = args::output_schema::<MedicationsResult>(),
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
@@ -133,7 +137,13 @@ impl EhrServer {
         context: RequestContext<RoleServer>,
         arguments: JsonObject,
     ) -> CallToolResult {
-        run_tool!(self, "get_medications", context, arguments, get_medications)
+        run_tool!(
+            self,
+            Tool::GetMedications,
+            context,
+            arguments,
+            get_medications
+        )
     }
 
     #[tool(
@@ -151,7 +161,7 @@ impl EhrServer {
     ) -> CallToolResult {
         run_tool!(
             self,
-            "prescribe_medication",
+            Tool::PrescribeMedication,
             context,
             arguments,
             prescribe_medication
@@ -173,7 +183,7 @@ impl EhrServer {
     ) -> CallToolResult {
         run_tool!(
             self,
-            "discontinue_medication",
+            Tool::DiscontinueMedication,
             context,
             arguments,
             discontinue_medication
@@ -185,11 +195,11 @@ async fn get_medications(
     call: &ToolCall<'_>,
     args: GetMedicationsArgs,
 ) -> Result<MedicationsResult, ToolError> {
-    let status = args
-        .status
-        .as_deref()
-        .map(MedicationStatus::parse)
-        .transpose()?;
+    let status = status_filter(
+        args.status.as_deref(),
+        Some(MedicationStatus::Active),
+        MedicationStatus::parse,
+    )?;
     let medications = call
         .store()
         .medications(&args.mrn, status)

@@ -24,6 +24,7 @@ mod audit_tools;
 mod auth_tools;
 mod demographics;
 mod labs;
+mod listing;
 mod medications;
 mod patients;
 mod providers;
@@ -99,8 +100,22 @@ one with `search_patients`. `get_patient_summary` gives demographics, active med
 vitals, recent labs and upcoming appointments in one call. Errors come back as \
 {\"status\": \"error\", \"code\", \"message\"}; `forbidden` means your client's role or scopes do not allow the tool.";
 
+/// Every tool's definition (name, schemas, annotations), sorted by name.
+fn all_tools() -> Vec<rmcp::model::Tool> {
+    TOOL_ROUTER.list_all()
+}
+
 #[tool_handler(router = TOOL_ROUTER)]
 impl ServerHandler for EhrServer {
+    /// A known caller sees only the tools it may call (`listing`).
+    async fn list_tools(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        context: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::ListToolsResult, rmcp::ErrorData> {
+        Ok(self.visible_tools(&context).await)
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("ehr-mcp", env!("CARGO_PKG_VERSION")))
