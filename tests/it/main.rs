@@ -14,6 +14,8 @@ mod policy;
 mod tokens;
 
 mod cli_data;
+mod compat_earlier_system;
+mod compat_shapes;
 mod dataset;
 mod health;
 mod mcp_client;
