@@ -9,6 +9,8 @@ mod support;
 
 mod audit;
 mod auth_support;
+mod authz_data;
+mod authz_stdio;
 mod oauth;
 mod policy;
 mod tokens;

@@ -197,7 +197,11 @@ pub async fn demo_clients(db: &TestDb, dir: &tempfile::TempDir) -> Vec<Value> {
 
 /// The application with the clinical fixture and the demo clients, plus `extra` serve flags.
 pub async fn spawn_mcp_app(extra: &[&str]) -> McpApp {
-    let db = TestDb::sqlite().await;
+    spawn_mcp_app_on(TestDb::sqlite().await, extra).await
+}
+
+/// [`spawn_mcp_app`] over `db` (either engine).
+pub async fn spawn_mcp_app_on(db: TestDb, extra: &[&str]) -> McpApp {
     load_clinical_fixture(&db).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let credentials = demo_clients(&db, &dir).await;
