@@ -171,7 +171,7 @@ impl EhrServer {
     #[tool(
         title = "Schedule appointment",
         description = "Book an appointment for a patient with a provider on a date (YYYY-MM-DD, today or later) \
-                       at a time (\"10:00 AM\" or \"14:30\"). A slot the provider already has booked is a \
+                       at a time (\"10:00 AM\", \"14:30\" or \"10am\"). A slot the provider already has booked is a \
                        conflict: pick another time.",
         input_schema = args::input_schema::<ScheduleAppointmentArgs>(),
         output_schema = args::output_schema::<AppointmentResult>(),

@@ -98,7 +98,7 @@ carries a bearer token: call `authenticate` with client_id, client_secret and ap
 this connection), or pass `access_token` in each call. Patients are identified by MRN (e.g. MRN001); find \
 one with `search_patients`. `get_patient_summary` gives demographics, active medications, allergies, latest \
 vitals, recent labs and upcoming appointments in one call. Errors come back as \
-{\"status\": \"error\", \"code\", \"message\"}; `forbidden` means your client's role or scopes do not allow the tool.";
+{\"status\": \"error\", \"code\", \"message\", \"tool\"}; `forbidden` means your client's role or scopes do not allow the tool.";
 
 /// Every tool's definition (name, schemas, annotations), sorted by name.
 fn all_tools() -> Vec<rmcp::model::Tool> {

@@ -95,8 +95,9 @@ impl EhrServer {
     #[tool(
         title = "Get patient summary",
         description = "One call for a patient overview: demographics, active medications, active allergies, \
-                       latest vital signs, the 5 most recent lab results and upcoming appointments. Start here \
-                       before a visit or a medication review.",
+                       latest vital signs, the 5 most recent lab results and upcoming appointments — each section \
+                       your scopes cover; `withheld` names the others. Start here before a visit or a \
+                       medication review.",
         input_schema = args::input_schema::<GetPatientSummaryArgs>(),
         output_schema = args::output_schema::<PatientSummaryResult>(),
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
