@@ -13,6 +13,7 @@ use super::args::{
 };
 use super::call::{ToolCall, run_tool};
 use super::error::ToolError;
+use super::record_change::{self, RecordChange};
 use super::wire::{self, AppointmentWire, Success};
 use crate::auth::Tool;
 use crate::domain::clinical::{Appointment, AppointmentStatus};
@@ -296,27 +297,20 @@ async fn cancel_appointment(
     call: &ToolCall<'_>,
     args: CancelAppointmentArgs,
 ) -> Result<AppointmentResult, ToolError> {
-    let appointment_id = RecordId::parse("appointment_id", &args.appointment_id)?;
-    let existing = call
-        .store()
-        .appointment(&appointment_id)
-        .await
-        .map_err(|e| call.store_error(e))?;
-    // Another patient's appointment is reported exactly like a missing one.
-    if existing.patient_mrn != args.mrn {
-        return Err(ToolError::NotFound("appointment not found".to_owned()));
-    }
-    let reason = optional_text("reason", args.reason.as_deref(), 500)?;
-    let detail = Some(format!("appointment_id={appointment_id}"));
+    let RecordChange { id, reason, detail } = record_change::check(
+        call,
+        "appointment",
+        "appointment_id",
+        &args.appointment_id,
+        &args.mrn,
+        args.reason.as_deref(),
+        async |id| Ok(call.store().appointment(id).await?.patient_mrn),
+    )
+    .await?;
     let cancelled = call
         .write(detail, move |conn| {
             Box::pin(async move {
-                crate::store::appointments::cancel_appointment(
-                    conn,
-                    &appointment_id,
-                    reason.as_deref(),
-                )
-                .await
+                crate::store::appointments::cancel_appointment(conn, &id, reason.as_deref()).await
             })
         })
         .await?;

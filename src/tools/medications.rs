@@ -12,6 +12,7 @@ use super::args::{
 };
 use super::call::{ToolCall, run_tool};
 use super::error::ToolError;
+use super::record_change::{self, RecordChange};
 use super::wire::{self, MedicationWire, Success};
 use crate::auth::Tool;
 use crate::domain::clinical::{Medication, MedicationStatus};
@@ -262,31 +263,23 @@ async fn discontinue_medication(
     call: &ToolCall<'_>,
     args: DiscontinueMedicationArgs,
 ) -> Result<MedicationResult, ToolError> {
-    let medication_id = RecordId::parse("medication_id", &args.medication_id)?;
-    let existing = call
-        .store()
-        .medication(&medication_id)
-        .await
-        .map_err(|e| call.store_error(e))?;
-    // Another patient's medication is reported exactly like a missing one.
-    if existing.patient_mrn != args.mrn {
-        return Err(ToolError::NotFound("medication not found".to_owned()));
-    }
-    let reason = optional_text("reason", args.reason.as_deref(), 500)?;
+    let RecordChange { id, reason, detail } = record_change::check(
+        call,
+        "medication",
+        "medication_id",
+        &args.medication_id,
+        &args.mrn,
+        args.reason.as_deref(),
+        async |id| Ok(call.store().medication(id).await?.patient_mrn),
+    )
+    .await?;
     let stopped = call
-        .write(
-            Some(format!("medication_id={medication_id}")),
-            move |conn| {
-                Box::pin(async move {
-                    crate::store::medications::discontinue_medication(
-                        conn,
-                        &medication_id,
-                        reason.as_deref(),
-                    )
+        .write(detail, move |conn| {
+            Box::pin(async move {
+                crate::store::medications::discontinue_medication(conn, &id, reason.as_deref())
                     .await
-                })
-            },
-        )
+            })
+        })
         .await?;
     Ok(MedicationResult {
         status: Success::Success,

@@ -28,6 +28,7 @@ mod listing;
 mod medications;
 mod patients;
 mod providers;
+mod record_change;
 mod summary;
 mod token_calls;
 mod vitals;

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 
 use crate::compat_shapes::missing_or_retyped;
 use crate::mcp_client::{WsClient, text_body};
-use crate::mcp_support::{McpApp, demo_clients};
-use crate::support::{TestDb, spawn_app_on};
+use crate::mcp_support::spawn_on_seed_export;
+use crate::support::TestDb;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -183,16 +183,7 @@ fn check_defaults(tool: &str, case: &str, earlier: &Value, ours: &Value, label: 
 }
 
 async fn replay(db: TestDb) {
-    ehr_mcp::dataset::import::import_file(&db.store, &fixture("seed_export.json"), false)
-        .await
-        .expect("import the seed export");
-    let dir = tempfile::tempdir().unwrap();
-    let credentials = demo_clients(&db, &dir).await;
-    let mcp = McpApp {
-        app: spawn_app_on(db, &[]).await,
-        credentials,
-        _dir: dir,
-    };
+    let mcp = spawn_on_seed_export(db).await;
     let examples: Value = serde_json::from_str(
         &std::fs::read_to_string(fixture("earlier-system-responses.json")).unwrap(),
     )
