@@ -250,3 +250,27 @@ fn authorize_tool(principal: &Principal, policy: &ToolPolicy) -> Result<(), Auth
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a tool declares it returns is what its access rule protects: its one scope reads or writes
+    /// every kind it returns.
+    #[test]
+    fn each_tools_scope_covers_the_kinds_it_returns() {
+        for row in table() {
+            let Access::Scope(scope) = row.access else {
+                continue;
+            };
+            assert!(!row.returns.is_empty(), "{}: declares no data", row.tool);
+            for kind in row.returns {
+                assert!(
+                    kind.read_scope() == scope || kind.write_scope() == Some(scope),
+                    "{}: {scope} does not cover {kind:?}",
+                    row.tool
+                );
+            }
+        }
+    }
+}
