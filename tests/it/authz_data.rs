@@ -374,6 +374,13 @@ async fn the_summary_withholds_what_the_scopes_do_not_cover_on_every_transport()
             )
             .await;
             assert_summary_sections(client_id, &body["result"]["structuredContent"]);
+            let listed = mcp_http(&mcp, &token, "tools/list", json!({})).await;
+            let listed = listed["result"]["tools"].to_string();
+            assert!(listed.contains("\"get_patient_summary\""), "{listed}");
+            assert!(!listed.contains("\"query_audit_log\""), "{listed}");
+            if *client_id == "lab-integration" {
+                assert!(!listed.contains("\"get_medications\""), "{listed}");
+            }
             // stdio with the client's credentials.
             let (body, listed) = crate::authz_stdio::stdio_session(&mcp, client_id).await;
             assert_summary_sections(client_id, &body);
@@ -407,14 +414,24 @@ async fn the_summary_withholds_what_the_scopes_do_not_cover_on_every_transport()
     }
 }
 
-pub async fn mcp_http_call(mcp: &McpApp, token: &str, tool: &str, arguments: Value) -> Value {
+async fn mcp_http_call(mcp: &McpApp, token: &str, tool: &str, arguments: Value) -> Value {
+    mcp_http(
+        mcp,
+        token,
+        "tools/call",
+        json!({"name": tool, "arguments": arguments}),
+    )
+    .await
+}
+
+/// One stateless JSON-RPC request to `/mcp` with a bearer token.
+async fn mcp_http(mcp: &McpApp, token: &str, method: &str, params: Value) -> Value {
     reqwest::Client::new()
         .post(mcp.mcp_url())
         .header("Accept", "application/json, text/event-stream")
         .header("MCP-Protocol-Version", "2025-06-18")
         .bearer_auth(token)
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                      "params": {"name": tool, "arguments": arguments}}))
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
         .send()
         .await
         .unwrap()
