@@ -1,5 +1,5 @@
 //! The tool layer's error type and its ONE mapping to the MCP wire: a tool error result
-//! (`isError: true`, `{"status": "error", "code", "message"}`). JSON-RPC errors (unknown tool, malformed
+//! (`isError: true`, `{"status": "error", "code", "message", "tool"}`). JSON-RPC errors (unknown tool, malformed
 //! request) are produced by rmcp's router before a tool runs.
 
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
