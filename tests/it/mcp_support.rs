@@ -200,7 +200,23 @@ pub async fn spawn_mcp_app(extra: &[&str]) -> McpApp {
     spawn_mcp_app_on(TestDb::for_app().await, extra).await
 }
 
-/// [`spawn_mcp_app`] over a given database.
+/// The application over `db` holding the earlier system's data (`tests/fixtures/seed_export.json`,
+/// imported) and the demo clients.
+pub async fn spawn_on_seed_export(db: TestDb) -> McpApp {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed_export.json");
+    ehr_mcp::dataset::import::import_file(&db.store, &path, false)
+        .await
+        .expect("import the seed export");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let credentials = demo_clients(&db, &dir).await;
+    McpApp {
+        app: spawn_app_on(db, &[]).await,
+        credentials,
+        _dir: dir,
+    }
+}
+
+/// [`spawn_mcp_app`] over `db` (either engine).
 pub async fn spawn_mcp_app_on(db: TestDb, extra: &[&str]) -> McpApp {
     load_clinical_fixture(&db).await;
     let dir = tempfile::tempdir().expect("temp dir");
