@@ -197,3 +197,39 @@ fn huge_batches_and_pipelined_calls_are_refused_and_memory_stays_bounded() {
         PEAK_RSS_BOUND >> 20
     );
 }
+
+/// Keys at rest: the SQLite database and its WAL files are created 0600 (they hold the signing keys), a
+/// looser existing file is tightened, and the demo credentials file is 0600.
+#[test]
+fn the_database_and_credentials_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ehr.db");
+    let database_url = format!("sqlite://{}", db.display());
+    let credentials = dir.path().join("credentials.json").display().to_string();
+    let server = BinaryServer::start(
+        &["--demo", "--credentials-file", &credentials],
+        &[("DATABASE_URL", database_url.as_str())],
+    );
+    assert_eq!(mode(&db), 0o600, "database file");
+    let wal = dir.path().join("ehr.db-wal");
+    if wal.exists() {
+        assert_eq!(mode(&wal), 0o600, "WAL file");
+    }
+    assert_eq!(
+        mode(std::path::Path::new(&credentials)),
+        0o600,
+        "credentials file"
+    );
+    drop(server);
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let server = BinaryServer::start(&[], &[("DATABASE_URL", database_url.as_str())]);
+    assert_eq!(
+        mode(&db),
+        0o600,
+        "a readable database is tightened at start"
+    );
+    drop(server);
+}
