@@ -389,6 +389,20 @@ mod tests {
     }
 
     #[test]
+    fn status_filters_default_and_all() {
+        use crate::domain::clinical::MedicationStatus as Status;
+        let active = Some(Status::Active);
+        assert_eq!(status_filter(None, active, Status::parse), Ok(active));
+        assert_eq!(status_filter(Some(" "), active, Status::parse), Ok(active));
+        assert_eq!(status_filter(Some("ALL"), active, Status::parse), Ok(None));
+        assert_eq!(
+            status_filter(Some("discontinued"), active, Status::parse),
+            Ok(Some(Status::Discontinued))
+        );
+        assert!(status_filter(Some("bogus"), active, Status::parse).is_err());
+    }
+
+    #[test]
     fn ranges_and_texts() {
         assert!(in_range("heart_rate", Some(72), 20, 300, "bpm").is_ok());
         let error = in_range("heart_rate", Some(400), 20, 300, "bpm").err();
