@@ -22,6 +22,7 @@ mod dataset;
 mod harden_connections;
 mod harden_memory;
 mod harden_postgres;
+mod harden_tokens;
 mod health;
 mod mcp_client;
 mod mcp_http;
