@@ -18,6 +18,7 @@ mod dataset;
 mod health;
 mod mcp_client;
 mod mcp_http;
+mod mcp_resume;
 mod mcp_sdk_clients;
 mod mcp_seed_export;
 mod mcp_support;
