@@ -17,6 +17,7 @@ mod cli_data;
 mod dataset;
 mod health;
 mod mcp_client;
+mod mcp_completion;
 mod mcp_http;
 mod mcp_resume;
 mod mcp_sdk_clients;
