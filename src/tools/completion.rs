@@ -16,9 +16,9 @@ use rmcp::{ErrorData, RoleServer};
 
 use super::EhrServer;
 use super::error::ToolError;
-use crate::audit::Outcome;
-use crate::auth::Principal;
+use crate::audit::{AuditEvent, Outcome};
 use crate::auth::policy::authorize;
+use crate::auth::{Principal, Tool};
 use crate::domain::access::Role;
 use crate::domain::ids::Mrn;
 
@@ -78,14 +78,14 @@ impl EhrServer {
                 format!("{}: {}", kind.as_str(), error.code()),
             ),
         };
-        let event = self.audit_event(
-            ACTION,
-            &request_id,
-            Some(&principal),
-            None,
-            audit_outcome,
-            Some(detail),
-        );
+        let event = AuditEvent {
+            request_id: request_id.clone(),
+            client_id: Some(principal.client_id.to_string()),
+            app_id: Some(principal.app_id.clone()),
+            role: Some(principal.role.as_str().to_owned()),
+            detail: Some(detail),
+            ..AuditEvent::new(self.session().transport(), ACTION, audit_outcome)
+        };
         if let Err(error) = self.services().audit.record(event).await {
             return Err(ToolError::internal(&request_id, &error).into_error_data());
         }
@@ -113,30 +113,30 @@ impl EhrServer {
         match kind {
             Candidates::Mrn if principal.role == Role::Patient => {
                 let own = principal.patient.as_ref();
-                authorize(principal, "get_patient", own).map_err(denied)?;
+                authorize(principal, Tool::GetPatient, own).map_err(denied)?;
                 Ok(own
                     .filter(|mrn| mrn.as_str().starts_with(&typed.trim().to_ascii_uppercase()))
                     .map(|mrn| vec![mrn.as_str().to_owned()])
                     .unwrap_or_default())
             }
             Candidates::Mrn => {
-                authorize(principal, "search_patients", None).map_err(denied)?;
+                authorize(principal, Tool::SearchPatients, None).map_err(denied)?;
                 let mrns = store.complete_mrns(typed, limit).await.map_err(failed)?;
                 Ok(mrns
                     .into_iter()
                     .filter(|mrn| {
                         Mrn::parse(mrn).is_ok_and(|mrn| {
-                            authorize(principal, "get_patient", Some(&mrn)).is_ok()
+                            authorize(principal, Tool::GetPatient, Some(&mrn)).is_ok()
                         })
                     })
                     .collect())
             }
             Candidates::Npi => {
-                authorize(principal, "search_providers", None).map_err(denied)?;
+                authorize(principal, Tool::SearchProviders, None).map_err(denied)?;
                 store.complete_npis(typed, limit).await.map_err(failed)
             }
             Candidates::ProviderName => {
-                authorize(principal, "search_providers", None).map_err(denied)?;
+                authorize(principal, Tool::SearchProviders, None).map_err(denied)?;
                 store
                     .complete_provider_names(typed, limit)
                     .await
