@@ -23,6 +23,7 @@ mod health;
 mod mcp_client;
 mod mcp_completion;
 mod mcp_http;
+mod mcp_protocol_versions;
 mod mcp_resume;
 mod mcp_sdk_clients;
 mod mcp_seed_export;
