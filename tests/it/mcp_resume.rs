@@ -2,6 +2,7 @@
 //! call reconnects with `Last-Event-ID` and still gets its answer; an id whose events are no longer held is
 //! answered with a clear error; one session cannot resume another's stream.
 
+use ehr_mcp::store::Engine;
 use serde_json::{Value, json};
 use sqlx::Connection;
 
@@ -130,6 +131,48 @@ fn resume(
         .header("Last-Event-ID", last_event_id)
 }
 
+/// A transaction on the test's database that keeps the server from writing audit rows until released.
+enum AuditBlocker {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl AuditBlocker {
+    async fn hold(mcp: &McpApp) -> Self {
+        let url = &mcp.app.db.url;
+        match mcp.app.db.engine() {
+            Engine::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+                sqlx::query("BEGIN IMMEDIATE")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                Self::Sqlite(conn)
+            }
+            Engine::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+                sqlx::query("LOCK TABLE audit_log IN EXCLUSIVE MODE")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                Self::Postgres(conn)
+            }
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            Self::Sqlite(mut conn) => {
+                sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
+            }
+            Self::Postgres(mut conn) => {
+                sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
+            }
+        }
+    }
+}
+
 fn get_patient_call(id: i64) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
            "params": {"name": "get_patient", "arguments": {"mrn": "MRN001"}}})
@@ -141,14 +184,8 @@ async fn a_stream_cut_mid_call_is_resumed_with_the_answer() {
     let token = mcp.token("copilot-studio").await;
     let session = open_session(&mcp, &token).await;
 
-    // Hold the database's write lock: the call cannot write its audit row, so it cannot answer yet.
-    let mut blocker = sqlx::SqliteConnection::connect(&mcp.app.db.url)
-        .await
-        .unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut blocker)
-        .await
-        .unwrap();
+    // Hold the audit log's write lock: the call cannot write its audit row, so it cannot answer yet.
+    let blocker = AuditBlocker::hold(&mcp).await;
 
     let response = post(&mcp, &token, Some(&session), get_patient_call(7))
         .send()
@@ -161,8 +198,7 @@ async fn a_stream_cut_mid_call_is_resumed_with_the_answer() {
     let last_event_id = priming.id.expect("the priming event has an id");
     drop(stream); // the connection is cut before the answer exists
 
-    sqlx::query("COMMIT").execute(&mut blocker).await.unwrap();
-    drop(blocker);
+    blocker.release().await;
 
     let resumed = resume(&mcp, &token, &session, &last_event_id)
         .send()
