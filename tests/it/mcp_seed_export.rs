@@ -8,8 +8,7 @@ use crate::mcp_support::{McpApp, demo_clients};
 use crate::support::{TestDb, spawn_app_on};
 
 fn seed_export() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/seed-data/database_export.json")
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed_export.json")
 }
 
 #[tokio::test]
