@@ -205,7 +205,7 @@ async fn bind(host: &str, port: u16) -> anyhow::Result<tokio::net::TcpListener> 
             let hint = match error.kind() {
                 std::io::ErrorKind::AddrInUse => {
                     "another process is listening there; stop it or choose another port with --port or \
-                     SERVER_PORT (`ehr-mcp doctor` checks)"
+                     SERVER_PORT"
                 }
                 std::io::ErrorKind::PermissionDenied => {
                     "ports below 1024 need privileges; choose another with --port or SERVER_PORT"
