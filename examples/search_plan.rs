@@ -35,6 +35,6 @@ async fn main() -> anyhow::Result<()> {
             started.elapsed().as_secs_f64() * 1000.0
         );
     }
-    store.close().await;
+    store.close().await?;
     Ok(())
 }

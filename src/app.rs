@@ -51,7 +51,7 @@ impl Application {
             }
             _ => None,
         };
-        let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await?;
+        let listener = bind(&args.host, args.port).await?;
         let address = listener.local_addr()?;
         let base_url = args.public_base_url(address.port());
         let audit = AuditLog::start(store.clone(), AuditOptions::default());
@@ -105,6 +105,13 @@ impl Application {
 
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// The URL of the bound socket (`http[s]://address:port`), which differs from [`Self::base_url`]
+    /// when `--public-url` names a proxy in front.
+    pub fn listen_url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.address)
     }
 
     pub fn state(&self) -> &AppState {
@@ -172,11 +179,10 @@ impl Application {
         }
         // Every in-flight request has finished: commit the audit rows still queued.
         state.audit.shutdown().await;
-        if tokio::time::timeout(grace.max(Duration::from_secs(1)), state.store.close())
-            .await
-            .is_err()
-        {
-            tracing::warn!("database connections still busy after the grace period");
+        match tokio::time::timeout(grace.max(Duration::from_secs(1)), state.store.close()).await {
+            Err(_) => tracing::warn!("database connections still busy after the grace period"),
+            Ok(Err(error)) => tracing::warn!(%error, "closing the database failed"),
+            Ok(Ok(())) => {}
         }
         tracing::info!(
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -184,6 +190,33 @@ impl Application {
         );
         Ok(())
     }
+}
+
+/// Binds the listener; a failure names the address and the settings that choose it.
+async fn bind(host: &str, port: u16) -> anyhow::Result<tokio::net::TcpListener> {
+    let shown = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    tokio::net::TcpListener::bind((host, port))
+        .await
+        .map_err(|error| {
+            let hint = match error.kind() {
+                std::io::ErrorKind::AddrInUse => {
+                    "another process is listening there; stop it or choose another port with --port or \
+                     SERVER_PORT"
+                }
+                std::io::ErrorKind::PermissionDenied => {
+                    "ports below 1024 need privileges; choose another with --port or SERVER_PORT"
+                }
+                _ => {
+                    "--host / SERVER_HOST must be an address or name of this machine, e.g. 127.0.0.1 \
+                     or 0.0.0.0"
+                }
+            };
+            anyhow::anyhow!("cannot listen on {shown}: {error}; {hint}")
+        })
 }
 
 async fn healthz() -> Json<serde_json::Value> {

@@ -52,7 +52,7 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct AuthArgs {
     /// Public base URL of this server (issuer; the MCP resource is `{this}/mcp`). Default `http://{host}:{port}`.
-    #[arg(long, env = "EHR_MCP_PUBLIC_URL")]
+    #[arg(long, env = "EHR_MCP_PUBLIC_URL", value_parser = parse_public_url)]
     pub public_url: Option<String>,
 
     /// Access-token lifetime in seconds.
@@ -190,4 +190,20 @@ impl ServeArgs {
             }
         }
     }
+}
+
+/// `--public-url`: an absolute `http://` or `https://` URL with a host and no query or fragment.
+fn parse_public_url(value: &str) -> Result<String, String> {
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .ok_or("must start with https:// or http:// (e.g. https://ehr.example.org)")?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || host.starts_with(':') {
+        return Err("has no host (e.g. https://ehr.example.org)".to_owned());
+    }
+    if value.contains(['?', '#', ' ', '@']) {
+        return Err("must not contain a query, fragment, user name or spaces".to_owned());
+    }
+    Ok(value.trim_end_matches('/').to_owned())
 }

@@ -4,9 +4,8 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use crate::config::CommonArgs;
-
-use super::{CliError, open_store};
+use super::CliError;
+use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -14,12 +13,11 @@ pub enum AuditCommand {
     Verify,
 }
 
-pub async fn run(common: &CommonArgs, command: AuditCommand) -> Result<ExitCode, CliError> {
-    let store = open_store(common).await?;
+pub async fn run(store: &Store, command: AuditCommand) -> Result<ExitCode, CliError> {
     store.migrate().await?;
     match command {
         AuditCommand::Verify => {
-            let report = crate::audit::verify(&store)
+            let report = crate::audit::verify(store)
                 .await
                 .map_err(|error| CliError::Failed(anyhow::Error::new(error)))?;
             match report.problem {

@@ -9,12 +9,11 @@ use serde_json::json;
 
 use crate::audit::{AuditEvent, AuditLog, AuditOptions, Outcome, Transport};
 use crate::auth::{AuthError, NewClient, clients};
-use crate::config::CommonArgs;
 use crate::domain::access::Role;
 use crate::domain::ids::{ClientId, Mrn};
 use crate::store::Store;
 
-use super::{CliError, open_store};
+use super::CliError;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -63,24 +62,23 @@ fn usage(error: AuthError) -> CliError {
     }
 }
 
-pub async fn run(common: &CommonArgs, command: ClientCommand) -> Result<ExitCode, CliError> {
-    let store = open_store(common).await?;
+pub async fn run(store: &Store, command: ClientCommand) -> Result<ExitCode, CliError> {
     store.migrate().await?;
     match command {
-        ClientCommand::Register(args) => register(&store, args).await,
+        ClientCommand::Register(args) => register(store, args).await,
         ClientCommand::List => {
-            let clients = clients::list(&store).await.map_err(usage)?;
+            let clients = clients::list(store).await.map_err(usage)?;
             println!("{}", pretty(&json!(clients))?);
             Ok(ExitCode::SUCCESS)
         }
-        ClientCommand::Disable { client_id } => set_active(&store, &client_id, false).await,
-        ClientCommand::Enable { client_id } => set_active(&store, &client_id, true).await,
+        ClientCommand::Disable { client_id } => set_active(store, &client_id, false).await,
+        ClientCommand::Enable { client_id } => set_active(store, &client_id, true).await,
         ClientCommand::RotateSecret { client_id } => {
             let client_id = parse_client_id(&client_id)?;
-            let secret = clients::rotate_secret(&store, &client_id)
+            let secret = clients::rotate_secret(store, &client_id)
                 .await
                 .map_err(usage)?;
-            audit(&store, "client.rotate_secret", &client_id).await?;
+            audit(store, "client.rotate_secret", &client_id).await?;
             println!(
                 "{}",
                 pretty(&json!({"client_id": client_id, "client_secret": secret.expose()}))?

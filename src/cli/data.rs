@@ -7,10 +7,10 @@ use std::time::Instant;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{CliError, open_store};
-use crate::config::CommonArgs;
+use super::CliError;
 use crate::dataset::synthetic::{SyntheticOptions, load_synthetic};
 use crate::dataset::{DatasetError, demo, export, import};
+use crate::store::Store;
 
 /// `ehr-mcp seed --demo` or `ehr-mcp seed --synthetic N [--rng-seed S]`.
 #[derive(Debug, Clone, Args)]
@@ -64,19 +64,15 @@ fn failed(error: DatasetError) -> CliError {
     }
 }
 
-pub async fn seed(common: &CommonArgs, args: SeedArgs) -> Result<ExitCode, CliError> {
-    let store = open_store(common).await?;
+pub async fn seed(store: &Store, args: SeedArgs) -> Result<ExitCode, CliError> {
     store.migrate().await?;
     if args.demo {
-        let outcome = crate::auth::demo::ensure_demo_clients(&store, &args.credentials_file)
+        let outcome = crate::auth::demo::ensure_demo_clients(store, &args.credentials_file)
             .await
             .map_err(|error| CliError::Failed(anyhow::Error::new(error)))?;
         println!("{}", outcome.message());
-        if demo::load_demo_data_if_empty(&store)
-            .await
-            .map_err(failed)?
-        {
-            println!("demo data loaded: {}", store_counts(&store).await?);
+        if demo::load_demo_data_if_empty(store).await.map_err(failed)? {
+            println!("demo data loaded: {}", store_counts(store).await?);
         } else {
             println!("the database already holds patients; demo data not loaded");
         }
@@ -93,7 +89,7 @@ pub async fn seed(common: &CommonArgs, args: SeedArgs) -> Result<ExitCode, CliEr
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         let started = Instant::now();
-        let written = load_synthetic(&store, options, |done| bar.set_position(done))
+        let written = load_synthetic(store, options, |done| bar.set_position(done))
             .await
             .map_err(failed)?;
         bar.finish_and_clear();
@@ -106,10 +102,9 @@ pub async fn seed(common: &CommonArgs, args: SeedArgs) -> Result<ExitCode, CliEr
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn import(common: &CommonArgs, args: ImportArgs) -> Result<ExitCode, CliError> {
-    let store = open_store(common).await?;
+pub async fn import(store: &Store, args: ImportArgs) -> Result<ExitCode, CliError> {
     store.migrate().await?;
-    let report = import::import_file(&store, &args.file, args.merge)
+    let report = import::import_file(store, &args.file, args.merge)
         .await
         .map_err(failed)?;
     println!("imported: {}", report.inserted);
@@ -119,10 +114,9 @@ pub async fn import(common: &CommonArgs, args: ImportArgs) -> Result<ExitCode, C
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn export(common: &CommonArgs, args: ExportArgs) -> Result<ExitCode, CliError> {
-    let store = open_store(common).await?;
+pub async fn export(store: &Store, args: ExportArgs) -> Result<ExitCode, CliError> {
     store.migrate().await?;
-    let counts = export::export_file(&store, &args.file)
+    let counts = export::export_file(store, &args.file)
         .await
         .map_err(failed)?;
     println!("exported to {}: {counts}", args.file.display());

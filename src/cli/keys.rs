@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use crate::audit::{AuditEvent, AuditLog, AuditOptions, Outcome, Transport};
-use crate::config::CommonArgs;
 
-use super::{CliError, open_store};
+use super::CliError;
+use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -16,12 +16,11 @@ pub enum KeysCommand {
     Rotate,
 }
 
-pub async fn run(common: &CommonArgs, command: KeysCommand) -> Result<ExitCode, CliError> {
-    let store = open_store(common).await?;
+pub async fn run(store: &Store, command: KeysCommand) -> Result<ExitCode, CliError> {
     store.migrate().await?;
     match command {
         KeysCommand::Rotate => {
-            let kid = crate::auth::keys::rotate(&store)
+            let kid = crate::auth::keys::rotate(store)
                 .await
                 .map_err(|error| CliError::Failed(anyhow::Error::new(error)))?;
             let log = AuditLog::start(store.clone(), AuditOptions::default());

@@ -121,22 +121,37 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, CliError> {
-    match cli.command {
-        Command::Serve(args) => serve::serve(&cli.common, *args).await,
-        Command::Stdio(args) => stdio::stdio(&cli.common, *args).await,
-        Command::Healthcheck(args) => healthcheck::healthcheck(args).await,
+    let command = match cli.command {
+        Command::Serve(args) => return serve::serve(&cli.common, *args).await,
+        Command::Stdio(args) => return stdio::stdio(&cli.common, *args).await,
+        Command::Healthcheck(args) => return healthcheck::healthcheck(args).await,
+        command => command,
+    };
+    let store = open_store(&cli.common).await?;
+    let outcome = run_on_store(&store, command).await;
+    // Closing checkpoints SQLite's write-ahead log into the `.db` file: nothing stays only in `-wal`.
+    let closed = store.close().await;
+    let code = outcome?;
+    closed?;
+    Ok(code)
+}
+
+async fn run_on_store(store: &crate::store::Store, command: Command) -> Result<ExitCode, CliError> {
+    match command {
         Command::Migrate => {
-            let store = open_store(&cli.common).await?;
             store.migrate().await?;
             println!("migrations applied");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Client(command) => client::run(&cli.common, command).await,
-        Command::Keys(command) => keys::run(&cli.common, command).await,
-        Command::Audit(command) => audit::run(&cli.common, command).await,
-        Command::Seed(args) => data::seed(&cli.common, args).await,
-        Command::Import(args) => data::import(&cli.common, args).await,
-        Command::Export(args) => data::export(&cli.common, args).await,
+        Command::Client(command) => client::run(store, command).await,
+        Command::Keys(command) => keys::run(store, command).await,
+        Command::Audit(command) => audit::run(store, command).await,
+        Command::Seed(args) => data::seed(store, args).await,
+        Command::Import(args) => data::import(store, args).await,
+        Command::Export(args) => data::export(store, args).await,
+        Command::Serve(_) | Command::Stdio(_) | Command::Healthcheck(_) => Err(CliError::Failed(
+            anyhow::anyhow!("serve, stdio and healthcheck manage their own connections"),
+        )),
     }
 }
 

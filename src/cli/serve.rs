@@ -32,9 +32,33 @@ pub async fn serve(common: &CommonArgs, args: ServeArgs) -> Result<ExitCode, Cli
         eprintln!("demo data loaded (patients MRN001-MRN030)");
     }
     let application = Application::build(store, args).await?;
-    eprintln!("ehr-mcp listening on {}", application.base_url());
+    eprintln!("{}", banner(&application));
     application
         .run_until_stopped(crate::app::shutdown_signal())
         .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `serve` prints once listening: the bound address (first line, read by scripts and tests), then
+/// the URLs clients use, built from the public URL.
+fn banner(application: &Application) -> String {
+    let public = application.base_url();
+    let websocket = public
+        .strip_prefix("https://")
+        .map(|rest| format!("wss://{rest}"))
+        .or_else(|| {
+            public
+                .strip_prefix("http://")
+                .map(|rest| format!("ws://{rest}"))
+        })
+        .unwrap_or_else(|| public.to_owned());
+    let mut banner = format!(
+        "ehr-mcp listening on {}\n  MCP (Streamable HTTP): {public}/mcp\n  MCP (WebSocket):       \
+         {websocket}/ws\n  OAuth token endpoint:  {public}/oauth/token",
+        application.listen_url()
+    );
+    if public != application.listen_url() {
+        banner.push_str(&format!("\n  public URL (issuer):   {public}"));
+    }
+    banner
 }

@@ -58,6 +58,7 @@ pub async fn stdio(common: &CommonArgs, args: StdioArgs) -> Result<ExitCode, Cli
         .map_err(|error| CliError::Failed(anyhow::anyhow!("MCP session did not start: {error}")))?;
     let _ = running.waiting().await;
     tools.audit.shutdown().await;
+    tools.store.close().await?;
     Ok(ExitCode::SUCCESS)
 }
 

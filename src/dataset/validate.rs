@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::format::SECTIONS;
 use super::records::{
     parse_allergy, parse_appointment, parse_lab, parse_medication, parse_patient, parse_provider,
     parse_vitals,
@@ -41,6 +42,7 @@ pub(super) fn parse_export(root: &Value) -> Result<Dataset, DatasetError> {
     let sections = root
         .as_object()
         .ok_or_else(|| DatasetError::Shape("expected a JSON object at the top level".to_owned()))?;
+    check_top_level_keys(sections)?;
     let mut parser = Parser {
         sections,
         problems: Vec::new(),
@@ -72,6 +74,33 @@ pub(super) fn parse_export(root: &Value) -> Result<Dataset, DatasetError> {
         problems.truncate(MAX_PROBLEMS);
         Err(DatasetError::Invalid(problems))
     }
+}
+
+/// Refuses a file whose top level is not the export's: an unknown key (`"Patients"`, `"name"`) or no
+/// section at all (`{}`) would otherwise import nothing and look like success.
+fn check_top_level_keys(sections: &Fields) -> Result<(), DatasetError> {
+    let expected = SECTIONS.join(", ");
+    if let Some(unknown) = sections
+        .keys()
+        .find(|key| !SECTIONS.contains(&key.as_str()))
+    {
+        let hint = SECTIONS
+            .iter()
+            .find(|section| section.eq_ignore_ascii_case(unknown))
+            .map(|section| format!(" (keys are lower case: did you mean \"{section}\"?)"))
+            .unwrap_or_default();
+        return Err(DatasetError::Shape(format!(
+            "unknown top-level key \"{}\"{hint}; the export has the keys {expected}; nothing was \
+             imported",
+            unknown.chars().take(40).collect::<String>().escape_debug()
+        )));
+    }
+    if sections.is_empty() {
+        return Err(DatasetError::Shape(format!(
+            "the file has none of the export's keys ({expected}); nothing was imported"
+        )));
+    }
+    Ok(())
 }
 
 struct Parser<'a> {

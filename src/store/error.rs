@@ -18,6 +18,9 @@ pub enum StoreError {
     /// The configuration (URL) is unusable.
     #[error("{0}")]
     Config(String),
+    /// The database server cannot be reached; the message names its address, never credentials.
+    #[error("{0}")]
+    Unreachable(String),
     #[error("database error")]
     Database(#[source] sqlx::Error),
     #[error("migration failed")]

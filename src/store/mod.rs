@@ -22,6 +22,7 @@ pub(crate) mod float8;
 pub mod keys;
 pub mod labs;
 pub mod medications;
+pub mod open;
 pub mod patient_search;
 pub mod patients;
 mod private_file;
@@ -72,6 +73,9 @@ impl Store {
     pub async fn connect(options: &StoreOptions) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let engine = engine_of(&options.url)?;
+        if engine == Engine::Sqlite {
+            open::check_sqlite_directory(&options.url)?;
+        }
         let url = match engine {
             Engine::Sqlite => sqlite_url_with_create(&options.url),
             Engine::Postgres => options.url.clone(),
@@ -81,6 +85,9 @@ impl Store {
                 StoreError::Config(format!("DATABASE_URL is not a valid database URL: {error}"))
             })?
             .disable_statement_logging();
+        if engine == Engine::Postgres {
+            open::probe_postgres(&options.url, &connect_options).await?;
+        }
         let pool_options = AnyPoolOptions::new()
             .max_connections(match engine {
                 Engine::Sqlite => options.max_connections.clamp(1, 8),
@@ -143,9 +150,20 @@ impl Store {
         &self.pool
     }
 
-    /// Closes the pool, waiting for connections to be returned.
-    pub async fn close(&self) {
+    /// Closes the pool, waiting for connections to be returned. On SQLite the write-ahead log is first
+    /// folded into the database file and truncated, so the `.db` file alone holds every committed row
+    /// (a user may copy it elsewhere right after `import`, `seed` or `migrate`).
+    pub async fn close(&self) -> Result<(), StoreError> {
+        let checkpoint = match self.engine {
+            Engine::Sqlite => sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await
+                .map(drop)
+                .map_err(StoreError::from),
+            Engine::Postgres => Ok(()),
+        };
         self.pool.close().await;
+        checkpoint
     }
 }
 

@@ -123,3 +123,64 @@ fn seed_commands_load_demo_and_deterministic_synthetic_data() {
         "seed needs --demo or --synthetic"
     );
 }
+
+#[test]
+fn import_refuses_files_without_the_export_keys_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database = dir.path().join("ehr.db");
+    for (content, expected) in [
+        ("{}", "none of the export's keys"),
+        (r#"{"name": "x"}"#, "unknown top-level key \"name\""),
+        (r#"{"Patients": []}"#, "did you mean \"patients\""),
+        ("[]", "JSON object"),
+    ] {
+        let file = dir.path().join("bad.json");
+        std::fs::write(&file, content).expect("write");
+        let refused = ehr_mcp(&database, &["import", file.to_str().expect("path")]);
+        assert_eq!(refused.status.code(), Some(1), "{content}");
+        let stderr = text(&refused.stderr);
+        assert!(stderr.contains(expected), "{content}: {stderr}");
+        assert!(!text(&refused.stdout).contains("imported"), "{content}");
+    }
+}
+
+/// After `import`, `seed` and `migrate` exit, the `.db` file alone holds the data: copied without its
+/// `-wal` it still opens with every row.
+#[test]
+fn commands_leave_no_data_only_in_the_sqlite_wal() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, args) in [
+        ("import", vec!["import", SEED_EXPORT]),
+        ("seed", vec!["seed", "--synthetic", "20"]),
+        ("migrate", vec!["migrate"]),
+    ] {
+        let database = dir.path().join(format!("{name}.db"));
+        let output = ehr_mcp(&database, &args);
+        assert!(output.status.success(), "{name}: {}", text(&output.stderr));
+        let wal = dir.path().join(format!("{name}.db-wal"));
+        let wal_len = std::fs::metadata(&wal).map_or(0, |meta| meta.len());
+        assert_eq!(
+            wal_len, 0,
+            "{name}: the WAL holds {wal_len} bytes after exit"
+        );
+        let copy = dir.path().join(format!("{name}-copy.db"));
+        std::fs::copy(&database, &copy).expect("copy the .db alone");
+        let tables = std::process::Command::new(env!("CARGO_BIN_EXE_ehr-mcp"))
+            .arg("--database-url")
+            .arg(format!("sqlite://{}?mode=ro", copy.display()))
+            .args(["audit", "verify"])
+            .env_remove("DATABASE_URL")
+            .output()
+            .expect("run ehr-mcp");
+        assert!(
+            tables.status.success(),
+            "{name}: the copy opens: {}",
+            text(&tables.stderr)
+        );
+        let size = std::fs::metadata(&copy).expect("copy").len();
+        assert!(
+            size > 50_000,
+            "{name}: the copy has the schema and rows ({size} bytes)"
+        );
+    }
+}

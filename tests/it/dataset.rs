@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::store_fixtures::mrn;
 use crate::support::TestDb;
 
-/// The earlier system's export (a copy of `../shared/seed-data/database_export.json`).
+/// The earlier system's export (the earlier system's `database_export.json`, kept in the repository).
 const SEED_EXPORT: &str = include_str!("../fixtures/seed_export.json");
 
 const SEED_COUNTS: TableCounts = TableCounts {

@@ -193,6 +193,6 @@ async fn one_connection_stores_a_null_then_a_decimal_temperature() {
                 .await
                 .unwrap_or_else(|error| panic!("{:?} reading {n}: {error:?}", db.engine()));
         }
-        store.close().await;
+        store.close().await.expect("close");
     }
 }

@@ -15,7 +15,8 @@ fn clients_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
 }
 
-fn python() -> PathBuf {
+/// The Python of the test venv (`tests/clients/.venv`): tests never install into the system Python.
+pub(crate) fn python() -> PathBuf {
     let python = clients_dir().join(".venv/bin/python");
     assert!(
         python.exists(),

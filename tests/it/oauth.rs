@@ -482,22 +482,8 @@ async fn discovery_documents_and_jwks_describe_this_server() {
 /// An independent client (Python PyJWT) fetches a token over HTTP and verifies it against our JWKS.
 #[tokio::test]
 async fn python_pyjwt_verifies_our_token_against_our_jwks() {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let has_pyjwt = || {
-        std::process::Command::new(&python)
-            .args(["-c", "import jwt, cryptography"])
-            .status()
-            .is_ok_and(|status| status.success())
-    };
-    if !has_pyjwt() {
-        let _ = std::process::Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "pyjwt[crypto]"])
-            .status();
-    }
-    assert!(
-        has_pyjwt(),
-        "python3 with pyjwt[crypto] is required (pip install 'pyjwt[crypto]')"
-    );
+    // PyJWT comes from tests/clients/requirements.txt, installed into the test venv by setup.sh.
+    let python = crate::mcp_sdk_clients::python();
     let db = TestDb::sqlite().await;
     let client = register(&db.store, Role::Doctor, "read:patients read:labs").await;
     let app = spawn_app_on(db, &[]).await;

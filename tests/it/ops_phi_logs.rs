@@ -98,7 +98,7 @@ async fn patient_identifiers(database_url: &str) -> Vec<Vec<String>> {
     .fetch_all(store.pool())
     .await
     .unwrap();
-    store.close().await;
+    store.close().await.expect("close");
     rows.into_iter()
         .map(|(mrn, first, last, dob, ssn, phone, email, street)| {
             let mut identifiers = vec![mrn, format!("{first} {last}"), dob];

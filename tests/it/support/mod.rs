@@ -88,7 +88,7 @@ impl TestDb {
             .execute(admin.pool())
             .await
             .expect("create database");
-        admin.close().await;
+        admin.close().await.expect("close");
         let base = admin_url
             .rsplit_once('/')
             .map(|(base, _)| base.to_owned())
