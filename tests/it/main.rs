@@ -19,6 +19,7 @@ mod cli_data;
 mod compat_earlier_system;
 mod compat_shapes;
 mod dataset;
+mod fhir_validation;
 mod health;
 mod mcp_client;
 mod mcp_http;
