@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{MRN_SYSTEM, Resource, TOOL_SYSTEM, coded, instant, meta, prune, timestamp};
+use super::{MRN_SYSTEM, Resource, TOOL_SYSTEM, instant, meta, prune, timestamp};
 use crate::store::audit::AuditRecord;
 
 /// One audit row as an AuditEvent (`id` = `audit-{seq}`). Outcome: success `0`, denied `4`, failed `8`.
@@ -17,7 +17,7 @@ pub fn audit_event(record: &AuditRecord) -> Resource {
         "resourceType": "AuditEvent",
         "id": format!("audit-{}", record.seq),
         "meta": meta(None, recorded),
-        "type": coded("http://terminology.hl7.org/CodeSystem/audit-event-type", "rest", "RESTful Operation"),
+        "type": { "system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation" },
         "subtype": [{ "system": TOOL_SYSTEM, "code": record.action, "display": record.action }],
         "action": "E",
         "recorded": recorded.map(instant),

@@ -147,3 +147,22 @@ pub fn operation_outcome(severity: &str, code: &str, diagnostics: &str) -> Resou
         "issue": [{ "severity": severity, "code": code, "diagnostics": diagnostics }],
     })
 }
+
+/// Every resource of a data set: Practitioners, Patients (with Coverage), Appointments,
+/// MedicationRequests, AllergyIntolerances, vital-sign Observations, lab Observations and DiagnosticReports.
+pub fn dataset_resources(dataset: &crate::dataset::Dataset) -> Vec<Resource> {
+    let mut resources: Vec<Resource> = dataset.providers.iter().map(practitioner).collect();
+    for record in &dataset.patients {
+        resources.push(patient(record));
+        resources.extend(coverage(record));
+    }
+    resources.extend(dataset.appointments.iter().map(appointment));
+    resources.extend(dataset.medications.iter().map(medication_request));
+    resources.extend(dataset.allergies.iter().map(allergy_intolerance));
+    resources.extend(dataset.vitals.iter().flat_map(vital_sign_observations));
+    for lab in &dataset.labs {
+        resources.extend(lab_observations(lab));
+        resources.push(diagnostic_report(lab));
+    }
+    resources
+}
