@@ -231,6 +231,16 @@ pub fn required_scope(policy: &ToolPolicy, role: Role) -> Option<Scope> {
     }
 }
 
+/// Whether some tool lets `role` act with `scope` (what a person of that role may be granted).
+pub fn role_may_use_scope(role: Role, scope: Scope) -> bool {
+    POLICY.iter().any(|policy| {
+        policy.scope.is_some()
+            && policy.roles.contains(&role)
+            && (role != Role::Patient || policy.patient_access != PatientAccess::None)
+            && required_scope(policy, role) == Some(scope)
+    })
+}
+
 /// May `principal` call `tool` on `patient`'s records? For patient-scoped tools the caller passes the
 /// MRN of the patient whose records are touched (for a record id, the record's patient). Unknown tools
 /// are refused. The error names what is missing.

@@ -55,7 +55,7 @@ pub struct RegisterArgs {
     pub rate_limit: Option<i64>,
 }
 
-fn usage(error: AuthError) -> CliError {
+pub(super) fn usage(error: AuthError) -> CliError {
     match error {
         AuthError::Internal(_) => CliError::Failed(anyhow::Error::new(error)),
         AuthError::NotFound(message) => CliError::Failed(anyhow::anyhow!(message)),
@@ -149,7 +149,7 @@ fn parse_client_id(raw: &str) -> Result<ClientId, CliError> {
     ClientId::parse(raw).map_err(|error| CliError::Config(error.to_string()))
 }
 
-fn pretty(value: &serde_json::Value) -> Result<String, CliError> {
+pub(super) fn pretty(value: &serde_json::Value) -> Result<String, CliError> {
     serde_json::to_string_pretty(value).map_err(|error| CliError::Failed(anyhow::Error::new(error)))
 }
 

@@ -17,6 +17,7 @@ pub mod bulk;
 pub mod clients;
 pub mod dump;
 pub mod error;
+pub mod grants;
 pub mod keys;
 pub mod labs;
 pub mod medications;
@@ -24,6 +25,7 @@ pub mod patient_search;
 pub mod patients;
 pub mod providers;
 pub mod revocations;
+pub mod users;
 pub mod vitals;
 
 pub use error::StoreError;

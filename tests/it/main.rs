@@ -11,6 +11,7 @@ mod audit;
 mod auth_support;
 mod oauth;
 mod policy;
+mod signin_users;
 mod tokens;
 
 mod cli_data;
