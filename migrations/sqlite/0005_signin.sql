@@ -17,7 +17,7 @@ CREATE INDEX users_updated ON users (updated_at);
 
 -- Browser sessions of the login and consent pages; username is NULL until someone signs in.
 CREATE TABLE user_sessions (
-    session_hash TEXT    PRIMARY KEY,
+    session_hash TEXT NOT NULL PRIMARY KEY,
     username     TEXT,
     csrf_token   TEXT    NOT NULL,
     expires_at   INTEGER NOT NULL,
@@ -36,7 +36,7 @@ CREATE TABLE user_consents (
 
 -- Authorization codes: single use, short-lived, bound to client, redirect URI and PKCE challenge.
 CREATE TABLE authorization_codes (
-    code_hash      TEXT    PRIMARY KEY,
+    code_hash      TEXT NOT NULL PRIMARY KEY,
     client_id      TEXT    NOT NULL,
     username       TEXT    NOT NULL,
     redirect_uri   TEXT    NOT NULL,
@@ -52,7 +52,7 @@ CREATE INDEX authorization_codes_expiry ON authorization_codes (expires_at);
 
 -- Refresh tokens: rotated on every use; reuse of a used one revokes its family.
 CREATE TABLE refresh_tokens (
-    token_hash  TEXT    PRIMARY KEY,
+    token_hash  TEXT NOT NULL PRIMARY KEY,
     family_id   TEXT    NOT NULL,
     client_id   TEXT    NOT NULL,
     username    TEXT    NOT NULL,
@@ -69,7 +69,7 @@ CREATE INDEX refresh_tokens_user ON refresh_tokens (username, client_id);
 -- Authorization-code settings of a client (registered dynamically, from a metadata document, or by the
 -- operator). A client without a row here is a machine client (client_credentials only).
 CREATE TABLE client_redirects (
-    client_id     TEXT PRIMARY KEY,
+    client_id     TEXT NOT NULL PRIMARY KEY,
     redirect_uris TEXT NOT NULL,
     grant_types   TEXT NOT NULL,
     auth_method   TEXT NOT NULL,
@@ -79,7 +79,7 @@ CREATE TABLE client_redirects (
 
 -- API keys of clients: key_id is public (in the key's text), key_hash is SHA-256 of the secret part.
 CREATE TABLE api_keys (
-    key_id       TEXT PRIMARY KEY,
+    key_id       TEXT NOT NULL PRIMARY KEY,
     key_hash     TEXT NOT NULL,
     client_id    TEXT NOT NULL,
     name         TEXT NOT NULL,
