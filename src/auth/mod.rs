@@ -17,6 +17,7 @@ use crate::domain::ids::{ClientId, Mrn};
 use crate::domain::user::Username;
 use crate::store::Store;
 
+pub mod api_keys;
 pub mod assertion;
 pub mod clients;
 pub mod demo;
@@ -29,6 +30,7 @@ pub mod registration;
 pub mod scope;
 pub mod secret;
 pub mod token;
+pub mod tool;
 pub mod users;
 mod validation;
 
@@ -36,6 +38,7 @@ pub use clients::{ClientInfo, NewClient, RegisteredClient};
 pub use error::{AuthError, retry_after_seconds};
 pub use issuance::{ClientCredentials, TokenRequest};
 pub use scope::{Scope, ScopeSet};
+pub use tool::{DataKind, Tool};
 
 /// The authenticated caller of a request, from a validated access token.
 #[derive(Clone, Debug)]
@@ -151,6 +154,8 @@ struct Inner {
     login_limits: limits::Limits,
     /// (username, address) pairs that signed in here: exempt from the per-username login allowance.
     known_logins: DashMap<String, ()>,
+    /// API key id → when its `last_used_at` was last written.
+    api_key_touches: DashMap<String, std::time::Instant>,
     /// Dynamic registrations per address.
     registration_limits: limits::Limits,
 }
@@ -189,6 +194,7 @@ impl AuthService {
                 users: DashMap::new(),
                 login_limits: limits::Limits::new(settings.throttle),
                 known_logins: DashMap::new(),
+                api_key_touches: DashMap::new(),
                 registration_limits: limits::Limits::new(limits::ThrottleSettings::default()),
                 store,
                 audit,

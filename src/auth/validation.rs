@@ -77,7 +77,11 @@ impl TokenCache {
 impl AuthService {
     /// Validates an access token: algorithm allow-list, signature, `iss`, `aud`, `exp`/`nbf` (with a small
     /// leeway), revocation, and that the client is still active. Every transport calls this.
+    /// An API key (`ehrk_…`) is checked as one instead.
     pub async fn validate(&self, token: &str) -> Result<Principal, AuthError> {
+        if let Some(key) = token.strip_prefix(super::api_keys::API_KEY_PREFIX) {
+            return self.validate_api_key(key).await;
+        }
         self.validate_with_claims(token)
             .await
             .map(|cached| cached.principal.clone())

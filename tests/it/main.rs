@@ -9,13 +9,21 @@ mod support;
 
 mod audit;
 mod auth_support;
+mod authz_data;
+mod authz_stdio;
 mod oauth;
 mod policy;
+mod signin_api_keys;
 mod signin_users;
 mod tokens;
 
 mod cli_data;
+mod compat_earlier_system;
+mod compat_shapes;
 mod dataset;
+mod harden_connections;
+mod harden_memory;
+mod harden_postgres;
 mod health;
 mod mcp_client;
 mod mcp_http;
