@@ -62,6 +62,24 @@ pub struct AuthArgs {
     /// Shared HS256 key (the earlier system's mode). When unset, tokens are signed with ES256 keys kept in the database.
     #[arg(long, env = "JWT_SECRET_KEY", hide_env_values = true)]
     pub jwt_secret_key: Option<SecretString>,
+
+    /// Hosts allowed in https redirect URIs of dynamically registered clients and client metadata
+    /// documents (comma-separated; loopback http redirects are always allowed, RFC 8252).
+    #[arg(
+        long,
+        env = "EHR_MCP_REDIRECT_HOSTS",
+        value_delimiter = ',',
+        default_value = "global.consent.azure-apim.net,claude.ai,claude.com,vscode.dev,insiders.vscode.dev"
+    )]
+    pub redirect_hosts: Vec<String>,
+
+    /// Fetch client metadata documents (CIMD) from private and loopback addresses too (tests, labs).
+    #[arg(long, env = "EHR_MCP_CIMD_ALLOW_PRIVATE", default_value_t = false)]
+    pub cimd_allow_private: bool,
+
+    /// Refresh-token lifetime in days.
+    #[arg(long, env = "EHR_MCP_REFRESH_TTL_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=365))]
+    pub refresh_ttl_days: u64,
 }
 
 /// Network limits of the server.

@@ -26,6 +26,16 @@ pub enum AuthError {
     /// The `resource` parameter (RFC 8707) names something other than this server's MCP resource.
     #[error("{0}")]
     InvalidTarget(String),
+    /// An authorization code or refresh token that is unknown, expired, used, revoked, or bound to
+    /// another client, redirect URI or PKCE verifier (RFC 6749 §5.2 `invalid_grant`).
+    #[error("{0}")]
+    InvalidGrant(String),
+    /// A redirect URI outside the registration policy (RFC 7591 `invalid_redirect_uri`).
+    #[error("{0}")]
+    InvalidRedirectUri(String),
+    /// Unusable client metadata (RFC 7591 `invalid_client_metadata`).
+    #[error("{0}")]
+    InvalidClientMetadata(String),
     /// A grant type other than `client_credentials`.
     #[error("{0}")]
     UnsupportedGrantType(String),
@@ -60,6 +70,9 @@ impl AuthError {
             Self::InvalidScope(_) => "invalid_scope",
             Self::InvalidRequest(_) => "invalid_request",
             Self::InvalidTarget(_) => "invalid_target",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
+            Self::InvalidClientMetadata(_) => "invalid_client_metadata",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::UnauthorizedClient(_) => "unauthorized_client",
             Self::NotFound(_) => "not_found",

@@ -14,8 +14,10 @@ use crate::audit::AuditLog;
 use crate::config::AuthArgs;
 use crate::domain::access::Role;
 use crate::domain::ids::{ClientId, Mrn};
+use crate::domain::user::Username;
 use crate::store::Store;
 
+pub mod api_keys;
 pub mod assertion;
 pub mod clients;
 pub mod demo;
@@ -24,10 +26,12 @@ mod issuance;
 pub mod keys;
 pub mod limits;
 pub mod policy;
+pub mod registration;
 pub mod scope;
 pub mod secret;
 pub mod token;
 pub mod tool;
+pub mod users;
 mod validation;
 
 pub use clients::{ClientInfo, NewClient, RegisteredClient};
@@ -44,8 +48,10 @@ pub struct Principal {
     pub app_name: String,
     pub role: Role,
     pub scopes: ScopeSet,
-    /// The bound patient of a patient client.
+    /// The bound patient of a patient client (or of a signed-in patient).
     pub patient: Option<Mrn>,
+    /// The person who signed in (authorization-code tokens); `None` for a machine client or API key.
+    pub user: Option<Username>,
     /// The token's `jti`.
     pub token_id: String,
     /// The token's `exp`, Unix seconds.
@@ -80,6 +86,13 @@ pub struct AuthSettings {
     pub throttle: limits::ThrottleSettings,
     /// How often this instance picks up revocations, disabled clients and rotated keys made elsewhere.
     pub status_refresh: Duration,
+    /// Redirect URI policy of dynamic registration and client metadata documents.
+    pub redirects: registration::RedirectPolicy,
+    /// Fetch client metadata documents from private and loopback addresses.
+    pub cimd_allow_private: bool,
+    pub refresh_ttl: Duration,
+    /// Lifetime of an authorization code.
+    pub code_ttl: Duration,
 }
 
 /// The shortest `JWT_SECRET_KEY` accepted (256 bits).
@@ -104,6 +117,10 @@ impl AuthSettings {
             hs256_secret: args.jwt_secret_key.clone(),
             throttle: limits::ThrottleSettings::default(),
             status_refresh: Duration::from_secs(1),
+            redirects: registration::RedirectPolicy::new(&args.redirect_hosts),
+            cimd_allow_private: args.cimd_allow_private,
+            refresh_ttl: Duration::from_secs(args.refresh_ttl_days * 86_400),
+            code_ttl: Duration::from_secs(60),
         })
     }
 
@@ -131,6 +148,16 @@ struct Inner {
     clients: DashMap<String, validation::ClientStatus>,
     /// Revoked token ids → their expiry.
     revoked: DashMap<String, i64>,
+    /// username → active, for user tokens; kept current like `clients`.
+    users: DashMap<String, bool>,
+    /// Failed logins (per address, per username).
+    login_limits: limits::Limits,
+    /// (username, address) pairs that signed in here: exempt from the per-username login allowance.
+    known_logins: DashMap<String, ()>,
+    /// API key id → when its `last_used_at` was last written.
+    api_key_touches: DashMap<String, std::time::Instant>,
+    /// Dynamic registrations per address.
+    registration_limits: limits::Limits,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -164,6 +191,11 @@ impl AuthService {
                 cache: validation::TokenCache::default(),
                 clients: DashMap::new(),
                 revoked: DashMap::new(),
+                users: DashMap::new(),
+                login_limits: limits::Limits::new(settings.throttle),
+                known_logins: DashMap::new(),
+                api_key_touches: DashMap::new(),
+                registration_limits: limits::Limits::new(limits::ThrottleSettings::default()),
                 store,
                 audit,
                 keys,

@@ -186,6 +186,15 @@ pub fn may_call(principal: &Principal, tool: Tool) -> bool {
     authorize_tool(principal, &policy(tool)).is_ok()
 }
 
+/// Whether some tool lets `role` act with `scope` (what a person of that role may be granted).
+pub fn role_may_use_scope(role: Role, scope: Scope) -> bool {
+    table().any(|policy| {
+        policy.roles.contains(&role)
+            && (role != Role::Patient || policy.patient_access != PatientAccess::None)
+            && required_scope(&policy, role) == Some(scope)
+    })
+}
+
 /// May `principal` call `tool` on `patient`'s records? For patient-scoped tools the caller passes the
 /// MRN of the patient whose records are touched (for a record id, the record's patient). The error names
 /// what is missing.

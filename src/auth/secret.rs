@@ -87,6 +87,12 @@ pub fn verify_secret(stored: &str, presented: &str) -> bool {
     false
 }
 
+/// The lookup key of a server-generated 256-bit token (authorization code, refresh token, session):
+/// SHA-256 hex. Unsalted on purpose, so the row can be found by it; the token cannot be guessed.
+pub fn lookup_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
 /// Spends the time of one verification, for unknown clients: the response time does not reveal whether
 /// a client id exists.
 pub fn verify_against_nothing(presented: &str) {

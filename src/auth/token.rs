@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::access::Role;
 use crate::domain::ids::{ClientId, Mrn};
+use crate::domain::user::Username;
 
 use super::keys::KeyRing;
 use super::scope::ScopeSet;
@@ -36,16 +37,25 @@ pub struct AccessClaims {
     pub app_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patient: Option<String>,
+    /// The signed-in person (authorization-code tokens); then `sub` is this username.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
 }
 
 impl AccessClaims {
     /// The caller these claims describe. Fails when a claim is not one of ours.
     pub fn principal(&self) -> Result<Principal, AuthError> {
         let invalid = || AuthError::Unauthenticated("access token claims are invalid".to_owned());
-        if self.sub != self.client_id {
-            return Err(invalid());
-        }
+        let user = match &self.username {
+            Some(username) if *username == self.sub => {
+                Some(Username::parse(username).map_err(|_| invalid())?)
+            }
+            Some(_) => return Err(invalid()),
+            None if self.sub == self.client_id => None,
+            None => return Err(invalid()),
+        };
         Ok(Principal {
+            user,
             client_id: ClientId::parse(&self.client_id).map_err(|_| invalid())?,
             app_id: self.app_id.clone(),
             app_name: self.app_name.clone(),
@@ -132,6 +142,31 @@ impl TokenCodec {
             app_id: app_id.to_owned(),
             app_name: app_name.to_owned(),
             patient: patient.map(|mrn| mrn.as_str().to_owned()),
+            username: None,
+        }
+    }
+
+    /// Claims for a signed-in person using `client_id`: `sub` is the username.
+    pub fn claims_for_user(
+        &self,
+        client_id: &ClientId,
+        app_id: &str,
+        app_name: &str,
+        user: &super::users::SignedInUser,
+        scopes: ScopeSet,
+    ) -> AccessClaims {
+        let claims = self.claims_for(
+            client_id,
+            app_id,
+            app_name,
+            user.role,
+            scopes,
+            user.patient_mrn.as_ref(),
+        );
+        AccessClaims {
+            sub: user.username.as_str().to_owned(),
+            username: Some(user.username.as_str().to_owned()),
+            ..claims
         }
     }
 

@@ -59,6 +59,16 @@ impl TokenCache {
             .retain(|_, entry| entry.principal.client_id.as_str() != client_id);
     }
 
+    pub fn forget_user(&self, username: &str) {
+        self.tokens.retain(|_, entry| {
+            entry
+                .principal
+                .user
+                .as_ref()
+                .is_none_or(|user| user.as_str() != username)
+        });
+    }
+
     fn drop_expired(&self, before: i64) {
         self.tokens.retain(|_, entry| entry.claims.exp >= before);
     }
@@ -67,7 +77,11 @@ impl TokenCache {
 impl AuthService {
     /// Validates an access token: algorithm allow-list, signature, `iss`, `aud`, `exp`/`nbf` (with a small
     /// leeway), revocation, and that the client is still active. Every transport calls this.
+    /// An API key (`ehrk_…`) is checked as one instead.
     pub async fn validate(&self, token: &str) -> Result<Principal, AuthError> {
+        if let Some(key) = token.strip_prefix(super::api_keys::API_KEY_PREFIX) {
+            return self.validate_api_key(key).await;
+        }
         self.validate_with_claims(token)
             .await
             .map(|cached| cached.principal.clone())
@@ -116,6 +130,11 @@ impl AuthService {
         if !client.is_active {
             return Err(client_inactive());
         }
+        if let Some(user) = &principal.user {
+            if self.active_user(user).await?.is_none() {
+                return Err(user_inactive());
+            }
+        }
         let cached = Arc::new(CachedToken {
             principal,
             claims: Arc::new(claims),
@@ -142,6 +161,12 @@ impl AuthService {
             .is_some_and(|status| status.active);
         if !active {
             return Err(client_inactive());
+        }
+        if let Some(user) = &cached.principal.user {
+            let active = inner.users.get(user.as_str()).is_some_and(|active| *active);
+            if !active {
+                return Err(user_inactive());
+            }
         }
         Ok(())
     }
@@ -185,6 +210,14 @@ impl AuthService {
                 },
             );
         }
+        if let Some(since) = since {
+            for (username, active) in inner.store.user_statuses_since(since).await? {
+                if !active {
+                    inner.cache.forget_user(&username);
+                }
+                inner.users.insert(username, active);
+            }
+        }
         for revoked in inner.store.revoked_tokens_since(since).await? {
             inner.revoked.insert(revoked.jti, revoked.expires_at);
         }
@@ -210,6 +243,10 @@ impl AuthService {
 
 fn revoked() -> AuthError {
     AuthError::Unauthenticated("invalid access token: revoked".to_owned())
+}
+
+fn user_inactive() -> AuthError {
+    AuthError::Unauthenticated("invalid access token: user disabled".to_owned())
 }
 
 fn client_inactive() -> AuthError {

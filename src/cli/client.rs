@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use crate::audit::{AuditEvent, AuditLog, AuditOptions, Outcome, Transport};
-use crate::auth::{AuthError, NewClient, clients};
+use crate::auth::{AuthError, NewClient, api_keys, clients};
 use crate::domain::access::Role;
 use crate::domain::ids::{ClientId, Mrn};
 use crate::store::Store;
@@ -27,6 +27,28 @@ pub enum ClientCommand {
     Enable { client_id: String },
     /// Replace a client's secret; prints the new secret once, as JSON.
     RotateSecret { client_id: String },
+    /// API keys of a client (`Authorization: Bearer <key>` or `X-API-Key: <key>` on /mcp and /ws).
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create a key for CLIENT_ID; prints it once, as JSON.
+    Create {
+        client_id: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        expires_in_days: Option<u32>,
+    },
+    /// List keys (no secrets): created, last used, expiry, revoked.
+    List {
+        #[arg(long)]
+        client_id: Option<String>,
+    },
+    /// Revoke a key by its key_id: it stops working at once.
+    Revoke { key_id: String },
 }
 
 #[derive(Debug, Args)]
@@ -54,7 +76,7 @@ pub struct RegisterArgs {
     pub rate_limit: Option<i64>,
 }
 
-fn usage(error: AuthError) -> CliError {
+pub(super) fn usage(error: AuthError) -> CliError {
     match error {
         AuthError::Internal(_) => CliError::Failed(anyhow::Error::new(error)),
         AuthError::NotFound(message) => CliError::Failed(anyhow::anyhow!(message)),
@@ -73,6 +95,7 @@ pub async fn run(store: &Store, command: ClientCommand) -> Result<ExitCode, CliE
         }
         ClientCommand::Disable { client_id } => set_active(store, &client_id, false).await,
         ClientCommand::Enable { client_id } => set_active(store, &client_id, true).await,
+        ClientCommand::ApiKey(command) => api_key(store, command).await,
         ClientCommand::RotateSecret { client_id } => {
             let client_id = parse_client_id(&client_id)?;
             let secret = clients::rotate_secret(store, &client_id)
@@ -125,6 +148,41 @@ async fn register(store: &Store, args: RegisterArgs) -> Result<ExitCode, CliErro
     Ok(ExitCode::SUCCESS)
 }
 
+async fn api_key(store: &Store, command: ApiKeyCommand) -> Result<ExitCode, CliError> {
+    match command {
+        ApiKeyCommand::Create {
+            client_id,
+            name,
+            expires_in_days,
+        } => {
+            let client_id = parse_client_id(&client_id)?;
+            let (info, key) = api_keys::create(store, &client_id, &name, expires_in_days)
+                .await
+                .map_err(usage)?;
+            audit(store, "client.api_key.create", &client_id).await?;
+            let mut shown = json!(info);
+            shown["api_key"] = json!(key);
+            println!("{}", pretty(&shown)?);
+        }
+        ApiKeyCommand::List { client_id } => {
+            let client_id = client_id.as_deref().map(parse_client_id).transpose()?;
+            let keys = api_keys::list(store, client_id.as_ref())
+                .await
+                .map_err(usage)?;
+            println!("{}", pretty(&json!(keys))?);
+        }
+        ApiKeyCommand::Revoke { key_id } => {
+            let key = store.find_api_key(&key_id).await?;
+            api_keys::revoke(store, &key_id).await.map_err(usage)?;
+            if let Some(client_id) = key.and_then(|key| ClientId::parse(&key.client_id).ok()) {
+                audit(store, "client.api_key.revoke", &client_id).await?;
+            }
+            println!("API key {key_id} revoked");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn set_active(store: &Store, client_id: &str, active: bool) -> Result<ExitCode, CliError> {
     let client_id = parse_client_id(client_id)?;
     clients::set_active(store, &client_id, active)
@@ -147,7 +205,7 @@ fn parse_client_id(raw: &str) -> Result<ClientId, CliError> {
     ClientId::parse(raw).map_err(|error| CliError::Config(error.to_string()))
 }
 
-fn pretty(value: &serde_json::Value) -> Result<String, CliError> {
+pub(super) fn pretty(value: &serde_json::Value) -> Result<String, CliError> {
     serde_json::to_string_pretty(value).map_err(|error| CliError::Failed(anyhow::Error::new(error)))
 }
 

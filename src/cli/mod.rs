@@ -14,6 +14,7 @@ mod healthcheck;
 mod keys;
 mod serve;
 pub mod stdio;
+mod user;
 
 /// EHR MCP server: electronic health records for AI agents over MCP, behind OAuth 2.0.
 #[derive(Debug, Parser)]
@@ -37,6 +38,9 @@ pub enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// Manage people who sign in (authorization code + PKCE).
+    #[command(subcommand)]
+    User(user::UserCommand),
     /// Manage token signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -144,6 +148,7 @@ async fn run_on_store(store: &crate::store::Store, command: Command) -> Result<E
             Ok(ExitCode::SUCCESS)
         }
         Command::Client(command) => client::run(store, command).await,
+        Command::User(command) => user::run(store, command).await,
         Command::Keys(command) => keys::run(store, command).await,
         Command::Audit(command) => audit::run(store, command).await,
         Command::Seed(args) => data::seed(store, args).await,

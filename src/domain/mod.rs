@@ -5,5 +5,6 @@ pub mod clinical;
 pub mod error;
 pub mod ids;
 pub mod time;
+pub mod user;
 
 pub use error::DomainError;

@@ -19,6 +19,7 @@ pub mod completion;
 pub mod dump;
 pub mod error;
 pub(crate) mod float8;
+pub mod grants;
 pub mod keys;
 pub mod labs;
 pub mod medications;
@@ -28,6 +29,7 @@ pub mod patients;
 mod private_file;
 pub mod providers;
 pub mod revocations;
+pub mod users;
 pub mod vitals;
 
 pub use error::StoreError;

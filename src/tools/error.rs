@@ -101,6 +101,9 @@ impl ToolError {
             AuthError::InvalidScope(reason)
             | AuthError::InvalidRequest(reason)
             | AuthError::InvalidTarget(reason)
+            | AuthError::InvalidGrant(reason)
+            | AuthError::InvalidRedirectUri(reason)
+            | AuthError::InvalidClientMetadata(reason)
             | AuthError::UnsupportedGrantType(reason) => Self::InvalidInput(reason),
             AuthError::NotFound(reason) => Self::NotFound(reason),
             other @ (AuthError::Config(_) | AuthError::Internal(_)) => {

@@ -12,11 +12,17 @@ use axum::response::{IntoResponse, Response};
 use crate::auth::AuthService;
 use crate::tools::{BearerPrincipal, ClientAddress};
 
-/// The bearer token of a request: `Ok(None)` without an `Authorization` header, `Err` for a header that
-/// is not a well-formed bearer credential.
+/// The bearer token (or API key) of a request: `Authorization: Bearer`, else `X-API-Key`; `Ok(None)`
+/// without either, `Err` for a header that is not a well-formed credential.
 pub fn token_from_headers(headers: &HeaderMap) -> Result<Option<String>, &'static str> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
+        return match headers.get("x-api-key") {
+            None => Ok(None),
+            Some(key) => match key.to_str().map(str::trim) {
+                Ok(key) if !key.is_empty() => Ok(Some(key.to_owned())),
+                _ => Err("the X-API-Key header is not a valid key"),
+            },
+        };
     };
     let text = value
         .to_str()

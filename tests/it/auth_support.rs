@@ -19,6 +19,9 @@ pub fn test_settings(hs256: Option<&str>) -> AuthSettings {
         public_url: None,
         token_ttl_seconds: 3600,
         jwt_secret_key: hs256.map(|secret| secret.to_owned().into()),
+        redirect_hosts: vec!["claude.ai".to_owned()],
+        cimd_allow_private: false,
+        refresh_ttl_days: 30,
     };
     let mut settings = AuthSettings::new(TEST_ISSUER, &args).expect("settings");
     settings.status_refresh = Duration::from_millis(100);

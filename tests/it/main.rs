@@ -13,6 +13,8 @@ mod authz_data;
 mod authz_stdio;
 mod oauth;
 mod policy;
+mod signin_api_keys;
+mod signin_users;
 mod tokens;
 
 mod cli_data;

@@ -56,6 +56,7 @@ fn principal(role: Role, scopes: ScopeSet) -> Principal {
         role,
         scopes,
         patient: (role == Role::Patient).then(|| Mrn::parse("MRN001").unwrap()),
+        user: None,
         token_id: "jti".to_owned(),
         expires_at: i64::MAX,
     }

@@ -265,6 +265,9 @@ async fn hs256_mode_signs_with_the_shared_key_only_when_set() {
         public_url: None,
         token_ttl_seconds: 3600,
         jwt_secret_key: Some("short".to_owned().into()),
+        redirect_hosts: vec!["claude.ai".to_owned()],
+        cimd_allow_private: false,
+        refresh_ttl_days: 30,
     };
     assert!(matches!(
         ehr_mcp::auth::AuthSettings::new(TEST_ISSUER, &args),
