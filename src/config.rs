@@ -64,6 +64,20 @@ pub struct AuthArgs {
     pub jwt_secret_key: Option<SecretString>,
 }
 
+impl AuthArgs {
+    /// The token service's settings for a server whose public base URL is `public_base_url`.
+    pub fn auth_settings(
+        &self,
+        public_base_url: &str,
+    ) -> Result<crate::auth::AuthSettings, crate::auth::AuthError> {
+        crate::auth::AuthSettings::new(
+            public_base_url,
+            std::time::Duration::from_secs(self.token_ttl_seconds),
+            self.jwt_secret_key.clone(),
+        )
+    }
+}
+
 /// Network limits of the server.
 #[derive(Debug, Clone, Args)]
 pub struct LimitArgs {

@@ -30,28 +30,8 @@ pub enum AuditError {
     Closed,
 }
 
-/// How the request reached the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    WebSocket,
-    StreamableHttp,
-    Stdio,
-    /// The OAuth endpoints and other plain HTTP endpoints.
-    Http,
-    Cli,
-}
-
-impl Transport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::WebSocket => "websocket",
-            Self::StreamableHttp => "streamable_http",
-            Self::Stdio => "stdio",
-            Self::Http => "http",
-            Self::Cli => "cli",
-        }
-    }
-}
+/// Re-exported from the domain, where [`crate::domain::origin`] defines it with [`Origin`].
+pub use crate::domain::origin::{Origin, Transport};
 
 /// The result of the audited action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,7 +18,7 @@ use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
 use super::bearer::{BearerGuard, require_bearer};
-use crate::audit::Transport;
+use crate::domain::origin::Transport;
 use crate::tools::{EhrServer, Session, ToolServices};
 
 /// Settings of the `/mcp` endpoint.
