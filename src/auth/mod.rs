@@ -26,12 +26,14 @@ pub mod policy;
 pub mod scope;
 pub mod secret;
 pub mod token;
+pub mod tool;
 mod validation;
 
 pub use clients::{ClientInfo, NewClient, RegisteredClient};
 pub use error::{AuthError, retry_after_seconds};
 pub use issuance::{ClientCredentials, TokenRequest};
 pub use scope::{Scope, ScopeSet};
+pub use tool::{DataKind, Tool};
 
 /// The authenticated caller of a request, from a validated access token.
 #[derive(Clone, Debug)]

@@ -91,7 +91,12 @@ fn parse_clock(text: &str) -> Option<NaiveTime> {
     } else {
         (upper.as_str(), None)
     };
-    let (hour_text, minute_text) = clock.split_once(':')?;
+    // "10am": a 12-hour time with the minutes left out.
+    let (hour_text, minute_text) = match clock.split_once(':') {
+        Some(parts) => parts,
+        None if meridiem.is_some() => (clock, "00"),
+        None => return None,
+    };
     if hour_text.is_empty() || hour_text.len() > 2 || minute_text.len() != 2 {
         return None;
     }
@@ -124,6 +129,9 @@ mod tests {
     fn twelve_and_twenty_four_hour_times() {
         assert_eq!(slot("10:00 AM").as_deref(), Some("10:00"));
         assert_eq!(slot("9:00 am").as_deref(), Some("09:00"));
+        assert_eq!(slot("10am").as_deref(), Some("10:00"));
+        assert_eq!(slot("2 PM").as_deref(), Some("14:00"));
+        assert_eq!(slot("10").as_deref(), None);
         assert_eq!(slot("2:00 PM").as_deref(), Some("14:00"));
         assert_eq!(slot("12:00 PM").as_deref(), Some("12:00"));
         assert_eq!(slot("12:00 AM").as_deref(), Some("00:00"));

@@ -12,7 +12,8 @@ use crate::domain::ids::Npi;
 pub(crate) const PROVIDER_COLUMNS: &str = "npi, name, specialty, department, phone, email, \
      (CASE WHEN accepting_new_patients THEN 1 ELSE 0 END) AS accepting_new_patients";
 
-/// Provider search: every given criterion must hold. `term` is a case-insensitive substring of the name;
+/// Provider search: every given criterion must hold. `term` is a case-insensitive substring of the name,
+/// the specialty or the department (the earlier system's rule);
 /// `specialty` and `department` are case-insensitive substrings of those fields. Ordered by name, NPI.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProviderSearch {
@@ -40,7 +41,8 @@ impl Store {
     ) -> Result<Vec<Provider>, StoreError> {
         let sql = format!(
             "SELECT {PROVIDER_COLUMNS} FROM providers \
-             WHERE ($1 IS NULL OR lower(name) LIKE $1 ESCAPE '\\') \
+             WHERE ($1 IS NULL OR lower(name) LIKE $1 ESCAPE '\\' \
+                OR lower(specialty) LIKE $1 ESCAPE '\\' OR lower(department) LIKE $1 ESCAPE '\\') \
              AND ($2 IS NULL OR lower(specialty) LIKE $2 ESCAPE '\\') \
              AND ($3 IS NULL OR lower(department) LIKE $3 ESCAPE '\\') \
              AND ($4 IS NULL OR accepting_new_patients = $4) \

@@ -9,10 +9,12 @@ use serde::{Deserialize, Serialize};
 use super::EhrServer;
 use super::args::{
     self, DATE_PATTERN, MRN_PATTERN, ToolArgs, iso_date, optional_text, required_text,
+    status_filter,
 };
 use super::call::{ToolCall, run_tool};
 use super::error::ToolError;
 use super::wire::{self, AllergyWire, Success};
+use crate::auth::Tool;
 use crate::domain::clinical::{Allergy, AllergySeverity, AllergyStatus};
 use crate::domain::ids::{Mrn, RecordId, RecordKind};
 
@@ -20,18 +22,19 @@ use crate::domain::ids::{Mrn, RecordId, RecordKind};
 pub struct GetAllergiesArgs {
     #[schemars(with = "String", regex(pattern = MRN_PATTERN))]
     pub mrn: Mrn,
-    /// Only allergies with this status; all when omitted.
-    #[schemars(extend("enum" = ["active", "inactive", "resolved"]))]
+    /// Only allergies with this status (default "active"); "all" for every status.
+    #[schemars(extend("enum" = ["active", "inactive", "resolved", "all"]))]
     pub status: Option<String>,
 }
 
 impl ToolArgs for GetAllergiesArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        self.status
-            .as_deref()
-            .map(AllergyStatus::parse)
-            .transpose()?;
-        Ok(())
+        status_filter(
+            self.status.as_deref(),
+            Some(AllergyStatus::Active),
+            AllergyStatus::parse,
+        )
+        .map(|_| ())
     }
 
     fn patient(&self) -> Option<&Mrn> {
@@ -99,8 +102,8 @@ pub struct AllergyResult {
 impl EhrServer {
     #[tool(
         title = "Get allergies",
-        description = "List a patient's allergies (allergen, reaction, severity, onset, status). Check this \
-                       before prescribing.",
+        description = "List a patient's allergies (allergen, reaction, severity, onset, status): the active \
+                       ones unless you pass another status, or \"all\". Check this before prescribing.",
         input_schema = args::input_schema::<GetAllergiesArgs>(),
         output_schema = args::output_schema::<AllergiesResult>(),
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
@@ -110,7 +113,7 @@ impl EhrServer {
         context: RequestContext<RoleServer>,
         arguments: JsonObject,
     ) -> CallToolResult {
-        run_tool!(self, "get_allergies", context, arguments, get_allergies)
+        run_tool!(self, Tool::GetAllergies, context, arguments, get_allergies)
     }
 
     #[tool(
@@ -126,7 +129,7 @@ impl EhrServer {
         context: RequestContext<RoleServer>,
         arguments: JsonObject,
     ) -> CallToolResult {
-        run_tool!(self, "add_allergy", context, arguments, add_allergy)
+        run_tool!(self, Tool::AddAllergy, context, arguments, add_allergy)
     }
 }
 
@@ -134,11 +137,11 @@ async fn get_allergies(
     call: &ToolCall<'_>,
     args: GetAllergiesArgs,
 ) -> Result<AllergiesResult, ToolError> {
-    let status = args
-        .status
-        .as_deref()
-        .map(AllergyStatus::parse)
-        .transpose()?;
+    let status = status_filter(
+        args.status.as_deref(),
+        Some(AllergyStatus::Active),
+        AllergyStatus::parse,
+    )?;
     let allergies = call
         .store()
         .allergies(&args.mrn, status)

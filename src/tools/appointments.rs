@@ -9,22 +9,28 @@ use serde::{Deserialize, Serialize};
 use super::EhrServer;
 use super::args::{
     self, DATE_PATTERN, MRN_PATTERN, NPI_PATTERN, RECORD_ID_PATTERN, TIME_PATTERN, ToolArgs,
-    iso_date, optional_text,
+    iso_date, optional_text, status_filter,
 };
 use super::call::{ToolCall, run_tool};
 use super::error::ToolError;
+use super::record_change::{self, RecordChange};
 use super::wire::{self, AppointmentWire, Success};
+use crate::auth::Tool;
 use crate::domain::clinical::{Appointment, AppointmentStatus};
 use crate::domain::ids::{Mrn, Npi, RecordId, RecordKind};
 use crate::domain::time::AppointmentTime;
 use crate::store::appointments::AppointmentFilter;
 
+/// What a booking gets when the caller does not say, as in the earlier system.
+const DEFAULT_APPOINTMENT_TYPE: &str = "Office Visit";
+const DEFAULT_LOCATION: &str = "Main Clinic";
+
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct GetAppointmentsArgs {
     #[schemars(with = "String", regex(pattern = MRN_PATTERN))]
     pub mrn: Mrn,
-    /// Only appointments with this status.
-    #[schemars(extend("enum" = ["scheduled", "confirmed", "checked_in", "completed", "cancelled", "no_show"]))]
+    /// Only appointments with this status; every status when omitted or "all".
+    #[schemars(extend("enum" = ["scheduled", "confirmed", "checked_in", "completed", "cancelled", "no_show", "all"]))]
     pub status: Option<String>,
     /// Only appointments on or after this date (YYYY-MM-DD).
     #[schemars(regex(pattern = DATE_PATTERN), extend("format" = "date"))]
@@ -42,6 +48,7 @@ impl ToolArgs for GetAppointmentsArgs {
         if let Some(from) = &self.from_date {
             iso_date("from_date", from)?;
         }
+        status_filter(self.status.as_deref(), None, AppointmentStatus::parse)?;
         args::in_range("limit", self.limit, 1, 500, "appointments")
     }
 
@@ -69,9 +76,10 @@ pub struct ScheduleAppointmentArgs {
     /// Length in minutes (5-480, default 30).
     #[schemars(range(min = 5, max = 480))]
     pub duration_minutes: Option<i64>,
-    /// For example "Follow-up", "New patient", "Annual physical".
+    /// For example "Follow-up", "New patient", "Annual physical" (default "Office Visit").
     #[schemars(length(max = 100))]
     pub appointment_type: Option<String>,
+    /// Where (default "Main Clinic").
     #[schemars(length(max = 200))]
     pub location: Option<String>,
 }
@@ -124,6 +132,10 @@ pub struct AppointmentsResult {
     pub mrn: String,
     pub count: usize,
     pub appointments: Vec<AppointmentWire>,
+    /// True when more appointments match than `limit`; `message` says how to see them.
+    pub truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -150,7 +162,7 @@ impl EhrServer {
     ) -> CallToolResult {
         run_tool!(
             self,
-            "get_appointments",
+            Tool::GetAppointments,
             context,
             arguments,
             get_appointments
@@ -160,7 +172,7 @@ impl EhrServer {
     #[tool(
         title = "Schedule appointment",
         description = "Book an appointment for a patient with a provider on a date (YYYY-MM-DD, today or later) \
-                       at a time (\"10:00 AM\" or \"14:30\"). A slot the provider already has booked is a \
+                       at a time (\"10:00 AM\", \"14:30\" or \"10am\"). A slot the provider already has booked is a \
                        conflict: pick another time.",
         input_schema = args::input_schema::<ScheduleAppointmentArgs>(),
         output_schema = args::output_schema::<AppointmentResult>(),
@@ -173,7 +185,7 @@ impl EhrServer {
     ) -> CallToolResult {
         run_tool!(
             self,
-            "schedule_appointment",
+            Tool::ScheduleAppointment,
             context,
             arguments,
             schedule_appointment
@@ -195,7 +207,7 @@ impl EhrServer {
     ) -> CallToolResult {
         run_tool!(
             self,
-            "cancel_appointment",
+            Tool::CancelAppointment,
             context,
             arguments,
             cancel_appointment
@@ -207,26 +219,26 @@ async fn get_appointments(
     call: &ToolCall<'_>,
     args: GetAppointmentsArgs,
 ) -> Result<AppointmentsResult, ToolError> {
+    let limit = args.limit.unwrap_or(100);
     let filter = AppointmentFilter {
-        status: args
-            .status
-            .as_deref()
-            .map(AppointmentStatus::parse)
-            .transpose()?,
+        status: status_filter(args.status.as_deref(), None, AppointmentStatus::parse)?,
         from_date: args.from_date.map(|date| date.trim().to_owned()),
         provider_npi: args.provider_npi,
-        limit: args.limit.unwrap_or(100),
+        limit: limit + 1,
     };
     let appointments = call
         .store()
         .appointments(&args.mrn, &filter)
         .await
         .map_err(|e| call.store_error(e))?;
+    let (appointments, truncated) = wire::truncate(appointments, limit);
     Ok(AppointmentsResult {
         status: Success::Success,
         mrn: args.mrn.to_string(),
         count: appointments.len(),
         appointments: wire::all(&appointments),
+        truncated,
+        message: truncated.then(|| wire::truncated_note("appointments", limit, 500)),
     })
 }
 
@@ -249,11 +261,18 @@ async fn schedule_appointment(
         date: crate::domain::time::format_date(date),
         time: time.written,
         duration_minutes: args.duration_minutes.unwrap_or(30),
-        appointment_type: optional_text("appointment_type", args.appointment_type.as_deref(), 100)?,
+        // The earlier system's defaults for what the caller did not give.
+        appointment_type: Some(
+            optional_text("appointment_type", args.appointment_type.as_deref(), 100)?
+                .unwrap_or_else(|| DEFAULT_APPOINTMENT_TYPE.to_owned()),
+        ),
         department: provider.department.clone(),
-        location: optional_text("location", args.location.as_deref(), 200)?,
+        location: Some(
+            optional_text("location", args.location.as_deref(), 200)?
+                .unwrap_or_else(|| DEFAULT_LOCATION.to_owned()),
+        ),
         status: AppointmentStatus::Scheduled,
-        reason: optional_text("reason", args.reason.as_deref(), 500)?,
+        reason: Some(optional_text("reason", args.reason.as_deref(), 500)?.unwrap_or_default()),
         notes: None,
     };
     let detail = Some(format!("appointment_id={}", appointment.appointment_id));
@@ -278,27 +297,20 @@ async fn cancel_appointment(
     call: &ToolCall<'_>,
     args: CancelAppointmentArgs,
 ) -> Result<AppointmentResult, ToolError> {
-    let appointment_id = RecordId::parse("appointment_id", &args.appointment_id)?;
-    let existing = call
-        .store()
-        .appointment(&appointment_id)
-        .await
-        .map_err(|e| call.store_error(e))?;
-    // Another patient's appointment is reported exactly like a missing one.
-    if existing.patient_mrn != args.mrn {
-        return Err(ToolError::NotFound("appointment not found".to_owned()));
-    }
-    let reason = optional_text("reason", args.reason.as_deref(), 500)?;
-    let detail = Some(format!("appointment_id={appointment_id}"));
+    let RecordChange { id, reason, detail } = record_change::check(
+        call,
+        "appointment",
+        "appointment_id",
+        &args.appointment_id,
+        &args.mrn,
+        args.reason.as_deref(),
+        async |id| Ok(call.store().appointment(id).await?.patient_mrn),
+    )
+    .await?;
     let cancelled = call
         .write(detail, move |conn| {
             Box::pin(async move {
-                crate::store::appointments::cancel_appointment(
-                    conn,
-                    &appointment_id,
-                    reason.as_deref(),
-                )
-                .await
+                crate::store::appointments::cancel_appointment(conn, &id, reason.as_deref()).await
             })
         })
         .await?;

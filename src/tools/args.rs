@@ -18,7 +18,8 @@ pub const MRN_PATTERN: &str = "^[A-Za-z0-9_-]{3,32}$";
 pub const NPI_PATTERN: &str = "^[0-9]{10}$";
 pub const RECORD_ID_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
 pub const DATE_PATTERN: &str = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$";
-pub const TIME_PATTERN: &str = "^(0?[0-9]|1[0-9]|2[0-3]):[0-5][0-9]( ?[AaPp][Mm])?$";
+pub const TIME_PATTERN: &str =
+    "^((0?[0-9]|1[0-9]|2[0-3]):[0-5][0-9]( ?[AaPp][Mm])?|(0?[1-9]|1[0-2]) ?[AaPp][Mm])$";
 
 /// A tool's typed arguments. `validate` checks what the JSON Schema cannot (ranges across fields,
 /// calendar dates); `patient` names the patient the call touches, for the policy and the audit log.
@@ -93,15 +94,13 @@ pub fn input_schema<A: JsonSchema + 'static>() -> Arc<JsonObject> {
     Arc::new(schema)
 }
 
-/// Replaces text arguments by the number or boolean their property's schema asks for, when the text is one.
+/// Replaces text arguments by the number or boolean their property's schema asks for, when the text is one,
+/// and integral numbers written as decimals (`2.0`, as the earlier system's clients send) by integers.
 fn coerce_scalar_text(arguments: &mut JsonObject, schema: &JsonObject) {
     let Some(properties) = schema.get("properties").and_then(|p| p.as_object()) else {
         return;
     };
     for (name, value) in arguments.iter_mut() {
-        let serde_json::Value::String(text) = value else {
-            continue;
-        };
         let Some(types) = properties.get(name).and_then(|p| p.get("type")) else {
             continue;
         };
@@ -109,6 +108,19 @@ fn coerce_scalar_text(arguments: &mut JsonObject, schema: &JsonObject) {
             serde_json::Value::String(single) => single == wanted,
             serde_json::Value::Array(many) => many.iter().any(|t| t == wanted),
             _ => false,
+        };
+        if let serde_json::Value::Number(number) = value {
+            if let Some(integral) = number
+                .as_f64()
+                .filter(|_| wants("integer"))
+                .and_then(integral)
+            {
+                *value = serde_json::Value::from(integral);
+            }
+            continue;
+        }
+        let serde_json::Value::String(text) = value else {
+            continue;
         };
         let text = text.trim();
         let coerced = if wants("integer") {
@@ -124,6 +136,14 @@ fn coerce_scalar_text(arguments: &mut JsonObject, schema: &JsonObject) {
             *value = coerced;
         }
     }
+}
+
+/// `number` as an integer when it is one exactly (`2.0`), within ±2^53.
+fn integral(number: f64) -> Option<i64> {
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    // The range check makes the cast exact.
+    #[allow(clippy::cast_possible_truncation)]
+    (number.fract() == 0.0 && number.abs() <= EXACT).then_some(number as i64)
 }
 
 /// The output schema of a result type.
@@ -217,6 +237,19 @@ pub fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
     }
 }
 
+/// A status filter argument: absent means `default`, `"all"` means no filter, anything else must parse.
+pub fn status_filter<S>(
+    raw: Option<&str>,
+    default: Option<S>,
+    parse: impl Fn(&str) -> Result<S, crate::domain::DomainError>,
+) -> Result<Option<S>, ToolError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(all) if all.eq_ignore_ascii_case("all") => Ok(None),
+        Some(status) => Ok(Some(parse(status)?)),
+    }
+}
+
 /// Checks an ISO date (`YYYY-MM-DD`).
 pub fn iso_date(field: &str, value: &str) -> Result<chrono::NaiveDate, ToolError> {
     Ok(crate::domain::time::parse_date(field, value)?)
@@ -286,6 +319,12 @@ mod tests {
         let as_text =
             parse_args::<Sample>(object(serde_json::json!({"mrn": "MRN001", "count": " 7 "})));
         assert!(as_text.is_ok());
+        let as_decimal =
+            parse_args::<Sample>(object(serde_json::json!({"mrn": "MRN001", "count": 2.0})));
+        assert!(as_decimal.is_ok());
+        let fraction =
+            parse_args::<Sample>(object(serde_json::json!({"mrn": "MRN001", "count": 2.5})));
+        assert!(fraction.is_err());
         let bad_mrn = parse_args::<Sample>(object(serde_json::json!({"mrn": "M", "count": 1})));
         assert!(
             bad_mrn

@@ -12,6 +12,7 @@ use super::call::{ToolCall, run_tool};
 use super::error::ToolError;
 use super::wire::Success;
 use crate::audit::{AuditQuery, AuditRow};
+use crate::auth::Tool;
 use crate::domain::ids::Mrn;
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -106,7 +107,13 @@ impl EhrServer {
         context: RequestContext<RoleServer>,
         arguments: JsonObject,
     ) -> CallToolResult {
-        run_tool!(self, "query_audit_log", context, arguments, query_audit_log)
+        run_tool!(
+            self,
+            Tool::QueryAuditLog,
+            context,
+            arguments,
+            query_audit_log
+        )
     }
 }
 

@@ -12,6 +12,7 @@ use super::args::{self, MRN_PATTERN, ToolArgs, required_text};
 use super::call::{ToolCall, run_tool};
 use super::error::ToolError;
 use super::wire::Success;
+use crate::auth::Tool;
 use crate::auth::clients::NewClient;
 use crate::domain::access::Role;
 use crate::domain::ids::Mrn;
@@ -50,23 +51,61 @@ pub struct RegisterClientArgs {
     /// doctor, nurse, patient, admin or system.
     #[schemars(extend("enum" = ["doctor", "nurse", "patient", "admin", "system"]))]
     pub role: String,
-    /// Space-separated scopes, e.g. "read:patients read:labs".
-    #[schemars(length(min = 1, max = 1024))]
-    pub scopes: String,
+    /// The scopes, as a list (`["read:patients", "read:labs"]`) or space-separated
+    /// (`"read:patients read:labs"`). The result gives them back in the same form.
+    pub scopes: Scopes,
     /// The patient a `patient` client is bound to (required for role patient only).
     #[schemars(with = "Option<String>", regex(pattern = MRN_PATTERN))]
     pub patient_mrn: Option<Mrn>,
     /// Requests per hour (default 1000).
     #[schemars(range(min = 1, max = 100000000))]
     pub rate_limit: Option<i64>,
+    /// What the application is for (the earlier system's argument; checked, not stored).
+    #[schemars(length(max = 500))]
+    pub description: Option<String>,
+    /// Who runs the application (the earlier system's argument; checked, not stored).
+    #[schemars(length(max = 254))]
+    pub contact_email: Option<String>,
+}
+
+/// Scopes as a list or as one space-separated text, the two forms the earlier system accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Scopes {
+    List(#[schemars(length(min = 1, max = 32))] Vec<String>),
+    Text(#[schemars(length(min = 1, max = 1024))] String),
+}
+
+impl Scopes {
+    /// The scopes as one space-separated text, bounded and non-empty.
+    fn joined(&self) -> Result<String, ToolError> {
+        let text = match self {
+            Self::List(items) if items.len() > 32 => {
+                return Err(ToolError::invalid("scopes", "at most 32 scopes"));
+            }
+            Self::List(items) => items.join(" "),
+            Self::Text(text) => text.clone(),
+        };
+        required_text("scopes", &text, 1024)
+    }
+
+    /// `scopes` (space-separated) in the form the caller used.
+    fn in_form_of(&self, scopes: &str) -> Scopes {
+        match self {
+            Self::List(_) => Self::List(scopes.split_whitespace().map(str::to_owned).collect()),
+            Self::Text(_) => Self::Text(scopes.to_owned()),
+        }
+    }
 }
 
 impl ToolArgs for RegisterClientArgs {
     fn validate(&self) -> Result<(), ToolError> {
         required_text("app_id", &self.app_id, 128)?;
         required_text("app_name", &self.app_name, 200)?;
-        required_text("scopes", &self.scopes, 1024)?;
+        self.scopes.joined()?;
         Role::parse(&self.role)?;
+        args::optional_text("description", self.description.as_deref(), 500)?;
+        args::email("contact_email", self.contact_email.as_deref())?;
         args::in_range(
             "rate_limit",
             self.rate_limit,
@@ -98,7 +137,7 @@ pub struct AuthenticateResult {
     pub client_info: ClientInfoWire,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct TokenInfoWire {
     pub client_id: String,
     pub app_id: String,
@@ -112,31 +151,32 @@ pub struct TokenInfoWire {
     pub expires_in: i64,
 }
 
+/// A valid token: who it belongs to, at the top level as the earlier system answered, and again under
+/// `token_info`. An invalid token is an error result that also carries `valid: false` and `error`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ValidateTokenResult {
     pub status: Success,
+    /// Always true here.
     pub valid: bool,
+    #[serde(flatten)]
+    pub token: TokenInfoWire,
     pub token_info: TokenInfoWire,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct RegisteredClientWire {
-    pub client_id: String,
-    /// Shown this once: store it now.
-    pub client_secret: String,
-    pub app_id: String,
-    pub app_name: String,
-    pub role: String,
-    pub scopes: String,
-    pub rate_limit: i64,
-    pub patient_mrn: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct RegisterClientResult {
     pub status: Success,
     pub message: String,
-    pub client: RegisteredClientWire,
+    pub client_id: String,
+    /// Shown this once: store it now.
+    pub client_secret: String,
+    pub app_id: String,
+    pub app_name: String,
+    pub role: String,
+    /// The granted scopes, in the form they were given (list or space-separated text).
+    pub scopes: Scopes,
+    pub rate_limit: i64,
+    pub patient_mrn: Option<String>,
 }
 
 #[tool_router(router = auth_tools, vis = "pub(crate)")]
@@ -187,7 +227,13 @@ impl EhrServer {
         context: RequestContext<RoleServer>,
         arguments: JsonObject,
     ) -> CallToolResult {
-        run_tool!(self, "register_client", context, arguments, register_client)
+        run_tool!(
+            self,
+            Tool::RegisterClient,
+            context,
+            arguments,
+            register_client
+        )
     }
 }
 
@@ -199,7 +245,7 @@ async fn register_client(
         app_id: required_text("app_id", &args.app_id, 128)?,
         app_name: required_text("app_name", &args.app_name, 200)?,
         role: Role::parse(&args.role)?,
-        scopes: required_text("scopes", &args.scopes, 1024)?,
+        scopes: args.scopes.joined()?,
         patient_mrn: args.patient_mrn,
         jwks: None,
         rate_limit: args.rate_limit,
@@ -214,16 +260,17 @@ async fn register_client(
         .map_err(|error| ToolError::from_auth(&call.request_id, error))?;
     Ok(RegisterClientResult {
         status: Success::Success,
-        message: "client registered; the client_secret is shown only this once".to_owned(),
-        client: RegisteredClientWire {
-            client_id: registered.client_id.to_string(),
-            client_secret: registered.client_secret.expose().to_owned(),
-            app_id: registered.app_id,
-            app_name: registered.app_name,
-            role: registered.role.as_str().to_owned(),
-            scopes: registered.scopes,
-            rate_limit: registered.rate_limit,
-            patient_mrn: registered.patient_mrn.map(|mrn| mrn.to_string()),
-        },
+        message:
+            "IMPORTANT: save the client_secret securely; it is shown only this once and cannot be \
+                  retrieved again"
+                .to_owned(),
+        client_id: registered.client_id.to_string(),
+        client_secret: registered.client_secret.expose().to_owned(),
+        app_id: registered.app_id,
+        app_name: registered.app_name,
+        role: registered.role.as_str().to_owned(),
+        scopes: args.scopes.in_form_of(&registered.scopes),
+        rate_limit: registered.rate_limit,
+        patient_mrn: registered.patient_mrn.map(|mrn| mrn.to_string()),
     })
 }

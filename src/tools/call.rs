@@ -20,14 +20,14 @@ use super::EhrServer;
 use super::args::{ToolArgs, parse_args, take_access_token};
 use super::error::ToolError;
 use crate::audit::{AuditEvent, Outcome};
-use crate::auth::Principal;
+use crate::auth::{Principal, Tool};
 use crate::domain::ids::Mrn;
 use crate::store::StoreError;
 
 /// Runs one tool: `begin` (identity, rate limit, arguments, policy), the tool's body
 /// `async fn(&ToolCall, Args) -> Result<impl Serialize, ToolError>`, then `finish` (audit, result).
 macro_rules! run_tool {
-    ($server:expr, $tool:literal, $context:expr, $arguments:expr, $body:path) => {{
+    ($server:expr, $tool:expr, $context:expr, $arguments:expr, $body:path) => {{
         match $server.begin($tool, &$context, $arguments).await {
             Ok((call, args)) => {
                 let outcome = $body(&call, args).await;
@@ -47,7 +47,7 @@ pub struct ToolCall<'s> {
     pub server: &'s EhrServer,
     pub principal: Principal,
     pub request_id: String,
-    pub tool: &'static str,
+    pub tool: Tool,
     patient: Option<Mrn>,
     started: Instant,
     audited: AtomicBool,
@@ -64,7 +64,7 @@ impl EhrServer {
     /// Everything before a tool's own work. `Err` is the finished (audited) error result to return.
     pub(crate) async fn begin<A: ToolArgs>(
         &self,
-        tool: &'static str,
+        tool: Tool,
         context: &RequestContext<RoleServer>,
         arguments: JsonObject,
     ) -> Result<(ToolCall<'_>, A), CallToolResult> {
@@ -89,7 +89,7 @@ impl EhrServer {
 
     async fn admit<A: ToolArgs>(
         &self,
-        tool: &'static str,
+        tool: Tool,
         context: &RequestContext<RoleServer>,
         arguments: JsonObject,
         request_id: &str,
@@ -133,7 +133,7 @@ impl EhrServer {
 
     async fn refuse(
         &self,
-        tool: &'static str,
+        tool: Tool,
         request_id: &str,
         started: Instant,
         refusal: Refusal,
@@ -156,7 +156,7 @@ impl EhrServer {
             started,
             Some(&refusal.error),
         );
-        refusal.error.into_call_tool_result()
+        refusal.error.into_call_tool_result(tool)
     }
 
     /// Everything after a tool's own work: the audit row (unless the write already wrote it), then the
@@ -193,7 +193,7 @@ impl EhrServer {
                     call.started,
                     Some(&failure),
                 );
-                return failure.into_call_tool_result();
+                return failure.into_call_tool_result(call.tool);
             }
         }
         match outcome {
@@ -215,14 +215,14 @@ impl EhrServer {
                     call.started,
                     Some(&error),
                 );
-                error.into_call_tool_result()
+                error.into_call_tool_result(call.tool)
             }
         }
     }
 
     pub(crate) fn audit_event(
         &self,
-        tool: &str,
+        tool: Tool,
         request_id: &str,
         principal: Option<&Principal>,
         patient: Option<&Mrn>,
@@ -235,7 +235,7 @@ impl EhrServer {
             client_id: principal.map(|p| p.client_id.to_string()),
             app_id: principal.map(|p| p.app_id.clone()),
             role: principal.map(|p| p.role.as_str().to_owned()),
-            action: tool.to_owned(),
+            action: tool.name().to_owned(),
             patient_mrn: patient.cloned(),
             outcome,
             detail,
@@ -251,7 +251,7 @@ impl ToolCall<'_> {
     /// Whether the policy lets this caller read `mrn`'s record (asked as `get_patient`); used to scope
     /// lists such as search results to what the caller may open.
     pub fn may_see(&self, mrn: &Mrn) -> bool {
-        crate::auth::policy::authorize(&self.principal, "get_patient", Some(mrn)).is_ok()
+        crate::auth::policy::authorize(&self.principal, Tool::GetPatient, Some(mrn)).is_ok()
     }
 
     /// Maps a store failure of this call.
@@ -305,7 +305,7 @@ pub(crate) fn outcome_of(error: &ToolError) -> Outcome {
 /// Logs the end of a tool call and counts it in the metrics (`ehr_mcp_requests_total`, latency).
 pub(crate) fn log_finished(
     transport: crate::audit::Transport,
-    tool: &str,
+    tool: Tool,
     request_id: &str,
     started: Instant,
     error: Option<&ToolError>,
@@ -313,14 +313,14 @@ pub(crate) fn log_finished(
     let elapsed = started.elapsed();
     crate::telemetry::metrics::record_request(
         transport.as_str(),
-        tool,
+        tool.name(),
         error.map_or("success", ToolError::code),
         elapsed,
     );
     let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
     match error {
         None => tracing::info!(
-            tool,
+            tool = tool.name(),
             request_id,
             elapsed_ms,
             outcome = "success",
@@ -328,7 +328,7 @@ pub(crate) fn log_finished(
         ),
         Some(error) => {
             tracing::info!(
-                tool,
+                tool = tool.name(),
                 request_id,
                 elapsed_ms,
                 outcome = error.code(),

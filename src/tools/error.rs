@@ -1,11 +1,11 @@
 //! The tool layer's error type and its ONE mapping to the MCP wire: a tool error result
-//! (`isError: true`, `{"status": "error", "code", "message"}`). JSON-RPC errors (unknown tool, malformed
+//! (`isError: true`, `{"status": "error", "code", "message", "tool"}`). JSON-RPC errors (unknown tool, malformed
 //! request) are produced by rmcp's router before a tool runs.
 
-use rmcp::model::{CallToolResult, ContentBlock};
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
 use serde::Serialize;
 
-use crate::auth::AuthError;
+use crate::auth::{AuthError, Tool};
 use crate::domain::DomainError;
 use crate::store::StoreError;
 
@@ -108,13 +108,22 @@ impl ToolError {
         }
     }
 
-    /// The one conversion to the MCP wire: `isError: true` with the JSON error object as text.
-    /// No `structuredContent`: the tools' output schemas describe success results only.
-    pub fn into_call_tool_result(self) -> CallToolResult {
+    /// The one conversion to the MCP wire: `isError: true` with the JSON error object as text, naming
+    /// the tool as the earlier system did. No `structuredContent`: the tools' output schemas describe
+    /// success results only.
+    pub fn into_call_tool_result(self, tool: Tool) -> CallToolResult {
+        self.into_call_tool_result_with(tool, JsonObject::new())
+    }
+
+    /// [`Self::into_call_tool_result`] with `extra` keys a tool's earlier clients read from its error
+    /// (`validate_token`'s `valid: false`); `extra` must not repeat the standard keys.
+    pub fn into_call_tool_result_with(self, tool: Tool, extra: JsonObject) -> CallToolResult {
         let body = ErrorBody {
+            extra,
             status: "error",
             code: self.code(),
             message: self.to_string(),
+            tool: tool.name(),
         };
         let text = serde_json::to_string(&body).unwrap_or_else(|_| {
             r#"{"status":"error","code":"internal","message":"internal error"}"#.to_owned()
@@ -131,9 +140,12 @@ impl From<DomainError> for ToolError {
 
 #[derive(Serialize)]
 struct ErrorBody {
+    #[serde(flatten)]
+    extra: JsonObject,
     status: &'static str,
     code: &'static str,
     message: String,
+    tool: &'static str,
 }
 
 /// A plain-words message for a named constraint; unknown names get a generic message (no schema detail).
@@ -162,7 +174,7 @@ mod tests {
     use super::*;
 
     fn wire(error: ToolError) -> serde_json::Value {
-        let result = error.into_call_tool_result();
+        let result = error.into_call_tool_result(Tool::GetPatient);
         assert_eq!(result.is_error, Some(true));
         assert!(result.structured_content.is_none());
         let text = result
@@ -179,7 +191,8 @@ mod tests {
         let body = wire(ToolError::NotFound("patient not found".into()));
         assert_eq!(
             body,
-            serde_json::json!({"status": "error", "code": "not_found", "message": "patient not found"})
+            serde_json::json!({"status": "error", "code": "not_found", "message": "patient not found",
+                               "tool": "get_patient"})
         );
         assert_eq!(
             wire(ToolError::unauthenticated())["code"],

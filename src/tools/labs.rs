@@ -11,6 +11,7 @@ use super::args::{self, MRN_PATTERN, ToolArgs, in_range, required_text};
 use super::call::{ToolCall, run_tool};
 use super::error::ToolError;
 use super::wire::{self, LabResultWire, Success};
+use crate::auth::Tool;
 use crate::domain::clinical::{LabResult, LabStatus};
 use crate::domain::ids::{Mrn, RecordId, RecordKind};
 
@@ -62,6 +63,10 @@ pub struct LabResultsResult {
     pub mrn: String,
     pub count: usize,
     pub lab_results: Vec<LabResultWire>,
+    /// True when the patient has more results than `limit`; `message` says how to see them.
+    pub truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -76,7 +81,8 @@ impl EhrServer {
     #[tool(
         title = "Get lab results",
         description = "List a patient's laboratory orders and results, newest first, each with its components \
-                       (value, unit, reference range, flag such as high or low).",
+                       (value, unit, reference range, flag such as high or low). Up to `limit` (default 20); \
+                       `truncated` says when there are more.",
         input_schema = args::input_schema::<GetLabResultsArgs>(),
         output_schema = args::output_schema::<LabResultsResult>(),
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
@@ -86,7 +92,13 @@ impl EhrServer {
         context: RequestContext<RoleServer>,
         arguments: JsonObject,
     ) -> CallToolResult {
-        run_tool!(self, "get_lab_results", context, arguments, get_lab_results)
+        run_tool!(
+            self,
+            Tool::GetLabResults,
+            context,
+            arguments,
+            get_lab_results
+        )
     }
 
     #[tool(
@@ -102,7 +114,7 @@ impl EhrServer {
         context: RequestContext<RoleServer>,
         arguments: JsonObject,
     ) -> CallToolResult {
-        run_tool!(self, "order_lab", context, arguments, order_lab)
+        run_tool!(self, Tool::OrderLab, context, arguments, order_lab)
     }
 }
 
@@ -111,16 +123,20 @@ async fn get_lab_results(
     args: GetLabResultsArgs,
 ) -> Result<LabResultsResult, ToolError> {
     let status = args.status.as_deref().map(LabStatus::parse).transpose()?;
+    let limit = args.limit.unwrap_or(20);
     let labs = call
         .store()
-        .lab_results(&args.mrn, status, args.limit.unwrap_or(20))
+        .lab_results(&args.mrn, status, limit + 1)
         .await
         .map_err(|e| call.store_error(e))?;
+    let (labs, truncated) = wire::truncate(labs, limit);
     Ok(LabResultsResult {
         status: Success::Success,
         mrn: args.mrn.to_string(),
         count: labs.len(),
         lab_results: wire::all(&labs),
+        truncated,
+        message: truncated.then(|| wire::truncated_note("lab results", limit, 100)),
     })
 }
 

@@ -7,10 +7,14 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::EhrServer;
-use super::args::{self, MRN_PATTERN, RECORD_ID_PATTERN, ToolArgs, optional_text, required_text};
+use super::args::{
+    self, MRN_PATTERN, RECORD_ID_PATTERN, ToolArgs, optional_text, required_text, status_filter,
+};
 use super::call::{ToolCall, run_tool};
 use super::error::ToolError;
+use super::record_change::{self, RecordChange};
 use super::wire::{self, MedicationWire, Success};
+use crate::auth::Tool;
 use crate::domain::clinical::{Medication, MedicationStatus};
 use crate::domain::ids::{Mrn, RecordId, RecordKind};
 
@@ -18,18 +22,19 @@ use crate::domain::ids::{Mrn, RecordId, RecordKind};
 pub struct GetMedicationsArgs {
     #[schemars(with = "String", regex(pattern = MRN_PATTERN))]
     pub mrn: Mrn,
-    /// Only medications with this status; all when omitted.
-    #[schemars(extend("enum" = ["active", "on_hold", "completed", "discontinued"]))]
+    /// Only medications with this status (default "active"); "all" for every status.
+    #[schemars(extend("enum" = ["active", "on_hold", "completed", "discontinued", "all"]))]
     pub status: Option<String>,
 }
 
 impl ToolArgs for GetMedicationsArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        self.status
-            .as_deref()
-            .map(MedicationStatus::parse)
-            .transpose()?;
-        Ok(())
+        status_filter(
+            self.status.as_deref(),
+            Some(MedicationStatus::Active),
+            MedicationStatus::parse,
+        )
+        .map(|_| ())
     }
 
     fn patient(&self) -> Option<&Mrn> {
@@ -123,7 +128,7 @@ impl EhrServer {
     #[tool(
         title = "Get medications",
         description = "List a patient's medications (name, dosage, frequency, route, prescriber, status, refills), \
-                       newest first; pass status \"active\" for the current medication list.",
+                       newest first: the active ones unless you pass another status, or \"all\".",
         input_schema = args::input_schema::<GetMedicationsArgs>(),
         output_schema = args::output_schema::<MedicationsResult>(),
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
@@ -133,7 +138,13 @@ impl EhrServer {
         context: RequestContext<RoleServer>,
         arguments: JsonObject,
     ) -> CallToolResult {
-        run_tool!(self, "get_medications", context, arguments, get_medications)
+        run_tool!(
+            self,
+            Tool::GetMedications,
+            context,
+            arguments,
+            get_medications
+        )
     }
 
     #[tool(
@@ -151,7 +162,7 @@ impl EhrServer {
     ) -> CallToolResult {
         run_tool!(
             self,
-            "prescribe_medication",
+            Tool::PrescribeMedication,
             context,
             arguments,
             prescribe_medication
@@ -173,7 +184,7 @@ impl EhrServer {
     ) -> CallToolResult {
         run_tool!(
             self,
-            "discontinue_medication",
+            Tool::DiscontinueMedication,
             context,
             arguments,
             discontinue_medication
@@ -185,11 +196,11 @@ async fn get_medications(
     call: &ToolCall<'_>,
     args: GetMedicationsArgs,
 ) -> Result<MedicationsResult, ToolError> {
-    let status = args
-        .status
-        .as_deref()
-        .map(MedicationStatus::parse)
-        .transpose()?;
+    let status = status_filter(
+        args.status.as_deref(),
+        Some(MedicationStatus::Active),
+        MedicationStatus::parse,
+    )?;
     let medications = call
         .store()
         .medications(&args.mrn, status)
@@ -252,31 +263,23 @@ async fn discontinue_medication(
     call: &ToolCall<'_>,
     args: DiscontinueMedicationArgs,
 ) -> Result<MedicationResult, ToolError> {
-    let medication_id = RecordId::parse("medication_id", &args.medication_id)?;
-    let existing = call
-        .store()
-        .medication(&medication_id)
-        .await
-        .map_err(|e| call.store_error(e))?;
-    // Another patient's medication is reported exactly like a missing one.
-    if existing.patient_mrn != args.mrn {
-        return Err(ToolError::NotFound("medication not found".to_owned()));
-    }
-    let reason = optional_text("reason", args.reason.as_deref(), 500)?;
+    let RecordChange { id, reason, detail } = record_change::check(
+        call,
+        "medication",
+        "medication_id",
+        &args.medication_id,
+        &args.mrn,
+        args.reason.as_deref(),
+        async |id| Ok(call.store().medication(id).await?.patient_mrn),
+    )
+    .await?;
     let stopped = call
-        .write(
-            Some(format!("medication_id={medication_id}")),
-            move |conn| {
-                Box::pin(async move {
-                    crate::store::medications::discontinue_medication(
-                        conn,
-                        &medication_id,
-                        reason.as_deref(),
-                    )
+        .write(detail, move |conn| {
+            Box::pin(async move {
+                crate::store::medications::discontinue_medication(conn, &id, reason.as_deref())
                     .await
-                })
-            },
-        )
+            })
+        })
         .await?;
     Ok(MedicationResult {
         status: Success::Success,

@@ -24,9 +24,11 @@ mod audit_tools;
 mod auth_tools;
 mod demographics;
 mod labs;
+mod listing;
 mod medications;
 mod patients;
 mod providers;
+mod record_change;
 mod summary;
 mod token_calls;
 mod vitals;
@@ -97,10 +99,24 @@ carries a bearer token: call `authenticate` with client_id, client_secret and ap
 this connection), or pass `access_token` in each call. Patients are identified by MRN (e.g. MRN001); find \
 one with `search_patients`. `get_patient_summary` gives demographics, active medications, allergies, latest \
 vitals, recent labs and upcoming appointments in one call. Errors come back as \
-{\"status\": \"error\", \"code\", \"message\"}; `forbidden` means your client's role or scopes do not allow the tool.";
+{\"status\": \"error\", \"code\", \"message\", \"tool\"}; `forbidden` means your client's role or scopes do not allow the tool.";
+
+/// Every tool's definition (name, schemas, annotations), sorted by name.
+fn all_tools() -> Vec<rmcp::model::Tool> {
+    TOOL_ROUTER.list_all()
+}
 
 #[tool_handler(router = TOOL_ROUTER)]
 impl ServerHandler for EhrServer {
+    /// A known caller sees only the tools it may call (`listing`).
+    async fn list_tools(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        context: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::ListToolsResult, rmcp::ErrorData> {
+        Ok(self.visible_tools(&context).await)
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("ehr-mcp", env!("CARGO_PKG_VERSION")))

@@ -11,7 +11,8 @@ use super::args::{self, DATE_PATTERN, MRN_PATTERN, ToolArgs, optional_text, requ
 use super::call::{ToolCall, run_tool};
 use super::demographics::{CheckedDemographics, Demographics, date_of_birth, generated_mrn};
 use super::error::ToolError;
-use super::wire::{PatientWire, Success};
+use super::wire::{PatientWire, SearchStatus, Success};
+use crate::auth::Tool;
 use crate::domain::clinical::{Patient, PatientUpdate};
 use crate::domain::ids::Mrn;
 use crate::store::patients::PatientSearch;
@@ -124,7 +125,8 @@ pub struct PatientChangeResult {
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct PatientListResult {
-    pub status: Success,
+    /// `not_found` when no patient matched.
+    pub status: SearchStatus,
     pub count: usize,
     pub patients: Vec<PatientWire>,
     /// Pass as `cursor` to get the next page; absent on the last page.
@@ -133,6 +135,9 @@ pub struct PatientListResult {
     /// Says so when nothing matched.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// What to try when nothing matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<String>,
 }
 
 #[tool_router(router = patient_tools, vis = "pub(crate)")]
@@ -150,14 +155,14 @@ impl EhrServer {
         context: RequestContext<RoleServer>,
         arguments: JsonObject,
     ) -> CallToolResult {
-        run_tool!(self, "get_patient", context, arguments, get_patient)
+        run_tool!(self, Tool::GetPatient, context, arguments, get_patient)
     }
 
     #[tool(
         title = "Search patients",
         description = "Find patients by name (first and/or last, either order, partial, case-insensitive), by MRN \
                        or by date of birth (YYYY-MM-DD). Returns up to `limit` patients and a `next_cursor` when \
-                       more match; an empty list means no patient matched.",
+                       more match; when none matches, status is \"not_found\" with an empty list.",
         input_schema = args::input_schema::<SearchPatientsArgs>(),
         output_schema = args::output_schema::<PatientListResult>(),
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
@@ -167,7 +172,13 @@ impl EhrServer {
         context: RequestContext<RoleServer>,
         arguments: JsonObject,
     ) -> CallToolResult {
-        run_tool!(self, "search_patients", context, arguments, search_patients)
+        run_tool!(
+            self,
+            Tool::SearchPatients,
+            context,
+            arguments,
+            search_patients
+        )
     }
 
     #[tool(
@@ -184,7 +195,13 @@ impl EhrServer {
         context: RequestContext<RoleServer>,
         arguments: JsonObject,
     ) -> CallToolResult {
-        run_tool!(self, "create_patient", context, arguments, create_patient)
+        run_tool!(
+            self,
+            Tool::CreatePatient,
+            context,
+            arguments,
+            create_patient
+        )
     }
 
     #[tool(
@@ -200,7 +217,13 @@ impl EhrServer {
         context: RequestContext<RoleServer>,
         arguments: JsonObject,
     ) -> CallToolResult {
-        run_tool!(self, "update_patient", context, arguments, update_patient)
+        run_tool!(
+            self,
+            Tool::UpdatePatient,
+            context,
+            arguments,
+            update_patient
+        )
     }
 }
 
@@ -240,15 +263,22 @@ async fn search_patients(
         .filter(|patient| call.may_see(&patient.mrn))
         .map(PatientWire::from)
         .collect();
-    let message = patients
-        .is_empty()
-        .then(|| "no patients match this search".to_owned());
+    let none = patients.is_empty();
     Ok(PatientListResult {
-        status: Success::Success,
+        status: if none {
+            SearchStatus::NotFound
+        } else {
+            SearchStatus::Success
+        },
         count: patients.len(),
         patients,
         next_cursor: page.next_cursor,
-        message,
+        message: none.then(|| "no patients match this search".to_owned()),
+        suggestion: none.then(|| {
+            "Try searching with just first or last name, the MRN, or the date of birth \
+             (YYYY-MM-DD), or verify the spelling."
+                .to_owned()
+        }),
     })
 }
 

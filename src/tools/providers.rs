@@ -11,6 +11,7 @@ use super::args::{self, NPI_PATTERN, ToolArgs, in_range, optional_text};
 use super::call::{ToolCall, run_tool};
 use super::error::ToolError;
 use super::wire::{self, ProviderWire, Success};
+use crate::auth::Tool;
 use crate::domain::ids::Npi;
 use crate::store::providers::ProviderSearch;
 
@@ -52,10 +53,13 @@ impl ToolArgs for GetProviderArgs {}
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ProvidersResult {
+    /// "success", also when nothing matched (`count` 0), as the earlier system answered.
     pub status: Success,
     pub count: usize,
     pub providers: Vec<ProviderWire>,
-    /// Says so when nothing matched.
+    /// True when more providers match than `limit`.
+    pub truncated: bool,
+    /// Says so when nothing matched or the list was cut.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
@@ -83,7 +87,7 @@ impl EhrServer {
     ) -> CallToolResult {
         run_tool!(
             self,
-            "search_providers",
+            Tool::SearchProviders,
             context,
             arguments,
             search_providers
@@ -102,7 +106,7 @@ impl EhrServer {
         context: RequestContext<RoleServer>,
         arguments: JsonObject,
     ) -> CallToolResult {
-        run_tool!(self, "get_provider", context, arguments, get_provider)
+        run_tool!(self, Tool::GetProvider, context, arguments, get_provider)
     }
 }
 
@@ -110,24 +114,33 @@ async fn search_providers(
     call: &ToolCall<'_>,
     args: SearchProvidersArgs,
 ) -> Result<ProvidersResult, ToolError> {
+    let limit = args.limit.unwrap_or(50);
     let search = ProviderSearch {
         term: optional_text("search_term", args.search_term.as_deref(), 100)?,
         specialty: optional_text("specialty", args.specialty.as_deref(), 100)?,
         department: optional_text("department", args.department.as_deref(), 100)?,
         accepting_new_patients: args.accepting_new_patients,
-        limit: args.limit.unwrap_or(50),
+        limit: limit + 1,
     };
     let providers = call
         .store()
         .search_providers(&search)
         .await
         .map_err(|e| call.store_error(e))?;
+    let (providers, truncated) = wire::truncate(providers, limit);
+    let message = if providers.is_empty() {
+        Some(
+            "no providers match this search; try part of a name, a specialty or a department"
+                .to_owned(),
+        )
+    } else {
+        truncated.then(|| wire::truncated_note("providers", limit, 100))
+    };
     Ok(ProvidersResult {
         status: Success::Success,
         count: providers.len(),
-        message: providers
-            .is_empty()
-            .then(|| "no providers match this search".to_owned()),
+        truncated,
+        message,
         providers: wire::all(&providers),
     })
 }

@@ -1,5 +1,6 @@
 //! `get_patient_summary`: demographics, active medications, active allergies, latest vitals, recent labs
-//! and upcoming appointments in one call.
+//! and upcoming appointments in one call — each section only when the caller's scopes allow its kind of
+//! data (`auth::policy::readable`); the result names the sections it withheld.
 
 use rmcp::model::{CallToolResult, JsonObject};
 use rmcp::service::RequestContext;
@@ -15,8 +16,11 @@ use super::wire::{
     self, AllergyWire, AppointmentWire, LabResultWire, MedicationWire, PatientWire, Success,
     VitalSignsWire,
 };
+use crate::auth::Tool;
+use crate::auth::{DataKind, policy};
 use crate::domain::clinical::{AllergyStatus, MedicationStatus};
 use crate::domain::ids::Mrn;
+use crate::store::StoreError;
 use crate::store::appointments::AppointmentFilter;
 
 /// How many recent lab results and upcoming appointments a summary shows.
@@ -35,20 +39,55 @@ impl ToolArgs for GetPatientSummaryArgs {
     }
 }
 
+/// A patient overview. Each section is there only when the caller's scopes allow its kind of data;
+/// `withheld` names the sections left out for that reason.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct PatientSummaryResult {
     pub status: Success,
     pub mrn: String,
-    pub patient: PatientWire,
-    pub active_medications: Vec<MedicationWire>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patient: Option<PatientWire>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active_medications: Option<Vec<MedicationWire>>,
     /// Active allergies.
-    pub allergies: Vec<AllergyWire>,
-    /// The most recent vital signs, if any were recorded.
-    pub latest_vital_signs: Option<VitalSignsWire>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allergies: Option<Vec<AllergyWire>>,
+    /// The most recent vital signs (null when none were recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_vital_signs: Option<Option<VitalSignsWire>>,
     /// The most recent lab orders and results, newest first.
-    pub recent_lab_results: Vec<LabResultWire>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recent_lab_results: Option<Vec<LabResultWire>>,
     /// Scheduled, confirmed or checked-in appointments from today on, soonest first.
-    pub upcoming_appointments: Vec<AppointmentWire>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upcoming_appointments: Option<Vec<AppointmentWire>>,
+    /// The sections this caller's scopes do not cover, by their names above (empty when none).
+    pub withheld: Vec<&'static str>,
+}
+
+/// The result key of each summary section.
+fn section_name(kind: DataKind) -> &'static str {
+    match kind {
+        DataKind::Demographics => "patient",
+        DataKind::Medications => "active_medications",
+        DataKind::Allergies => "allergies",
+        DataKind::VitalSigns => "latest_vital_signs",
+        DataKind::LabResults => "recent_lab_results",
+        DataKind::Appointments => "upcoming_appointments",
+        DataKind::Providers | DataKind::Clients | DataKind::Audit => "other",
+    }
+}
+
+/// Runs `fetch` only for a section the caller may see.
+async fn section<T>(
+    shown: bool,
+    fetch: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<Option<T>, StoreError> {
+    if shown {
+        fetch.await.map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 #[tool_router(router = summary_tools, vis = "pub(crate)")]
@@ -56,8 +95,9 @@ impl EhrServer {
     #[tool(
         title = "Get patient summary",
         description = "One call for a patient overview: demographics, active medications, active allergies, \
-                       latest vital signs, the 5 most recent lab results and upcoming appointments. Start here \
-                       before a visit or a medication review.",
+                       latest vital signs, the 5 most recent lab results and upcoming appointments — each section \
+                       your scopes cover; `withheld` names the others. Start here before a visit or a \
+                       medication review.",
         input_schema = args::input_schema::<GetPatientSummaryArgs>(),
         output_schema = args::output_schema::<PatientSummaryResult>(),
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
@@ -69,7 +109,7 @@ impl EhrServer {
     ) -> CallToolResult {
         run_tool!(
             self,
-            "get_patient_summary",
+            Tool::GetPatientSummary,
             context,
             arguments,
             get_patient_summary
@@ -84,6 +124,10 @@ async fn get_patient_summary(
     let store = call.store();
     let mrn = &args.mrn;
     let fail = |error| call.store_error(error);
+    let sections = policy::policy(Tool::GetPatientSummary).returns;
+    let visible = policy::readable(&call.principal, sections);
+    let shown = |kind| visible.contains(&kind);
+    // Not found is told the same way whatever the caller may see.
     let patient = store.patient(mrn).await.map_err(fail)?;
     let today = crate::domain::time::format_date(chrono::Utc::now().date_naive());
     let filter = AppointmentFilter {
@@ -93,27 +137,46 @@ async fn get_patient_summary(
         limit: UPCOMING_APPOINTMENTS * 3,
     };
     let (medications, allergies, vitals, labs, appointments) = futures::try_join!(
-        store.medications(mrn, Some(MedicationStatus::Active)),
-        store.allergies(mrn, Some(AllergyStatus::Active)),
-        store.vital_signs(mrn, 1),
-        store.lab_results(mrn, None, RECENT_LABS),
-        store.appointments(mrn, &filter),
+        section(
+            shown(DataKind::Medications),
+            store.medications(mrn, Some(MedicationStatus::Active))
+        ),
+        section(
+            shown(DataKind::Allergies),
+            store.allergies(mrn, Some(AllergyStatus::Active))
+        ),
+        section(shown(DataKind::VitalSigns), store.vital_signs(mrn, 1)),
+        section(
+            shown(DataKind::LabResults),
+            store.lab_results(mrn, None, RECENT_LABS)
+        ),
+        section(
+            shown(DataKind::Appointments),
+            store.appointments(mrn, &filter)
+        ),
     )
     .map_err(fail)?;
-    let upcoming: Vec<AppointmentWire> = appointments
-        .iter()
-        .filter(|appointment| appointment.status.holds_slot())
-        .take(UPCOMING_APPOINTMENTS as usize)
-        .map(AppointmentWire::from)
-        .collect();
+    let upcoming = appointments.map(|appointments| {
+        appointments
+            .iter()
+            .filter(|appointment| appointment.status.holds_slot())
+            .take(UPCOMING_APPOINTMENTS as usize)
+            .map(AppointmentWire::from)
+            .collect()
+    });
     Ok(PatientSummaryResult {
         status: Success::Success,
         mrn: mrn.to_string(),
-        patient: PatientWire::from(&patient),
-        active_medications: wire::all(&medications),
-        allergies: wire::all(&allergies),
-        latest_vital_signs: vitals.first().map(VitalSignsWire::from),
-        recent_lab_results: wire::all(&labs),
+        patient: shown(DataKind::Demographics).then(|| PatientWire::from(&patient)),
+        active_medications: medications.as_deref().map(wire::all),
+        allergies: allergies.as_deref().map(wire::all),
+        latest_vital_signs: vitals.map(|vitals| vitals.first().map(VitalSignsWire::from)),
+        recent_lab_results: labs.as_deref().map(wire::all),
         upcoming_appointments: upcoming,
+        withheld: sections
+            .iter()
+            .filter(|kind| !shown(**kind))
+            .map(|kind| section_name(*kind))
+            .collect(),
     })
 }

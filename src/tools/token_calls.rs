@@ -17,7 +17,7 @@ use super::call::{log_finished, outcome_of};
 use super::error::ToolError;
 use super::wire::Success;
 use crate::audit::Outcome;
-use crate::auth::{ClientCredentials, Principal, TokenRequest};
+use crate::auth::{ClientCredentials, Principal, TokenRequest, Tool};
 use crate::domain::origin::Origin;
 
 impl EhrServer {
@@ -40,7 +40,7 @@ impl EhrServer {
             }
             Err(error) => {
                 let event = self.audit_event(
-                    "authenticate",
+                    Tool::Authenticate,
                     &request_id,
                     None,
                     None,
@@ -55,7 +55,7 @@ impl EhrServer {
         };
         finish_unaudited(
             self.session().transport(),
-            "authenticate",
+            Tool::Authenticate,
             &request_id,
             started,
             result,
@@ -130,7 +130,7 @@ impl EhrServer {
             Err(error) => Err(error),
         };
         let event = self.audit_event(
-            "validate_token",
+            Tool::ValidateToken,
             &request_id,
             outcome.as_ref().ok(),
             None,
@@ -141,10 +141,8 @@ impl EhrServer {
         );
         let audited = self.services().audit.record(event).await;
         let result = match (outcome, audited) {
-            (Ok(principal), Ok(())) => Ok(ValidateTokenResult {
-                status: Success::Success,
-                valid: true,
-                token_info: TokenInfoWire {
+            (Ok(principal), Ok(())) => {
+                let token = TokenInfoWire {
                     client_id: principal.client_id.to_string(),
                     app_id: principal.app_id.clone(),
                     app_name: principal.app_name.clone(),
@@ -157,14 +155,34 @@ impl EhrServer {
                     patient_mrn: principal.patient.as_ref().map(ToString::to_string),
                     expires_at: principal.expires_at,
                     expires_in: seconds_left(&principal),
-                },
-            }),
+                };
+                Ok(ValidateTokenResult {
+                    status: Success::Success,
+                    valid: true,
+                    token_info: token.clone(),
+                    token,
+                })
+            }
             (Ok(_), Err(error)) => Err(ToolError::internal(&request_id, &error)),
+            (Err(error @ ToolError::Unauthenticated(_)), _) => {
+                // The earlier system's answer for a token that does not validate.
+                log_finished(
+                    self.session().transport(),
+                    Tool::ValidateToken,
+                    &request_id,
+                    started,
+                    Some(&error),
+                );
+                let mut invalid = JsonObject::new();
+                invalid.insert("valid".into(), false.into());
+                invalid.insert("error".into(), "Invalid token".into());
+                return error.into_call_tool_result_with(Tool::ValidateToken, invalid);
+            }
             (Err(error), _) => Err(error),
         };
         finish_unaudited(
             self.session().transport(),
-            "validate_token",
+            Tool::ValidateToken,
             &request_id,
             started,
             result,
@@ -188,7 +206,7 @@ fn scope_text(principal: &Principal) -> String {
 /// The wire result of a call whose audit row is already written.
 fn finish_unaudited<R: Serialize>(
     transport: crate::audit::Transport,
-    tool: &str,
+    tool: Tool,
     request_id: &str,
     started: Instant,
     result: Result<R, ToolError>,
@@ -203,7 +221,7 @@ fn finish_unaudited<R: Serialize>(
         }
         Err(error) => {
             log_finished(transport, tool, request_id, started, Some(&error));
-            error.into_call_tool_result()
+            error.into_call_tool_result(tool)
         }
     }
 }

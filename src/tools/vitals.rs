@@ -11,6 +11,7 @@ use super::args::{self, MRN_PATTERN, ToolArgs, in_range, optional_text};
 use super::call::{ToolCall, run_tool};
 use super::error::ToolError;
 use super::wire::{self, Success, VitalSignsWire};
+use crate::auth::Tool;
 use crate::domain::clinical::{VitalSigns, bmi_from_imperial};
 use crate::domain::ids::{Mrn, RecordId, RecordKind};
 
@@ -120,6 +121,10 @@ pub struct VitalSignsResult {
     pub mrn: String,
     pub count: usize,
     pub vital_signs: Vec<VitalSignsWire>,
+    /// True when the patient has more measurements than `limit`; `message` says how to see them.
+    pub truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -144,7 +149,13 @@ impl EhrServer {
         context: RequestContext<RoleServer>,
         arguments: JsonObject,
     ) -> CallToolResult {
-        run_tool!(self, "get_vital_signs", context, arguments, get_vital_signs)
+        run_tool!(
+            self,
+            Tool::GetVitalSigns,
+            context,
+            arguments,
+            get_vital_signs
+        )
     }
 
     #[tool(
@@ -164,7 +175,7 @@ impl EhrServer {
     ) -> CallToolResult {
         run_tool!(
             self,
-            "record_vital_signs",
+            Tool::RecordVitalSigns,
             context,
             arguments,
             record_vital_signs
@@ -176,16 +187,20 @@ async fn get_vital_signs(
     call: &ToolCall<'_>,
     args: GetVitalSignsArgs,
 ) -> Result<VitalSignsResult, ToolError> {
+    let limit = args.limit.unwrap_or(10);
     let vitals = call
         .store()
-        .vital_signs(&args.mrn, args.limit.unwrap_or(10))
+        .vital_signs(&args.mrn, limit + 1)
         .await
         .map_err(|e| call.store_error(e))?;
+    let (vitals, truncated) = wire::truncate(vitals, limit);
     Ok(VitalSignsResult {
         status: Success::Success,
         mrn: args.mrn.to_string(),
         count: vitals.len(),
         vital_signs: wire::all(&vitals),
+        truncated,
+        message: truncated.then(|| wire::truncated_note("measurements", limit, 100)),
     })
 }
 

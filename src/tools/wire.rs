@@ -16,9 +16,20 @@ pub enum Success {
     Success,
 }
 
+/// The `status` of a search result: `not_found` when nothing matched (the earlier system's word).
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchStatus {
+    Success,
+    NotFound,
+}
+
+/// A patient as the earlier system answered: the address and the insurance nested.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct PatientWire {
     pub mrn: String,
+    /// "First Last".
+    pub name: String,
     pub first_name: String,
     pub last_name: String,
     /// Date of birth, YYYY-MM-DD.
@@ -28,22 +39,46 @@ pub struct PatientWire {
     pub ssn: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,
+    /// Always present; its fields are null when unknown.
+    pub address: AddressWire,
+    /// Null when no insurance is recorded.
+    pub insurance: Option<InsuranceWire>,
+    /// Null when no emergency contact is recorded.
+    pub emergency_contact: Option<EmergencyContactWire>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AddressWire {
     pub street: Option<String>,
     pub city: Option<String>,
     pub state: Option<String>,
-    pub zip_code: Option<String>,
-    pub insurance_provider: Option<String>,
+    /// ZIP code (the `zip_code` argument of create_patient and update_patient).
+    pub zip: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct InsuranceWire {
+    /// The insurer (the `insurance_provider` argument).
+    pub provider: Option<String>,
     pub policy_number: Option<String>,
     pub group_number: Option<String>,
-    pub emergency_contact_name: Option<String>,
-    pub emergency_contact_relationship: Option<String>,
-    pub emergency_contact_phone: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct EmergencyContactWire {
+    pub name: Option<String>,
+    pub relationship: Option<String>,
+    pub phone: Option<String>,
 }
 
 impl From<&Patient> for PatientWire {
     fn from(patient: &Patient) -> Self {
+        let insured = patient.insurance_provider.is_some() || patient.policy_number.is_some();
+        let has_contact =
+            patient.emergency_contact_name.is_some() || patient.emergency_contact_phone.is_some();
         Self {
             mrn: patient.mrn.to_string(),
+            name: format!("{} {}", patient.first_name, patient.last_name),
             first_name: patient.first_name.clone(),
             last_name: patient.last_name.clone(),
             dob: patient.dob.clone(),
@@ -51,16 +86,22 @@ impl From<&Patient> for PatientWire {
             ssn: patient.ssn.as_deref().map(mask_ssn),
             email: patient.email.clone(),
             phone: patient.phone.clone(),
-            street: patient.street.clone(),
-            city: patient.city.clone(),
-            state: patient.state.clone(),
-            zip_code: patient.zip_code.clone(),
-            insurance_provider: patient.insurance_provider.clone(),
-            policy_number: patient.policy_number.clone(),
-            group_number: patient.group_number.clone(),
-            emergency_contact_name: patient.emergency_contact_name.clone(),
-            emergency_contact_relationship: patient.emergency_contact_relationship.clone(),
-            emergency_contact_phone: patient.emergency_contact_phone.clone(),
+            address: AddressWire {
+                street: patient.street.clone(),
+                city: patient.city.clone(),
+                state: patient.state.clone(),
+                zip: patient.zip_code.clone(),
+            },
+            insurance: insured.then(|| InsuranceWire {
+                provider: patient.insurance_provider.clone(),
+                policy_number: patient.policy_number.clone(),
+                group_number: patient.group_number.clone(),
+            }),
+            emergency_contact: has_contact.then(|| EmergencyContactWire {
+                name: patient.emergency_contact_name.clone(),
+                relationship: patient.emergency_contact_relationship.clone(),
+                phone: patient.emergency_contact_phone.clone(),
+            }),
         }
     }
 }
@@ -102,12 +143,17 @@ pub struct AppointmentWire {
     pub appointment_id: String,
     pub patient_mrn: String,
     pub provider_npi: String,
+    /// The provider's name (the earlier system's key; `provider_name` is the same).
+    pub provider: Option<String>,
     pub provider_name: Option<String>,
     /// YYYY-MM-DD.
     pub date: String,
     /// As booked: "10:00 AM" or "14:30".
     pub time: String,
     pub duration_minutes: i64,
+    /// For example "Office Visit" (the earlier system's key; `appointment_type` is the same).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
     pub appointment_type: Option<String>,
     pub department: Option<String>,
     pub location: Option<String>,
@@ -123,10 +169,12 @@ impl From<&Appointment> for AppointmentWire {
             appointment_id: appointment.appointment_id.to_string(),
             patient_mrn: appointment.patient_mrn.to_string(),
             provider_npi: appointment.provider_npi.to_string(),
+            provider: appointment.provider_name.clone(),
             provider_name: appointment.provider_name.clone(),
             date: appointment.date.clone(),
             time: appointment.time.clone(),
             duration_minutes: appointment.duration_minutes,
+            kind: appointment.appointment_type.clone(),
             appointment_type: appointment.appointment_type.clone(),
             department: appointment.department.clone(),
             location: appointment.location.clone(),
@@ -307,6 +355,22 @@ impl From<&LabResult> for LabResultWire {
             results: components.iter().map(LabComponentWire::from).collect(),
         }
     }
+}
+
+/// Cuts `rows`, fetched with one more than `limit`, to `limit`; true when there were more. A list is never
+/// cut silently: results say `truncated` and how to get the rest.
+pub fn truncate<T>(mut rows: Vec<T>, limit: u32) -> (Vec<T>, bool) {
+    let limit = limit as usize;
+    let truncated = rows.len() > limit;
+    rows.truncate(limit);
+    (rows, truncated)
+}
+
+/// The note of a truncated list.
+pub fn truncated_note(what: &str, limit: u32, max: u32) -> String {
+    format!(
+        "showing the first {limit} {what}; more exist: pass a larger limit (up to {max}) to see them"
+    )
 }
 
 /// Converts a slice of domain records to their wire shapes.

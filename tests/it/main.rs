@@ -9,11 +9,15 @@ mod support;
 
 mod audit;
 mod auth_support;
+mod authz_data;
+mod authz_stdio;
 mod oauth;
 mod policy;
 mod tokens;
 
 mod cli_data;
+mod compat_earlier_system;
+mod compat_shapes;
 mod dataset;
 mod health;
 mod mcp_client;

@@ -181,7 +181,7 @@ async fn a_token_without_the_tools_scope_gets_a_tool_error_naming_the_scope() {
     .json()
     .await
     .unwrap();
-    let client = &registered["result"]["structuredContent"]["client"];
+    let client = &registered["result"]["structuredContent"];
     assert_eq!(client["role"], "nurse", "{registered}");
     let token: Value = reqwest::Client::new()
         .post(mcp.app.url("/oauth/token"))

@@ -4,33 +4,12 @@
 use serde_json::json;
 
 use crate::mcp_client::{WsClient, success};
-use crate::mcp_support::{McpApp, demo_clients};
-use crate::support::{TestDb, spawn_app_on};
-
-fn seed_export() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/seed-data/database_export.json")
-}
+use crate::mcp_support::spawn_on_seed_export;
+use crate::support::TestDb;
 
 #[tokio::test]
 async fn the_earlier_systems_client_works_on_the_imported_seed_export() {
-    let path = seed_export();
-    assert!(
-        path.exists(),
-        "the seed export is expected at {}",
-        path.display()
-    );
-    let db = TestDb::sqlite().await;
-    ehr_mcp::dataset::import::import_file(&db.store, &path, false)
-        .await
-        .expect("import the seed export");
-    let dir = tempfile::tempdir().unwrap();
-    let credentials = demo_clients(&db, &dir).await;
-    let mcp = McpApp {
-        app: spawn_app_on(db, &[]).await,
-        credentials,
-        _dir: dir,
-    };
+    let mcp = spawn_on_seed_export(TestDb::sqlite().await).await;
     let doctor = mcp.client("copilot-studio").clone();
     let mut client = WsClient::connect(&mcp.app, "/", None).await;
     let auth = success(

@@ -197,7 +197,27 @@ pub async fn demo_clients(db: &TestDb, dir: &tempfile::TempDir) -> Vec<Value> {
 
 /// The application with the clinical fixture and the demo clients, plus `extra` serve flags.
 pub async fn spawn_mcp_app(extra: &[&str]) -> McpApp {
-    let db = TestDb::sqlite().await;
+    spawn_mcp_app_on(TestDb::sqlite().await, extra).await
+}
+
+/// The application over `db` holding the earlier system's data (`tests/fixtures/seed_export.json`,
+/// imported) and the demo clients.
+pub async fn spawn_on_seed_export(db: TestDb) -> McpApp {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed_export.json");
+    ehr_mcp::dataset::import::import_file(&db.store, &path, false)
+        .await
+        .expect("import the seed export");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let credentials = demo_clients(&db, &dir).await;
+    McpApp {
+        app: spawn_app_on(db, &[]).await,
+        credentials,
+        _dir: dir,
+    }
+}
+
+/// [`spawn_mcp_app`] over `db` (either engine).
+pub async fn spawn_mcp_app_on(db: TestDb, extra: &[&str]) -> McpApp {
     load_clinical_fixture(&db).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let credentials = demo_clients(&db, &dir).await;

@@ -385,9 +385,14 @@ async fn bad_input_gets_clear_errors_naming_the_field() {
     for (tool, arguments, code, field) in cases {
         let result = client.call_tool(tool, arguments.clone()).await;
         if code.is_empty() {
-            let body = success(&result);
+            // The earlier system's answer to a search without a match.
+            assert_ne!(result["isError"], true, "{result}");
+            let body = crate::mcp_client::text_body(&result);
+            assert_eq!(body["status"], "not_found");
             assert_eq!(body["count"], 0);
+            assert_eq!(body["patients"], json!([]));
             assert_eq!(body["message"], "no patients match this search");
+            assert!(body["suggestion"].is_string());
             continue;
         }
         assert_eq!(error_code(&result), code, "{tool} {arguments}");

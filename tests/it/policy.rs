@@ -1,7 +1,8 @@
 //! The role × tool matrix, generated from the policy table and checked against the product's rules
 //! written out independently below; patient binding; rate limits and failed-authentication throttling.
 
-use ehr_mcp::auth::policy::{POLICY, authorize, is_public, required_scope};
+use ehr_mcp::auth::Tool;
+use ehr_mcp::auth::policy::{authorize, is_public, may_call, readable, required_scope, table};
 use ehr_mcp::auth::{AuthError, Principal, ScopeSet};
 use ehr_mcp::domain::access::Role;
 use ehr_mcp::domain::ids::{ClientId, Mrn};
@@ -69,14 +70,14 @@ fn the_role_tool_matrix_matches_the_product_rules() {
     let own = Mrn::parse("MRN001").unwrap();
     let other = Mrn::parse("MRN002").unwrap();
     assert_eq!(
-        POLICY.len(),
+        Tool::ALL.len(),
         EXPECTED.len(),
         "every tool is in the expected matrix"
     );
-    for policy in POLICY {
+    for policy in table() {
         let allowed = EXPECTED
             .iter()
-            .find(|(tool, _)| *tool == policy.tool)
+            .find(|(tool, _)| *tool == policy.tool.name())
             .map(|(_, roles)| *roles)
             .unwrap_or_else(|| panic!("{} is missing from the expected matrix", policy.tool));
         for role in Role::ALL {
@@ -88,6 +89,12 @@ fn the_role_tool_matrix_matches_the_product_rules() {
                 decision.is_ok(),
                 expected,
                 "{role} × {}: {decision:?}",
+                policy.tool
+            );
+            assert_eq!(
+                may_call(&caller, policy.tool),
+                expected,
+                "{role} × {}",
                 policy.tool
             );
             if is_public(policy.tool) {
@@ -103,8 +110,28 @@ fn the_role_tool_matrix_matches_the_product_rules() {
                 );
                 continue;
             }
-            // Allowed: without the one scope it needs, refused with that scope named.
-            let needed = required_scope(policy, role).unwrap();
+            // A tool of several kinds (the summary) needs one of them: without them all, refused.
+            let Some(needed) = required_scope(&policy, role) else {
+                let mut scopes = every_scope();
+                for kind in readable(&caller, policy.returns) {
+                    scopes = ScopeSet::of(
+                        &scopes
+                            .iter()
+                            .filter(|scope| {
+                                *scope != kind.read_scope()
+                                    && *scope != ehr_mcp::auth::Scope::ReadOwnRecords
+                            })
+                            .collect::<Vec<_>>(),
+                    );
+                }
+                let without = authorize(&principal(role, scopes), policy.tool, patient);
+                assert!(
+                    matches!(&without, Err(AuthError::Forbidden(m)) if m.starts_with("missing scope")),
+                    "{role} × {}: {without:?}",
+                    policy.tool
+                );
+                continue;
+            };
             let mut scopes = ScopeSet::empty();
             for scope in every_scope().iter().filter(|scope| *scope != needed) {
                 scopes = scopes.with(scope);
@@ -129,13 +156,10 @@ fn the_role_tool_matrix_matches_the_product_rules() {
             }
         }
     }
-    assert!(matches!(
-        authorize(&principal(Role::Doctor, every_scope()), "drop_tables", None),
-        Err(AuthError::Forbidden(_))
-    ));
+    assert!(Tool::from_name("drop_tables").is_none());
     let nurse = principal(Role::Nurse, every_scope());
     assert_eq!(
-        authorize(&nurse, "prescribe_medication", Some(&own))
+        authorize(&nurse, Tool::PrescribeMedication, Some(&own))
             .unwrap_err()
             .to_string(),
         "role nurse may not call prescribe_medication"
