@@ -174,12 +174,15 @@ impl AuditLog {
         + 'static,
     ) -> Result<Result<T, StoreError>, AuditError> {
         let (done, result) = oneshot::channel();
+        // The typed value goes straight to this caller; it is read only once the writer reports the
+        // transaction committed, so a value from a rolled-back write is never used.
+        let (value_sender, value) = oneshot::channel::<T>();
         let erased: writer::ErasedWrite = Box::new(move |conn| {
             let future = write(conn);
             Box::pin(async move {
-                future
-                    .await
-                    .map(|value| Box::new(value) as Box<dyn std::any::Any + Send>)
+                let written = future.await?;
+                let _ = value_sender.send(written);
+                Ok(())
             })
         });
         self.sender
@@ -192,8 +195,8 @@ impl AuditLog {
             .map_err(|_| AuditError::Closed)?;
         let outcome = result.await.map_err(|_| AuditError::Closed)??;
         Ok(match outcome {
-            Ok(value) => value.downcast::<T>().map(|boxed| *boxed).map_err(|_| {
-                StoreError::Corrupt("audited write returned an unexpected type".to_owned())
+            Ok(()) => value.await.map_err(|_| {
+                StoreError::Corrupt("an audited write committed without its result".to_owned())
             }),
             Err(error) => Err(error),
         })

@@ -47,6 +47,41 @@ pub fn take_access_token(arguments: &mut JsonObject) -> Result<Option<String>, T
 /// Deserialises the arguments into `A` and validates them. Errors name the offending field.
 /// Numbers and booleans sent as text (`"limit": "5"`, as some clients and form-based tools do) are read
 /// as the type the input schema declares.
+/// The MCP methods this server knows. A request for one of them that rmcp could not read had malformed
+/// params (e.g. `arguments` as a string rather than an object).
+const KNOWN_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+];
+
+/// The JSON-RPC error for a request rmcp could not read: −32602 (invalid params) for a known method,
+/// −32601 (method not found, the method named as rmcp names it) otherwise.
+pub fn unreadable_request(method: &str) -> rmcp::ErrorData {
+    if KNOWN_METHODS.contains(&method) {
+        rmcp::ErrorData::invalid_params(
+            format!("invalid params for {method}: `arguments` must be an object"),
+            None,
+        )
+    } else {
+        rmcp::ErrorData::new(
+            rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+            method.to_owned(),
+            None,
+        )
+    }
+}
+
 pub fn parse_args<A: ToolArgs>(mut arguments: JsonObject) -> Result<A, ToolError> {
     coerce_scalar_text(&mut arguments, &input_schema::<A>());
     let value = serde_json::Value::Object(arguments);
@@ -368,5 +403,23 @@ mod tests {
         assert!(required_text("reason", "x".repeat(11).as_str(), 10).is_err());
         assert!(email("email", Some("a@b.org")).is_ok());
         assert!(email("email", Some("nope")).is_err());
+    }
+}
+
+#[cfg(test)]
+mod unreadable_request_tests {
+    use super::unreadable_request;
+    use rmcp::model::ErrorCode;
+
+    #[test]
+    fn a_known_method_with_bad_params_is_invalid_params() {
+        assert_eq!(
+            unreadable_request("tools/call").code,
+            ErrorCode::INVALID_PARAMS
+        );
+        assert_eq!(
+            unreadable_request("no/such").code,
+            ErrorCode::METHOD_NOT_FOUND
+        );
     }
 }

@@ -42,3 +42,4 @@ mod store_fixtures;
 mod store_overlap;
 mod store_patients;
 mod store_records;
+mod tidy;
