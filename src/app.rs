@@ -104,10 +104,17 @@ impl Application {
         } = self;
         let grace = state.limits.shutdown_grace;
         let handle = axum_server::Handle::new();
-        let server = axum_server::from_tcp(listener.into_std()?)?
+        let mut server = axum_server::from_tcp(listener.into_std()?)?
             .handle(handle.clone())
-            .first_request_timeout(state.limits.request_timeout);
-        let connection_limit = ConnectionLimitAcceptor::new(state.limits.max_connections);
+            .first_request_timeout(state.limits.header_read_timeout);
+        server
+            .http_builder()
+            .http1()
+            .header_read_timeout(state.limits.header_read_timeout);
+        let connection_limit = ConnectionLimitAcceptor::new(
+            state.limits.max_connections,
+            state.limits.max_connections_per_address,
+        );
         let make_service = router.into_make_service_with_connect_info::<SocketAddr>();
         let mut serving = match tls {
             Some(config) => tokio::spawn(

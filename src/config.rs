@@ -89,7 +89,17 @@ pub struct LimitArgs {
     #[arg(long, env = "EHR_MCP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub max_connections: usize,
 
-    /// Close a WebSocket idle for this many seconds (pings are sent at a third of it).
+    /// Most concurrent connections from one IP address (behind a reverse proxy, every client has the
+    /// proxy's address: raise this to `EHR_MCP_MAX_CONNECTIONS`).
+    #[arg(long, env = "EHR_MCP_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub max_connections_per_address: usize,
+
+    /// Longest wait for a request's headers, seconds (slowloris); also the wait for a connection's first request.
+    #[arg(long, env = "EHR_MCP_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub header_read_timeout_seconds: u64,
+
+    /// Close a WebSocket on which the client sent no message for this many seconds (pings, sent at a
+    /// third of it, and pongs do not count).
     #[arg(long, env = "EHR_MCP_IDLE_TIMEOUT_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub idle_timeout_seconds: u64,
 
@@ -100,6 +110,18 @@ pub struct LimitArgs {
     /// Deepest JSON nesting accepted in a message.
     #[arg(long, env = "EHR_MCP_MAX_JSON_DEPTH", default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..=128))]
     pub max_json_depth: usize,
+
+    /// Most messages in one JSON-RPC batch (WebSocket); a longer batch is refused whole.
+    #[arg(long, env = "EHR_MCP_MAX_BATCH_LENGTH", default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    pub max_batch_length: usize,
+
+    /// Largest reply to one message (a whole batch reply included), bytes; members past it get an error.
+    #[arg(long, env = "EHR_MCP_MAX_REPLY_BYTES", default_value_t = 8_388_608, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(65_536..=268_435_456))]
+    pub max_reply_bytes: usize,
+
+    /// Most calls one connection may have unanswered at once; more get an error at once.
+    #[arg(long, env = "EHR_MCP_MAX_IN_FLIGHT_CALLS", default_value_t = 128, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    pub max_in_flight_calls: usize,
 
     /// Longest time graceful shutdown waits for in-flight work, seconds.
     #[arg(long, env = "EHR_MCP_SHUTDOWN_GRACE_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3_600))]

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod dataset;
 pub mod domain;
+pub mod fhir;
 pub mod store;
 pub mod telemetry;
 pub mod tools;

@@ -27,6 +27,14 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         if let sqlx::Error::Database(database_error) = &error {
+            // PostgreSQL: 22021 character_not_in_repertoire (NUL, invalid UTF-8), 22P05 untranslatable
+            // character. Input the database cannot hold is the caller's error, never an internal one.
+            if matches!(database_error.code().as_deref(), Some("22021" | "22P05")) {
+                return StoreError::Invalid {
+                    field: "text",
+                    rule: "contains a character the database cannot store (NUL)".to_owned(),
+                };
+            }
             let constraint = database_error.constraint().map(str::to_owned);
             let message = database_error.message().to_owned();
             // The provider is already booked at that time: an exact slot (unique index) or an overlap

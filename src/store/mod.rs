@@ -17,11 +17,13 @@ pub mod bulk;
 pub mod clients;
 pub mod dump;
 pub mod error;
+pub(crate) mod float8;
 pub mod keys;
 pub mod labs;
 pub mod medications;
 pub mod patient_search;
 pub mod patients;
+mod private_file;
 pub mod providers;
 pub mod revocations;
 pub mod vitals;
@@ -98,7 +100,21 @@ impl Store {
             }),
             Engine::Postgres => pool_options,
         };
+        let private_path = match engine {
+            Engine::Sqlite => private_file::sqlite_path(&options.url),
+            Engine::Postgres => None,
+        };
+        if let Some(path) = &private_path {
+            private_file::create_private(path).map_err(|error| {
+                StoreError::Config(format!("cannot create the database file: {error}"))
+            })?;
+        }
         let pool = pool_options.connect_with(connect_options).await?;
+        if let Some(path) = &private_path {
+            private_file::tighten(path).map_err(|error| {
+                StoreError::Config(format!("cannot make the database file private: {error}"))
+            })?;
+        }
         Ok(Self { pool, engine })
     }
 

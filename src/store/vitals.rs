@@ -3,6 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::float8::Float8;
 use super::patients::patient_row_id;
 use super::{Store, StoreError, corrupt, now_text};
 use crate::domain::clinical::VitalSigns;
@@ -51,12 +52,12 @@ pub async fn insert_vital_signs(
     .bind(vitals.systolic_bp)
     .bind(vitals.diastolic_bp)
     .bind(vitals.heart_rate)
-    .bind(vitals.temperature)
+    .bind(Float8(vitals.temperature))
     .bind(vitals.respiratory_rate)
     .bind(vitals.oxygen_saturation)
-    .bind(vitals.weight)
-    .bind(vitals.height)
-    .bind(vitals.bmi)
+    .bind(Float8(vitals.weight))
+    .bind(Float8(vitals.height))
+    .bind(Float8(vitals.bmi))
     .bind(&vitals.recorded_by)
     .bind(&vitals.notes)
     .bind(now_text())

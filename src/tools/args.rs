@@ -83,6 +83,7 @@ pub fn unreadable_request(method: &str) -> rmcp::ErrorData {
 }
 
 pub fn parse_args<A: ToolArgs>(mut arguments: JsonObject) -> Result<A, ToolError> {
+    refuse_control_characters(&arguments)?;
     coerce_scalar_text(&mut arguments, &input_schema::<A>());
     let value = serde_json::Value::Object(arguments);
     let parsed: A = serde_path_to_error::deserialize(value).map_err(|error| {
@@ -99,6 +100,37 @@ pub fn parse_args<A: ToolArgs>(mut arguments: JsonObject) -> Result<A, ToolError
     })?;
     parsed.validate()?;
     Ok(parsed)
+}
+
+/// Refuses text arguments holding NUL or another control character (tab, line feed and carriage return
+/// excepted): no engine stores NUL in text (PostgreSQL refuses it), and control characters in clinical
+/// text are never intended. Checked once here, for every tool and every transport.
+fn refuse_control_characters(arguments: &JsonObject) -> Result<(), ToolError> {
+    fn bad(text: &str) -> bool {
+        text.chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    }
+    fn check(path: &str, value: &serde_json::Value) -> Result<(), ToolError> {
+        match value {
+            serde_json::Value::String(text) if bad(text) => Err(ToolError::InvalidInput(format!(
+                "invalid {path}: contains a control character (NUL, escape, …)"
+            ))),
+            serde_json::Value::Array(items) => items.iter().try_for_each(|item| check(path, item)),
+            serde_json::Value::Object(members) => members
+                .iter()
+                .try_for_each(|(name, member)| check(&format!("{path}.{name}"), member)),
+            _ => Ok(()),
+        }
+    }
+    for (name, value) in arguments {
+        if bad(name) {
+            return Err(ToolError::InvalidInput(
+                "invalid argument name: contains a control character".to_owned(),
+            ));
+        }
+        check(name, value)?;
+    }
+    Ok(())
 }
 
 /// The input schema of `A` with the shared optional `access_token` property added.
@@ -389,6 +421,20 @@ mod tests {
         }
         let output = serde_json::Value::Object(output_schema::<Counted>().as_ref().clone());
         assert!(!output.to_string().contains("\"format\""), "{output}");
+    }
+
+    #[test]
+    fn status_filters_default_and_all() {
+        use crate::domain::clinical::MedicationStatus as Status;
+        let active = Some(Status::Active);
+        assert_eq!(status_filter(None, active, Status::parse), Ok(active));
+        assert_eq!(status_filter(Some(" "), active, Status::parse), Ok(active));
+        assert_eq!(status_filter(Some("ALL"), active, Status::parse), Ok(None));
+        assert_eq!(
+            status_filter(Some("discontinued"), active, Status::parse),
+            Ok(Some(Status::Discontinued))
+        );
+        assert!(status_filter(Some("bogus"), active, Status::parse).is_err());
     }
 
     #[test]

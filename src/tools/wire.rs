@@ -383,6 +383,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_cut_list_says_so() {
+        assert_eq!(truncate(vec![1, 2, 3], 2), (vec![1, 2], true));
+        assert_eq!(truncate(vec![1, 2], 2), (vec![1, 2], false));
+    }
+
+    #[test]
     fn ssn_is_always_masked() {
         assert_eq!(mask_ssn("123-45-6789"), "***-**-6789");
         assert_eq!(mask_ssn("***-**-1234"), "***-**-1234");

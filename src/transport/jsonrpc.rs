@@ -4,11 +4,17 @@
 //! assembling batch replies and hiding the implicit `initialize` that lets clients skip the handshake.
 //!
 //! Invariant: a bad frame or member yields a JSON-RPC error reply and never ends the connection.
+//! Bounds: a batch longer than `max_batch_length` is refused whole before any member runs; a reply (a whole
+//! batch reply included) never grows past `max_reply_bytes` — members that would push it over are answered
+//! with a [`REPLY_TOO_LARGE`] error (~150 bytes) instead, so a frame stays under `max_reply_bytes` plus
+//! ~200 bytes per batch member, and memory per message stays bounded.
 
 use std::collections::HashSet;
 
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest, GetMeta, ServerJsonRpcMessage};
 use serde_json::{Value, json};
+
+use super::limits::LimitKind;
 
 /// Id of the `initialize` request injected for clients of the earlier system, which send `tools/list`
 /// and `tools/call` without the MCP handshake. Its reply is not forwarded.
@@ -19,6 +25,10 @@ pub const IMPLICIT_PROTOCOL_VERSION: &str = "2025-06-18";
 
 pub const PARSE_ERROR: i64 = -32700;
 pub const INVALID_REQUEST: i64 = -32600;
+/// Server error: the reply would exceed `EHR_MCP_MAX_REPLY_BYTES`.
+pub const REPLY_TOO_LARGE: i64 = -32001;
+/// Server error: the connection already has `EHR_MCP_MAX_IN_FLIGHT_CALLS` calls unanswered.
+pub const TOO_MANY_IN_FLIGHT: i64 = -32002;
 
 /// The result of decoding one frame.
 #[derive(Debug, Default)]
@@ -30,12 +40,20 @@ pub struct Decoded {
 }
 
 /// Per-connection decoder state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FrameDecoder {
     handshake_seen: bool,
+    max_batch_length: usize,
 }
 
 impl FrameDecoder {
+    pub fn new(max_batch_length: usize) -> Self {
+        Self {
+            handshake_seen: false,
+            max_batch_length,
+        }
+    }
+
     /// Decodes one text frame. Batch members that are requests are registered with `router`, so their
     /// replies are sent back together as one array.
     pub fn decode(&mut self, text: &str, router: &mut ReplyRouter) -> Decoded {
@@ -61,6 +79,21 @@ impl FrameDecoder {
                     "Invalid Request: empty batch",
                 )),
             },
+            Value::Array(members) if members.len() > self.max_batch_length => {
+                LimitKind::BatchTooLong.record();
+                Decoded {
+                    to_service: Vec::new(),
+                    reply_now: Some(error_reply(
+                        Value::Null,
+                        INVALID_REQUEST,
+                        &format!(
+                            "Invalid Request: a batch of {} messages exceeds the limit of {} (EHR_MCP_MAX_BATCH_LENGTH)",
+                            members.len(),
+                            self.max_batch_length
+                        ),
+                    )),
+                }
+            }
             Value::Array(members) => self.decode_batch(members, router),
             single => match self.message(single) {
                 Ok(messages) => Decoded {
@@ -190,55 +223,107 @@ pub fn error_reply(id: Value, code: i64, message: &str) -> Value {
 
 struct PendingBatch {
     awaited: HashSet<String>,
-    collected: Vec<Value>,
+    /// Serialized members collected so far.
+    collected: Vec<String>,
+    collected_bytes: usize,
 }
 
 /// Routes the service's replies to frames: single replies go out as they come, batch members are held
-/// until the whole batch is answered, the implicit `initialize` reply is dropped.
-#[derive(Default)]
+/// until the whole batch is answered, the implicit `initialize` reply is dropped. No frame grows past
+/// `max_reply_bytes`.
 pub struct ReplyRouter {
     batches: Vec<PendingBatch>,
+    max_reply_bytes: usize,
 }
 
 impl ReplyRouter {
+    pub fn new(max_reply_bytes: usize) -> Self {
+        Self {
+            batches: Vec::new(),
+            max_reply_bytes,
+        }
+    }
+
     fn expect_batch(&mut self, awaited: HashSet<String>, errors: Vec<Value>) {
+        let collected: Vec<String> = errors.iter().map(Value::to_string).collect();
+        let collected_bytes = collected.iter().map(String::len).sum();
         self.batches.push(PendingBatch {
             awaited,
-            collected: errors,
+            collected,
+            collected_bytes,
         });
     }
 
     /// The frame to send for one message from the service, if any yet.
-    pub fn route(&mut self, message: ServerJsonRpcMessage) -> Option<Value> {
+    pub fn route(&mut self, message: ServerJsonRpcMessage) -> Option<String> {
         let id = match &message {
-            ServerJsonRpcMessage::Response(response) => Some(id_key(&response.id)),
-            ServerJsonRpcMessage::Error(error) => error.id.as_ref().map(id_key),
+            ServerJsonRpcMessage::Response(response) => serde_json::to_value(&response.id).ok(),
+            ServerJsonRpcMessage::Error(error) => error
+                .id
+                .as_ref()
+                .and_then(|id| serde_json::to_value(id).ok()),
             _ => None,
         };
-        if id.as_deref() == Some(&id_key(&IMPLICIT_INITIALIZE_ID)) {
+        if id.as_ref().map(id_key).as_deref() == Some(&id_key(&IMPLICIT_INITIALIZE_ID)) {
             return None;
         }
-        let value = serde_json::to_value(&message).ok()?;
+        let text = serde_json::to_string(&message).ok()?;
+        self.deliver(id, text)
+    }
+
+    /// The frame to send for an error answering request `id` without the service (a refusal).
+    pub fn refuse(&mut self, id: Value, code: i64, message: &str) -> Option<String> {
+        let text = error_reply(id.clone(), code, message).to_string();
+        self.deliver(Some(id), text)
+    }
+
+    fn deliver(&mut self, id: Option<Value>, text: String) -> Option<String> {
+        let max = self.max_reply_bytes;
         let Some(id) = id else {
-            return Some(value);
+            return Some(text);
         };
+        let key = id_key(&id);
         let Some(index) = self
             .batches
             .iter()
-            .position(|batch| batch.awaited.contains(&id))
+            .position(|batch| batch.awaited.contains(&key))
         else {
-            return Some(value);
+            return Some(if text.len() > max {
+                reply_too_large(id, max)
+            } else {
+                text
+            });
         };
         let batch = &mut self.batches[index];
-        batch.awaited.remove(&id);
-        batch.collected.push(value);
+        batch.awaited.remove(&key);
+        // Brackets and commas of the array, plus this member.
+        let member = if batch.collected_bytes + batch.collected.len() + 2 + text.len() > max {
+            reply_too_large(id, max)
+        } else {
+            text
+        };
+        batch.collected_bytes += member.len();
+        batch.collected.push(member);
         if batch.awaited.is_empty() {
             let done = self.batches.remove(index);
-            Some(Value::Array(done.collected))
+            Some(format!("[{}]", done.collected.join(",")))
         } else {
             None
         }
     }
+}
+
+/// The error that replaces a reply too large to send.
+fn reply_too_large(id: Value, max_reply_bytes: usize) -> String {
+    LimitKind::ReplyTooLarge.record();
+    error_reply(
+        id,
+        REPLY_TOO_LARGE,
+        &format!(
+            "the reply would exceed {max_reply_bytes} bytes (EHR_MCP_MAX_REPLY_BYTES); ask for less per message"
+        ),
+    )
+    .to_string()
 }
 
 #[cfg(test)]
@@ -251,7 +336,7 @@ mod tests {
 
     #[test]
     fn a_bad_frame_gets_a_parse_error() {
-        let (mut decoder, mut router) = (FrameDecoder::default(), ReplyRouter::default());
+        let (mut decoder, mut router) = (FrameDecoder::new(32), ReplyRouter::new(1 << 20));
         let decoded = decode(&mut decoder, &mut router, "{not json");
         assert!(decoded.to_service.is_empty());
         let reply = decoded.reply_now.unwrap_or_default();
@@ -261,7 +346,7 @@ mod tests {
 
     #[test]
     fn a_first_message_without_initialize_gets_the_implicit_handshake() {
-        let (mut decoder, mut router) = (FrameDecoder::default(), ReplyRouter::default());
+        let (mut decoder, mut router) = (FrameDecoder::new(32), ReplyRouter::new(1 << 20));
         let decoded = decode(
             &mut decoder,
             &mut router,
@@ -279,7 +364,7 @@ mod tests {
 
     #[test]
     fn an_initialize_first_is_passed_through() {
-        let (mut decoder, mut router) = (FrameDecoder::default(), ReplyRouter::default());
+        let (mut decoder, mut router) = (FrameDecoder::new(32), ReplyRouter::new(1 << 20));
         let decoded = decode(
             &mut decoder,
             &mut router,
@@ -290,7 +375,7 @@ mod tests {
 
     #[test]
     fn batches_are_answered_as_one_array_with_invalid_members_included() {
-        let (mut decoder, mut router) = (FrameDecoder::default(), ReplyRouter::default());
+        let (mut decoder, mut router) = (FrameDecoder::new(32), ReplyRouter::new(1 << 20));
         let decoded = decode(
             &mut decoder,
             &mut router,
@@ -311,7 +396,8 @@ mod tests {
                 .unwrap_or_else(|_| {
                     ServerJsonRpcMessage::error(rmcp::ErrorData::internal_error("x", None), None)
                 });
-        let frame = router.route(pong).unwrap_or_default();
+        let frame: Value =
+            serde_json::from_str(&router.route(pong).unwrap_or_default()).unwrap_or_default();
         let members = frame.as_array().cloned().unwrap_or_default();
         assert_eq!(members.len(), 2);
         assert!(
@@ -324,7 +410,7 @@ mod tests {
 
     #[test]
     fn an_empty_batch_and_a_notification_only_batch() {
-        let (mut decoder, mut router) = (FrameDecoder::default(), ReplyRouter::default());
+        let (mut decoder, mut router) = (FrameDecoder::new(32), ReplyRouter::new(1 << 20));
         let empty = decode(&mut decoder, &mut router, "[]");
         assert_eq!(
             empty.reply_now.unwrap_or_default()["error"]["code"],
@@ -336,5 +422,57 @@ mod tests {
             r#"[{"jsonrpc":"2.0","method":"notifications/initialized"}]"#,
         );
         assert!(notes.reply_now.is_none());
+    }
+
+    fn pong(id: u64, padding: usize) -> ServerJsonRpcMessage {
+        serde_json::from_value(
+            json!({"jsonrpc": "2.0", "id": id, "result": {"pad": "x".repeat(padding)}}),
+        )
+        .unwrap_or_else(|_| {
+            ServerJsonRpcMessage::error(rmcp::ErrorData::internal_error("x", None), None)
+        })
+    }
+
+    #[test]
+    fn a_batch_over_the_length_limit_is_refused_whole() {
+        let (mut decoder, mut router) = (FrameDecoder::new(3), ReplyRouter::new(1 << 20));
+        let batch: Vec<Value> = (0..4)
+            .map(|id| json!({"jsonrpc": "2.0", "id": id, "method": "ping"}))
+            .collect();
+        let decoded = decode(&mut decoder, &mut router, &Value::Array(batch).to_string());
+        assert!(decoded.to_service.is_empty());
+        let reply = decoded.reply_now.unwrap_or_default();
+        assert_eq!(reply["error"]["code"], INVALID_REQUEST);
+        assert!(
+            reply["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("EHR_MCP_MAX_BATCH_LENGTH")
+        );
+    }
+
+    #[test]
+    fn replies_never_grow_past_the_reply_limit() {
+        let (mut decoder, mut router) = (FrameDecoder::new(32), ReplyRouter::new(1000));
+        // A single reply over the limit becomes an error with the same id.
+        let single: Value = serde_json::from_str(&router.route(pong(9, 2000)).unwrap_or_default())
+            .unwrap_or_default();
+        assert_eq!(single["id"], 9);
+        assert_eq!(single["error"]["code"], REPLY_TOO_LARGE);
+        // In a batch, members past the limit are errors; the frame stays within it.
+        let batch: Vec<Value> = (1..=4)
+            .map(|id| json!({"jsonrpc": "2.0", "id": id, "method": "ping"}))
+            .collect();
+        decode(&mut decoder, &mut router, &Value::Array(batch).to_string());
+        let mut frame = None;
+        for id in 1..=4 {
+            frame = router.route(pong(id, 300));
+        }
+        let frame = frame.unwrap_or_default();
+        assert!(frame.len() <= 1000 + 4 * 200, "{} bytes", frame.len());
+        let members: Vec<Value> = serde_json::from_str(&frame).unwrap_or_default();
+        assert_eq!(members.len(), 4);
+        assert!(members[0]["result"].is_object());
+        assert_eq!(members[3]["error"]["code"], REPLY_TOO_LARGE);
     }
 }

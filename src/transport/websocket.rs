@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::bearer;
-use super::jsonrpc::{FrameDecoder, INVALID_REQUEST, ReplyRouter, error_reply};
+use super::jsonrpc::{FrameDecoder, INVALID_REQUEST, ReplyRouter, TOO_MANY_IN_FLIGHT, error_reply};
 use super::limits::websocket::{
     CLOSE_REPLY_WAIT, CloseReason, Liveness, LivenessEvent, await_close_reply,
     close_for_receive_error, close_message,
@@ -95,7 +95,9 @@ pub async fn serve_connection(
         futures::channel::mpsc::channel::<ServerJsonRpcMessage>(32);
     let (frames_tx, mut frames_rx) = mpsc::channel::<Message>(32);
     let stop = CancellationToken::new();
-    let router = Arc::new(std::sync::Mutex::new(ReplyRouter::default()));
+    let router = Arc::new(std::sync::Mutex::new(ReplyRouter::new(
+        limits.messages.max_reply_bytes,
+    )));
     let in_flight = InFlightCalls::default();
 
     let service_stop = stop.clone();
@@ -129,7 +131,11 @@ pub async fn serve_connection(
                 .ok()
                 .and_then(|mut router| router.route(message));
             if let Some(frame) = frame {
-                if reply_frames.send(text_frame(&frame)).await.is_err() {
+                if reply_frames
+                    .send(Message::Text(Utf8Bytes::from(frame)))
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -186,7 +192,7 @@ impl Reader<'_> {
         mut to_service: futures::channel::mpsc::Sender<ClientJsonRpcMessage>,
         shutdown: &Shutdown,
     ) -> bool {
-        let mut decoder = FrameDecoder::default();
+        let mut decoder = FrameDecoder::new(self.limits.messages.max_batch_length);
         let mut liveness = Liveness::new(self.limits);
         loop {
             let received = tokio::select! {
@@ -217,7 +223,11 @@ impl Reader<'_> {
                 }
                 Some(Ok(message)) => message,
             };
-            liveness.saw_traffic();
+            // Only the client's own messages count as activity: a peer that merely answers pings
+            // (clients pong automatically) is idle.
+            if matches!(message, Message::Text(_) | Message::Binary(_)) {
+                liveness.saw_traffic();
+            }
             let text = match message {
                 Message::Text(text) => text.to_string(),
                 Message::Binary(bytes) => match String::from_utf8(bytes.to_vec()) {
@@ -247,7 +257,11 @@ impl Reader<'_> {
                 self.reply(reply).await;
             }
             for message in decoded.to_service {
-                if matches!(message, ClientJsonRpcMessage::Request(_)) {
+                if let ClientJsonRpcMessage::Request(request) = &message {
+                    if self.in_flight.count() >= self.limits.messages.max_in_flight_calls {
+                        self.refuse_in_flight(&request.id).await;
+                        continue;
+                    }
                     self.in_flight.started();
                 }
                 if to_service.send(message).await.is_err() {
@@ -283,6 +297,27 @@ impl Reader<'_> {
             ));
         }
         None
+    }
+
+    /// Answers a request over the in-flight limit with an error, in its batch when it came in one.
+    async fn refuse_in_flight(&self, id: &impl serde::Serialize) {
+        LimitKind::TooManyInFlight.record();
+        let id = serde_json::to_value(id).unwrap_or(Value::Null);
+        let message = format!(
+            "too many calls in flight on this connection (EHR_MCP_MAX_IN_FLIGHT_CALLS = {}); wait for answers",
+            self.limits.messages.max_in_flight_calls
+        );
+        let frame = self
+            .router
+            .lock()
+            .ok()
+            .and_then(|mut router| router.refuse(id, TOO_MANY_IN_FLIGHT, &message));
+        if let Some(frame) = frame {
+            let _ = self
+                .frames
+                .send(Message::Text(Utf8Bytes::from(frame)))
+                .await;
+        }
     }
 
     async fn reply(&self, value: Value) {

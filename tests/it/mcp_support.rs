@@ -197,7 +197,7 @@ pub async fn demo_clients(db: &TestDb, dir: &tempfile::TempDir) -> Vec<Value> {
 
 /// The application with the clinical fixture and the demo clients, plus `extra` serve flags.
 pub async fn spawn_mcp_app(extra: &[&str]) -> McpApp {
-    spawn_mcp_app_on(TestDb::sqlite().await, extra).await
+    spawn_mcp_app_on(TestDb::for_app().await, extra).await
 }
 
 /// The application over `db` holding the earlier system's data (`tests/fixtures/seed_export.json`,

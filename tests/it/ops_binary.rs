@@ -79,6 +79,22 @@ impl BinaryServer {
         format!("{}{}", self.base_url, path)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The process's peak resident set size (`VmHWM` in `/proc/<pid>/status`), bytes.
+    pub fn peak_rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/<pid>/status");
+        let kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/<pid>/status");
+        kib * 1024
+    }
+
     /// Everything the process wrote to stderr so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")

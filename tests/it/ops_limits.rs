@@ -147,10 +147,13 @@ fn test_limits() -> NetworkLimits {
     NetworkLimits {
         max_message_bytes: 1 << 20,
         max_connections: 16,
+        max_connections_per_address: 16,
+        header_read_timeout: Duration::from_secs(10),
         idle_timeout: Duration::from_secs(30),
         request_timeout: Duration::from_secs(30),
         max_json_depth: 64,
         shutdown_grace: Duration::from_secs(5),
+        messages: Default::default(),
     }
 }
 
@@ -202,9 +205,16 @@ async fn connections_over_the_limit_get_503_until_one_closes() {
         .unwrap();
     assert_eq!(read_response(&mut second).await.0, 200);
 
-    let (status, body) = raw_request(
+    // Past the limit, a reserved connection still answers the essential paths, and nothing else.
+    let (status, _) = raw_request(
         app.port,
         b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 200, "health stays reachable past the limit");
+    let (status, body) = raw_request(
+        app.port,
+        b"GET /.well-known/oauth-authorization-server HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
     )
     .await;
     assert_eq!(status, 503);
@@ -216,7 +226,7 @@ async fn connections_over_the_limit_get_503_until_one_closes() {
     for _ in 0..50 {
         status = raw_request(
             app.port,
-            b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+            b"GET /.well-known/oauth-authorization-server HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
         )
         .await
         .0;

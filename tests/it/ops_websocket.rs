@@ -105,49 +105,44 @@ async fn shutdown_answers_the_calls_in_hand_then_sends_close_1001() {
 }
 
 #[tokio::test]
-async fn a_silent_peer_is_closed_after_the_idle_timeout_and_a_live_one_is_kept() {
-    let app = spawn_app_on(TestDb::sqlite().await, &["--idle-timeout-seconds", "1"]).await;
+async fn only_client_messages_keep_a_websocket_open_pongs_do_not() {
+    let app = spawn_app_on(TestDb::sqlite().await, &["--idle-timeout-seconds", "2"]).await;
     let url = format!("ws://127.0.0.1:{}/ws", app.port);
 
-    // A peer that keeps reading answers the server's pings (tungstenite pongs automatically).
+    // A peer that sends a message every 700 ms is kept past the timeout (and is pinged meanwhile).
     let mut live = connect(&url, None).await;
-    let mut pings = 0;
-    let until = Instant::now() + Duration::from_millis(2500);
-    while let Ok(frame) = tokio::time::timeout_at(until.into(), live.next()).await {
-        match frame {
-            Some(Ok(Message::Ping(_))) => pings += 1,
-            other => panic!("unexpected frame while idle: {other:?}"),
-        }
-    }
-    assert!(
-        pings >= 3,
-        "pinged every third of the idle timeout: {pings}"
-    );
-    live.send(Message::Text(
-        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
-            .to_string()
-            .into(),
-    ))
-    .await
-    .unwrap();
-    let (texts, _) = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            if let Some(Ok(Message::Text(text))) = live.next().await {
-                return (serde_json::from_str::<Value>(&text).unwrap(), ());
+    let until = Instant::now() + Duration::from_millis(3500);
+    let mut id = 0;
+    while Instant::now() < until {
+        id += 1;
+        live.send(Message::Text(
+            json!({"jsonrpc": "2.0", "id": id, "method": "ping"})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_millis(700);
+        while let Ok(frame) = tokio::time::timeout_at(deadline.into(), live.next()).await {
+            match frame {
+                Some(Ok(Message::Text(_) | Message::Ping(_) | Message::Pong(_))) => {}
+                other => panic!("the live connection was closed: {other:?}"),
             }
         }
-    })
-    .await
-    .expect("the live connection still answers");
-    assert!(texts["result"]["tools"].is_array());
+    }
 
-    // A peer that never reads never pongs: closed with 1001 after the timeout.
-    let mut silent = connect(&url, None).await;
-    tokio::time::sleep(Duration::from_millis(2000)).await;
-    let (_, close) = read_until_close(&mut silent, Duration::from_secs(5)).await;
+    // A peer that reads (so tungstenite answers every ping with a pong) but sends nothing is idle.
+    let mut ponging = connect(&url, None).await;
+    let (_, close) = read_until_close(&mut ponging, Duration::from_secs(6)).await;
     let (code, reason) = close.expect("a close frame");
     assert_eq!(code, 1001);
     assert!(reason.contains("idle timeout"), "{reason}");
+
+    // A peer that never reads: closed with 1001 after the timeout too.
+    let mut silent = connect(&url, None).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (_, close) = read_until_close(&mut silent, Duration::from_secs(5)).await;
+    assert_eq!(close.expect("a close frame").0, 1001);
     app.shutdown().await;
 }
 

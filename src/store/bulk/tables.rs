@@ -8,6 +8,7 @@ use crate::domain::clinical::{
 };
 use crate::domain::time::AppointmentTime;
 use crate::store::StoreError;
+use crate::store::float8::Float8;
 
 pub async fn insert_providers(
     conn: &mut AnyConnection,
@@ -221,12 +222,12 @@ pub async fn insert_vital_signs(
                 .bind(v.systolic_bp)
                 .bind(v.diastolic_bp)
                 .bind(v.heart_rate)
-                .bind(v.temperature)
+                .bind(Float8(v.temperature))
                 .bind(v.respiratory_rate)
                 .bind(v.oxygen_saturation)
-                .bind(v.weight)
-                .bind(v.height)
-                .bind(v.bmi)
+                .bind(Float8(v.weight))
+                .bind(Float8(v.height))
+                .bind(Float8(v.bmi))
                 .bind(&v.recorded_by)
                 .bind(&v.notes)
                 .bind(now))

@@ -1,9 +1,18 @@
-//! The concurrent-connection limit, enforced where connections are accepted (before TLS): a connection
-//! within the limit holds a permit for as long as its socket lives (an upgraded WebSocket included); one
-//! over it is answered `503` with `Connection: close`. Past twice the limit, connections are dropped at once.
+//! The concurrent-connection limits, enforced where connections are accepted (before TLS): a connection
+//! within the limits holds a permit for as long as its socket lives (an upgraded WebSocket included).
+//!
+//! - Per address: at most `max_connections_per_address` from one IP; more are answered `503`.
+//! - In total: at most `max_connections`. Past it, up to [`RESERVED_CONNECTIONS`] more are admitted for the
+//!   essential paths only ([`ESSENTIAL_PATHS`]: health, readiness, metrics, the token endpoint), so a flood
+//!   of idle sockets cannot take those away; anything else on them gets `503` with `Connection: close`.
+//! - Past that, up to `max_connections` more get the `503`; beyond, connections are dropped at once.
+//!
+//! The header read deadline (`EHR_MCP_HEADER_READ_TIMEOUT_SECONDS`, set on the HTTP builder in `app`) frees
+//! slowloris sockets quickly.
 
 use std::future::{Ready, ready};
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -20,21 +29,84 @@ use tower::Service;
 use super::{LimitKind, limit_error_response};
 use crate::telemetry::metrics;
 
-/// An `axum-server` acceptor that admits at most `max_connections` connections at a time.
+/// Connections admitted past the total limit for [`ESSENTIAL_PATHS`] only.
+pub const RESERVED_CONNECTIONS: usize = 32;
+
+/// The paths a reserved connection may use.
+pub const ESSENTIAL_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics", "/oauth/token"];
+
+/// An `axum-server` acceptor that admits at most `max_connections` connections at a time, and at most
+/// `max_per_address` from one address.
 #[derive(Debug, Clone)]
 pub struct ConnectionLimitAcceptor {
     admitted: Arc<Semaphore>,
+    reserved: Arc<Semaphore>,
     refused: Arc<Semaphore>,
+    per_address: Arc<AddressCounts>,
 }
 
 impl ConnectionLimitAcceptor {
-    pub fn new(max_connections: usize) -> Self {
+    pub fn new(max_connections: usize, max_per_address: usize) -> Self {
         let max_connections = max_connections.clamp(1, Semaphore::MAX_PERMITS);
         Self {
             admitted: Arc::new(Semaphore::new(max_connections)),
+            reserved: Arc::new(Semaphore::new(RESERVED_CONNECTIONS)),
             refused: Arc::new(Semaphore::new(max_connections)),
+            per_address: Arc::new(AddressCounts {
+                counts: dashmap::DashMap::new(),
+                max: max_per_address.max(1),
+            }),
         }
     }
+}
+
+/// Open connections per peer address.
+#[derive(Debug)]
+struct AddressCounts {
+    counts: dashmap::DashMap<IpAddr, usize>,
+    max: usize,
+}
+
+impl AddressCounts {
+    /// Counts one more connection from `address`, unless it already has the most allowed.
+    fn admit(self: &Arc<Self>, address: IpAddr) -> Option<AddressPermit> {
+        let mut count = self.counts.entry(address).or_insert(0);
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(AddressPermit {
+            counts: self.clone(),
+            address,
+        })
+    }
+}
+
+/// One connection's place in its address's count, given back on drop.
+#[derive(Debug)]
+struct AddressPermit {
+    counts: Arc<AddressCounts>,
+    address: IpAddr,
+}
+
+impl Drop for AddressPermit {
+    fn drop(&mut self) {
+        self.counts.counts.remove_if_mut(&self.address, |_, count| {
+            *count = count.saturating_sub(1);
+            *count == 0
+        });
+    }
+}
+
+/// What an accepted connection may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    /// Everything.
+    Full,
+    /// Only [`ESSENTIAL_PATHS`] (the total limit is reached).
+    Essential,
+    /// Nothing: every request gets the 503.
+    Refused(LimitKind),
 }
 
 impl<S> Accept<TcpStream, S> for ConnectionLimitAcceptor {
@@ -48,20 +120,42 @@ impl<S> Accept<TcpStream, S> for ConnectionLimitAcceptor {
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "could not set TCP_NODELAY");
         }
-        if let Ok(permit) = self.admitted.clone().try_acquire_owned() {
-            metrics::tcp_connections_changed(1.0);
-            return ready(Ok((
-                CountedStream::admitted(stream, permit),
-                AdmissionService::admitted(service),
-            )));
+        let address_permit = match stream.peer_addr() {
+            Ok(peer) => self.per_address.admit(peer.ip()),
+            Err(_) => None,
+        };
+        if let Some(address_permit) = address_permit {
+            if let Ok(permit) = self.admitted.clone().try_acquire_owned() {
+                metrics::tcp_connections_changed(1.0);
+                return ready(Ok((
+                    CountedStream::new(stream, permit, Some(address_permit), true),
+                    AdmissionService::new(service, Admission::Full),
+                )));
+            }
+            LimitKind::TooManyConnections.record();
+            if let Ok(permit) = self.reserved.clone().try_acquire_owned() {
+                return ready(Ok((
+                    CountedStream::new(stream, permit, Some(address_permit), false),
+                    AdmissionService::new(service, Admission::Essential),
+                )));
+            }
+        } else {
+            LimitKind::TooManyConnectionsFromAddress.record();
         }
-        LimitKind::TooManyConnections.record();
+        let kind = if self.admitted.available_permits() == 0 {
+            LimitKind::TooManyConnections
+        } else {
+            LimitKind::TooManyConnectionsFromAddress
+        };
         match self.refused.clone().try_acquire_owned() {
             Ok(permit) => {
-                tracing::warn!("connection limit reached; answering 503");
+                tracing::warn!(
+                    limit = kind.as_str(),
+                    "connection limit reached; answering 503"
+                );
                 ready(Ok((
-                    CountedStream::refused(stream, permit),
-                    AdmissionService::refused(service),
+                    CountedStream::new(stream, permit, None, false),
+                    AdmissionService::new(service, Admission::Refused(kind)),
                 )))
             }
             Err(_) => ready(Err(io::Error::other(
@@ -77,22 +171,21 @@ pub struct CountedStream<I> {
     inner: I,
     admitted: bool,
     _permit: OwnedSemaphorePermit,
+    _address: Option<AddressPermit>,
 }
 
 impl<I> CountedStream<I> {
-    fn admitted(inner: I, permit: OwnedSemaphorePermit) -> Self {
+    fn new(
+        inner: I,
+        permit: OwnedSemaphorePermit,
+        address: Option<AddressPermit>,
+        admitted: bool,
+    ) -> Self {
         Self {
             inner,
-            admitted: true,
+            admitted,
             _permit: permit,
-        }
-    }
-
-    fn refused(inner: I, permit: OwnedSemaphorePermit) -> Self {
-        Self {
-            inner,
-            admitted: false,
-            _permit: permit,
+            _address: address,
         }
     }
 }
@@ -145,25 +238,25 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for CountedStream<I> {
     }
 }
 
-/// The per-connection service: the application for an admitted connection, a `503` for a refused one.
+/// The per-connection service: the application for an admitted connection (only the essential paths on a
+/// reserved one), a `503` otherwise.
 #[derive(Debug, Clone)]
 pub struct AdmissionService<S> {
     inner: S,
-    admitted: bool,
+    admission: Admission,
 }
 
 impl<S> AdmissionService<S> {
-    fn admitted(inner: S) -> Self {
-        Self {
-            inner,
-            admitted: true,
-        }
+    fn new(inner: S, admission: Admission) -> Self {
+        Self { inner, admission }
     }
 
-    fn refused(inner: S) -> Self {
-        Self {
-            inner,
-            admitted: false,
+    fn passes<B>(&self, request: &Request<B>) -> Result<(), LimitKind> {
+        match self.admission {
+            Admission::Full => Ok(()),
+            Admission::Essential if ESSENTIAL_PATHS.contains(&request.uri().path()) => Ok(()),
+            Admission::Essential => Err(LimitKind::TooManyConnections),
+            Admission::Refused(kind) => Err(kind),
         }
     }
 }
@@ -177,27 +270,31 @@ where
     type Future = Either<S::Future, Ready<Result<Response, S::Error>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        if self.admitted {
-            self.inner.poll_ready(cx)
-        } else {
+        if matches!(self.admission, Admission::Refused(_)) {
             Poll::Ready(Ok(()))
+        } else {
+            self.inner.poll_ready(cx)
         }
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        if self.admitted {
-            Either::Left(self.inner.call(request))
-        } else {
-            Either::Right(ready(Ok(too_many_connections())))
+        match self.passes(&request) {
+            Ok(()) => Either::Left(self.inner.call(request)),
+            Err(kind) => Either::Right(ready(Ok(too_many_connections(kind)))),
         }
     }
 }
 
-fn too_many_connections() -> Response {
+fn too_many_connections(kind: LimitKind) -> Response {
+    let description = if kind == LimitKind::TooManyConnectionsFromAddress {
+        "too many connections from your address (EHR_MCP_MAX_CONNECTIONS_PER_ADDRESS); retry shortly"
+    } else {
+        "the server is at its connection limit (EHR_MCP_MAX_CONNECTIONS); retry shortly"
+    };
     let mut response = limit_error_response(
         StatusCode::SERVICE_UNAVAILABLE,
-        LimitKind::TooManyConnections,
-        "the server is at its connection limit (EHR_MCP_MAX_CONNECTIONS); retry shortly".to_owned(),
+        kind,
+        description.to_owned(),
     );
     let headers = response.headers_mut();
     headers.insert(header::CONNECTION, HeaderValue::from_static("close"));

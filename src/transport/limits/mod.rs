@@ -1,6 +1,7 @@
 //! Network limits, each configurable (`config::LimitArgs`) and each with a clear error when hit: message
 //! size (HTTP body 413, WebSocket close 1009), concurrent connections (503), WebSocket idle timeout with
-//! ping/pong (close 1001), request timeout (408) and JSON nesting depth (JSON-RPC error -32600).
+//! ping/pong (close 1001), request timeout (408), JSON nesting depth (JSON-RPC error -32600), and per message
+//! the batch length, reply size and calls in flight per connection ([`MessageBounds`], JSON-RPC errors).
 //!
 //! HTTP limits are layers ([`with_http_limits`]); the connection limit is an acceptor
 //! ([`ConnectionLimitAcceptor`]); WebSocket handlers take their pieces from [`websocket`].
@@ -30,7 +31,12 @@ pub struct NetworkLimits {
     pub max_message_bytes: usize,
     /// Most accepted TCP connections open at once (HTTP, WebSocket, TLS together).
     pub max_connections: usize,
-    /// A WebSocket with no traffic (pongs count) for this long is closed.
+    /// Most connections open at once from one IP address.
+    pub max_connections_per_address: usize,
+    /// Longest wait for a request's head (slowloris).
+    pub header_read_timeout: Duration,
+    /// A WebSocket on which the client sent no message for this long is closed (pings and pongs do not
+    /// count).
     pub idle_timeout: Duration,
     /// Longest time to a response head.
     pub request_timeout: Duration,
@@ -38,6 +44,27 @@ pub struct NetworkLimits {
     pub max_json_depth: usize,
     /// Longest wait for in-flight work at shutdown.
     pub shutdown_grace: Duration,
+    /// Bounds on one JSON-RPC message's batch and reply, and on a connection's unanswered calls.
+    pub messages: MessageBounds,
+}
+
+/// What one message may cost the server: batch length, reply size, calls in flight per connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageBounds {
+    pub max_batch_length: usize,
+    pub max_reply_bytes: usize,
+    pub max_in_flight_calls: usize,
+}
+
+impl Default for MessageBounds {
+    /// The defaults of `config::LimitArgs`.
+    fn default() -> Self {
+        Self {
+            max_batch_length: 64,
+            max_reply_bytes: 8 << 20,
+            max_in_flight_calls: 128,
+        }
+    }
 }
 
 impl NetworkLimits {
@@ -45,10 +72,17 @@ impl NetworkLimits {
         Self {
             max_message_bytes: args.max_message_bytes,
             max_connections: args.max_connections,
+            max_connections_per_address: args.max_connections_per_address,
+            header_read_timeout: Duration::from_secs(args.header_read_timeout_seconds),
             idle_timeout: args.idle_timeout(),
             request_timeout: args.request_timeout(),
             max_json_depth: args.max_json_depth,
             shutdown_grace: Duration::from_secs(args.shutdown_grace_seconds),
+            messages: MessageBounds {
+                max_batch_length: args.max_batch_length,
+                max_reply_bytes: args.max_reply_bytes,
+                max_in_flight_calls: args.max_in_flight_calls,
+            },
         }
     }
 
@@ -64,10 +98,14 @@ impl NetworkLimits {
 pub enum LimitKind {
     BodyTooLarge,
     TooManyConnections,
+    TooManyConnectionsFromAddress,
     RequestTimeout,
     JsonTooDeep,
     MessageTooLarge,
     IdleTimeout,
+    BatchTooLong,
+    ReplyTooLarge,
+    TooManyInFlight,
 }
 
 impl LimitKind {
@@ -75,10 +113,14 @@ impl LimitKind {
         match self {
             Self::BodyTooLarge => "body_too_large",
             Self::TooManyConnections => "too_many_connections",
+            Self::TooManyConnectionsFromAddress => "too_many_connections_from_address",
             Self::RequestTimeout => "request_timeout",
             Self::JsonTooDeep => "json_too_deep",
             Self::MessageTooLarge => "message_too_large",
             Self::IdleTimeout => "idle_timeout",
+            Self::BatchTooLong => "batch_too_long",
+            Self::ReplyTooLarge => "reply_too_large",
+            Self::TooManyInFlight => "too_many_in_flight",
         }
     }
 

@@ -12,7 +12,7 @@
 //!             LivenessEvent::SendPing => socket.send(Message::Ping(Bytes::new())).await?,
 //!             LivenessEvent::TimedOut => { socket.send(close_message(CloseReason::IdleTimeout)).await; break }
 //!         },
-//!         received = socket.recv() => { liveness.saw_traffic(); /* Err(e) → close_for_receive_error(&e) */ }
+//!         received = socket.recv() => { if is_text_or_binary { liveness.saw_traffic() } /* Err(e) → close_for_receive_error(&e) */ }
 //!     }
 //! }
 //! ```
@@ -131,7 +131,7 @@ pub enum LivenessEvent {
     TimedOut,
 }
 
-/// A WebSocket's liveness clock: call [`Liveness::saw_traffic`] on every received frame (pongs included)
+/// A WebSocket's idle clock: call [`Liveness::saw_traffic`] on every message the client sends (not on pongs)
 /// and select on [`Liveness::tick`] (cancel-safe).
 #[derive(Debug)]
 pub struct Liveness {
@@ -177,10 +177,13 @@ mod tests {
         NetworkLimits {
             max_message_bytes: 1024,
             max_connections: 4,
+            max_connections_per_address: 4,
+            header_read_timeout: Duration::from_secs(1),
             idle_timeout: idle,
             request_timeout: Duration::from_secs(1),
             max_json_depth: 8,
             shutdown_grace: Duration::from_secs(1),
+            messages: Default::default(),
         }
     }
 

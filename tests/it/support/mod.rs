@@ -105,6 +105,17 @@ impl TestDb {
         })
     }
 
+    /// The engine for application-level tests: PostgreSQL when `EHR_MCP_TEST_ENGINE=postgres` (and a server
+    /// is configured), else SQLite. `.ci/run` runs the tool and transport suites once per engine.
+    pub async fn for_app() -> TestDb {
+        if std::env::var("EHR_MCP_TEST_ENGINE").as_deref() == Ok("postgres") {
+            if let Some(db) = TestDb::postgres().await {
+                return db;
+            }
+        }
+        TestDb::sqlite().await
+    }
+
     /// SQLite, plus PostgreSQL when configured: run a storage test on each.
     pub async fn all() -> Vec<TestDb> {
         let mut databases = vec![TestDb::sqlite().await];
@@ -177,7 +188,7 @@ pub async fn spawn_app_on(db: TestDb, extra: &[&str]) -> TestApp {
     }
 }
 
-/// The application over a fresh SQLite database.
+/// The application over a fresh database ([`TestDb::for_app`]).
 pub async fn spawn_app() -> TestApp {
-    spawn_app_on(TestDb::sqlite().await, &[]).await
+    spawn_app_on(TestDb::for_app().await, &[]).await
 }
