@@ -3,12 +3,15 @@
 -- trigger on insert and on update refuses a slot-holding row whose minutes [slot, slot + duration)
 -- overlap another slot-holding row of the same provider and date. SQLite serialises writers, so the check
 -- and the write cannot interleave. The message is the constraint name the store maps to `Conflict`.
+-- A row whose appointment_id is already stored is left to the unique key (a merge import skips it with
+-- ON CONFLICT DO NOTHING; BEFORE triggers run before that conflict is resolved).
 CREATE TRIGGER appointments_provider_overlap_insert
 BEFORE INSERT ON appointments
 WHEN NEW.status IN ('scheduled', 'confirmed', 'checked_in')
 BEGIN
     SELECT RAISE(ABORT, 'appointments_provider_overlap')
-    WHERE EXISTS (
+    WHERE NOT EXISTS (SELECT 1 FROM appointments WHERE appointment_id = NEW.appointment_id)
+      AND EXISTS (
         SELECT 1 FROM appointments AS a
         WHERE a.provider_id = NEW.provider_id
           AND a.appointment_date = NEW.appointment_date
