@@ -1,7 +1,9 @@
 //! Tool arguments: parsing a call's JSON arguments into a typed struct with field-naming errors, the
 //! shared `access_token` argument, and the validation rules every family uses (lengths, ranges, dates).
 
-use std::sync::Arc;
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rmcp::model::JsonObject;
 use schemars::JsonSchema;
@@ -133,8 +135,26 @@ fn refuse_control_characters(arguments: &JsonObject) -> Result<(), ToolError> {
     Ok(())
 }
 
-/// The input schema of `A` with the shared optional `access_token` property added.
+/// The input schema of `A` with the shared optional `access_token` property added: derived once per
+/// argument type and shared (`tools/list` and every call's argument coercion read the same `Arc`).
 pub fn input_schema<A: JsonSchema + 'static>() -> Arc<JsonObject> {
+    static SCHEMAS: OnceLock<Mutex<HashMap<TypeId, Arc<JsonObject>>>> = OnceLock::new();
+    let schemas = SCHEMAS.get_or_init(Default::default);
+    if let Some(schema) = schemas
+        .lock()
+        .ok()
+        .and_then(|cache| cache.get(&TypeId::of::<A>()).cloned())
+    {
+        return schema;
+    }
+    let schema = derive_input_schema::<A>();
+    if let Ok(mut cache) = schemas.lock() {
+        cache.insert(TypeId::of::<A>(), schema.clone());
+    }
+    schema
+}
+
+fn derive_input_schema<A: JsonSchema + 'static>() -> Arc<JsonObject> {
     let mut schema = rmcp::handler::server::tool::schema_for_input::<A>()
         .map(|schema| schema.as_ref().clone())
         .unwrap_or_else(|_| {
@@ -456,6 +476,14 @@ mod tests {
 mod unreadable_request_tests {
     use super::unreadable_request;
     use rmcp::model::ErrorCode;
+
+    #[test]
+    fn the_input_schema_is_derived_once() {
+        let first = super::input_schema::<crate::tools::auth_tools::ValidateTokenArgs>();
+        let second = super::input_schema::<crate::tools::auth_tools::ValidateTokenArgs>();
+        assert!(std::sync::Arc::ptr_eq(&first, &second));
+        assert!(first["properties"].get("access_token").is_some());
+    }
 
     #[test]
     fn a_known_method_with_bad_params_is_invalid_params() {
