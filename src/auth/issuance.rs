@@ -260,13 +260,21 @@ impl AuthService {
             .verify_credentials(credentials, claimed_id.map(str::to_owned))
             .await
         {
+            // A correct secret passes even while the client id is backed off (see `auth::limits`).
             Ok(client) => Ok(client),
             Err(reason) => {
                 if let Some(internal @ AuthError::Internal(_)) = reason.1 {
                     return Err((internal, reason.0.to_owned()));
                 }
+                let backed_off = claimed_id.and_then(|id| self.inner.limits.client_backed_off(id));
                 let error = self
                     .count_failure(claimed_id, &origin)
+                    .or_else(|| {
+                        backed_off.map(|retry_after| {
+                            metrics::rate_limited("failed_authentication");
+                            AuthError::RateLimited { retry_after }
+                        })
+                    })
                     .unwrap_or_else(authentication_failed);
                 Err((error, reason.0.to_owned()))
             }

@@ -1,5 +1,11 @@
 //! Rate limits (GCRA, `governor`): each client's own `rate_limit` (requests per hour), and throttling of
-//! failed authentications per client id and per source address.
+//! failed authentications that cannot lock the owner out:
+//!
+//! - per (client id, source address) and per source address: hard — while throttled, even a correct
+//!   secret from there waits (`check_not_throttled`);
+//! - per client id across all addresses: a bounded backoff (at most [`MAX_CLIENT_BACKOFF`]) that turns
+//!   further *wrong* secrets into 429s but lets a correct secret from an unthrottled address pass
+//!   (`client_backed_off`), so an attacker guessing from many addresses cannot lock the owner out.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -26,13 +32,18 @@ impl FailureQuota {
     }
 }
 
+/// The longest a client id is backed off after failures from many addresses.
+pub const MAX_CLIENT_BACKOFF: Duration = Duration::from_secs(30);
+
 /// Limits on failed authentication.
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottleSettings {
-    /// Per claimed client id (lenient: an attacker could otherwise lock a legitimate client out).
+    /// Per claimed client id, across addresses (soft: a correct secret still passes).
     pub per_client: FailureQuota,
     /// Per source address.
     pub per_source: FailureQuota,
+    /// Per (claimed client id, source address).
+    pub per_pair: FailureQuota,
 }
 
 impl Default for ThrottleSettings {
@@ -46,6 +57,10 @@ impl Default for ThrottleSettings {
                 burst: 10,
                 replenish_every: Duration::from_secs(6),
             },
+            per_pair: FailureQuota {
+                burst: 10,
+                replenish_every: Duration::from_secs(6),
+            },
         }
     }
 }
@@ -55,7 +70,8 @@ pub struct Limits {
     per_client: DashMap<String, (u32, Arc<DefaultDirectRateLimiter>)>,
     failures_by_client: DefaultKeyedRateLimiter<String>,
     failures_by_source: DefaultKeyedRateLimiter<String>,
-    /// Keys (`client:…`, `source:…`) refused until the given instant.
+    failures_by_pair: DefaultKeyedRateLimiter<String>,
+    /// Keys (`client:…`, `source:…`, `pair:…`) throttled until the given instant.
     blocked: DashMap<String, Instant>,
     clock: DefaultClock,
 }
@@ -66,6 +82,7 @@ impl Limits {
             per_client: DashMap::new(),
             failures_by_client: DefaultKeyedRateLimiter::dashmap(settings.per_client.quota()),
             failures_by_source: DefaultKeyedRateLimiter::dashmap(settings.per_source.quota()),
+            failures_by_pair: DefaultKeyedRateLimiter::dashmap(settings.per_pair.quota()),
             blocked: DashMap::new(),
             clock: DefaultClock::default(),
         }
@@ -90,25 +107,41 @@ impl Limits {
             .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 
-    /// `Err(wait)` while the client id or the source address is throttled after failed authentications.
+    /// `Err(wait)` while the source address, or this client id from this address, is throttled after
+    /// failed authentications (hard: checked before the credentials).
     pub fn check_not_throttled(
         &self,
         client_id: Option<&str>,
         source: &str,
     ) -> Result<(), Duration> {
-        let now = Instant::now();
-        let keys = [client_id.map(client_key), Some(source_key(source))];
-        let mut wait = Duration::ZERO;
-        for key in keys.into_iter().flatten() {
-            if let Some(until) = self.blocked.get(&key).map(|entry| *entry) {
-                if until > now {
-                    wait = wait.max(until - now);
-                } else {
-                    self.blocked.remove(&key);
-                }
-            }
-        }
+        let keys = [
+            client_id.map(|id| pair_key(id, source)),
+            Some(source_key(source)),
+        ];
+        let wait = keys
+            .into_iter()
+            .flatten()
+            .filter_map(|key| self.blocked_for(&key))
+            .max()
+            .unwrap_or(Duration::ZERO);
         if wait.is_zero() { Ok(()) } else { Err(wait) }
+    }
+
+    /// `Some(wait)` while the client id is backed off after failures from many addresses (soft: only
+    /// wrong credentials are refused with it).
+    pub fn client_backed_off(&self, client_id: &str) -> Option<Duration> {
+        self.blocked_for(&client_key(client_id))
+    }
+
+    fn blocked_for(&self, key: &str) -> Option<Duration> {
+        let now = Instant::now();
+        let until = self.blocked.get(key).map(|entry| *entry)?;
+        if until > now {
+            Some(until - now)
+        } else {
+            self.blocked.remove(key);
+            None
+        }
     }
 
     /// Counts one failed authentication. `Err(wait)` when this failure exhausted an allowance: the key is
@@ -117,8 +150,18 @@ impl Limits {
         let mut wait = Duration::ZERO;
         if let Some(client_id) = client_id {
             if let Err(not_until) = self.failures_by_client.check_key(&client_id.to_owned()) {
-                let until = not_until.wait_time_from(self.clock.now());
+                let until = not_until
+                    .wait_time_from(self.clock.now())
+                    .min(MAX_CLIENT_BACKOFF);
                 self.block(client_key(client_id), until);
+                wait = wait.max(until);
+            }
+            if let Err(not_until) = self
+                .failures_by_pair
+                .check_key(&pair_key(client_id, source))
+            {
+                let until = not_until.wait_time_from(self.clock.now());
+                self.block(pair_key(client_id, source), until);
                 wait = wait.max(until);
             }
         }
@@ -144,6 +187,8 @@ impl Limits {
         self.blocked.retain(|_, until| *until > now);
         self.failures_by_client.retain_recent();
         self.failures_by_source.retain_recent();
+        self.failures_by_pair.retain_recent();
+        self.failures_by_pair.shrink_to_fit();
         self.failures_by_client.shrink_to_fit();
         self.failures_by_source.shrink_to_fit();
     }
@@ -160,6 +205,10 @@ fn client_key(client_id: &str) -> String {
 
 fn source_key(source: &str) -> String {
     format!("source:{source}")
+}
+
+fn pair_key(client_id: &str, source: &str) -> String {
+    format!("pair:{client_id}|{source}")
 }
 
 #[cfg(test)]
@@ -192,6 +241,10 @@ mod tests {
                 burst: 2,
                 replenish_every: Duration::from_secs(60),
             },
+            per_pair: FailureQuota {
+                burst: 2,
+                replenish_every: Duration::from_secs(60),
+            },
         };
         let limits = Limits::new(settings);
         assert!(limits.record_failure(Some("c1"), "10.0.0.1").is_ok());
@@ -204,5 +257,17 @@ mod tests {
                 .is_err()
         );
         assert!(limits.check_not_throttled(Some("c1"), "10.0.0.2").is_ok());
+    }
+
+    #[test]
+    fn failures_from_many_addresses_back_the_client_off_but_only_softly_and_boundedly() {
+        let limits = Limits::new(ThrottleSettings::default());
+        for n in 0..40 {
+            let _ = limits.record_failure(Some("c1"), &format!("10.1.0.{n}"));
+        }
+        let backoff = limits.client_backed_off("c1").expect("backed off");
+        assert!(backoff <= MAX_CLIENT_BACKOFF);
+        // A fresh address is not hard-throttled for c1: its correct secret may be checked.
+        assert!(limits.check_not_throttled(Some("c1"), "10.2.0.1").is_ok());
     }
 }

@@ -15,6 +15,7 @@ pub mod appointments;
 pub mod audit;
 pub mod bulk;
 pub mod clients;
+pub mod completion;
 pub mod dump;
 pub mod error;
 pub(crate) mod float8;

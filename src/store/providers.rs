@@ -118,7 +118,7 @@ pub async fn delete_provider(conn: &mut AnyConnection, npi: &Npi) -> Result<(), 
 }
 
 /// `%text%` with LIKE wildcards escaped, lower-cased; `None` for no criterion.
-fn contains_pattern(text: Option<&str>) -> Option<String> {
+pub(super) fn contains_pattern(text: Option<&str>) -> Option<String> {
     let text = text.map(str::trim).filter(|text| !text.is_empty())?;
     let escaped: String = text
         .to_lowercase()

@@ -2,6 +2,7 @@
 //! (`isError: true`, `{"status": "error", "code", "message", "tool"}`). JSON-RPC errors (unknown tool, malformed
 //! request) are produced by rmcp's router before a tool runs.
 
+use rmcp::ErrorData;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
 use serde::Serialize;
 
@@ -105,6 +106,19 @@ impl ToolError {
             other @ (AuthError::Config(_) | AuthError::Internal(_)) => {
                 Self::internal(request_id, &other)
             }
+        }
+    }
+
+    /// The JSON-RPC error for a request that is not a tool call (`completion/complete`): the same message,
+    /// the stable code in `data.code`.
+    pub fn into_error_data(self) -> ErrorData {
+        let data = Some(serde_json::json!({"code": self.code()}));
+        let message = self.to_string();
+        match self {
+            Self::InvalidInput(_) => ErrorData::invalid_params(message, data),
+            Self::NotFound(_) => ErrorData::resource_not_found(message, data),
+            Self::Internal { .. } => ErrorData::internal_error(message, data),
+            _ => ErrorData::invalid_request(message, data),
         }
     }
 

@@ -9,8 +9,13 @@
 use std::sync::{Arc, LazyLock};
 
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
-use rmcp::{ServerHandler, tool_handler};
+#[allow(deprecated)]
+use rmcp::model::SetLevelRequestParams;
+use rmcp::model::{
+    CompleteRequestParams, CompleteResult, Implementation, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
 pub mod args;
 mod call;
@@ -22,6 +27,7 @@ mod allergies;
 mod appointments;
 mod audit_tools;
 mod auth_tools;
+mod completion;
 mod demographics;
 mod labs;
 mod listing;
@@ -127,9 +133,35 @@ impl ServerHandler for EhrServer {
         Err(args::unreadable_request(&request.method))
     }
 
+    #[allow(deprecated)] // logging: still asked for by 2025-xx clients
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("ehr-mcp", env!("CARGO_PKG_VERSION")))
-            .with_instructions(INSTRUCTIONS.to_owned())
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_completions()
+                .enable_logging()
+                .build(),
+        )
+        .with_server_info(Implementation::new("ehr-mcp", env!("CARGO_PKG_VERSION")))
+        .with_instructions(INSTRUCTIONS.to_owned())
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        self.complete_argument(request, context).await
+    }
+
+    /// Accepted for 2025-xx clients (deprecated in 2026-07-28); no log notification is ever sent, so no
+    /// level can bring PHI to the client (see `completion`).
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        _request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        Ok(())
     }
 }

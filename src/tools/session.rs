@@ -1,7 +1,7 @@
 //! Who is calling. A [`Session`] is one connection's identity (WebSocket, stdio, or one Streamable HTTP
 //! session); [`BearerPrincipal`] is the identity an HTTP request proved with `Authorization: Bearer`.
-//! Each tool call resolves a `Principal` from, in order: its `access_token` argument, the HTTP request's
-//! bearer token, then the session's token (from the WebSocket upgrade, `authenticate`, or the environment).
+//! Each tool call resolves a `Principal` from, in order: the HTTP request's bearer token, its
+//! `access_token` argument, then the session's token (from the WebSocket upgrade, `authenticate`, or the environment).
 
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -116,19 +116,21 @@ impl Session {
             .and_then(|slot| slot.as_ref().map(|t| t.expose_secret().to_owned()))
     }
 
-    /// Resolves the caller of one tool call: its own `access_token` argument, else the HTTP request's
-    /// bearer principal (see [`bearer_of`]), else this session's token.
+    /// Resolves the caller of one tool call: the HTTP request's bearer principal (see [`bearer_of`]),
+    /// else its own `access_token` argument, else this session's token.
     pub async fn resolve(
         &self,
         auth: &AuthService,
         bearer: Option<BearerPrincipal>,
         access_token: Option<&str>,
     ) -> Result<Principal, AuthError> {
-        if let Some(token) = access_token {
-            return auth.validate(token).await;
-        }
+        // The request's bearer token wins: an `access_token` argument cannot swap in another identity
+        // on a request the HTTP layer already authenticated.
         if let Some(BearerPrincipal(principal)) = bearer {
             return Ok(principal);
+        }
+        if let Some(token) = access_token {
+            return auth.validate(token).await;
         }
         if let Some(token) = self.token() {
             match auth.validate(&token).await {

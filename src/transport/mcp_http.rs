@@ -18,6 +18,7 @@ use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
 use super::bearer::{BearerGuard, require_bearer};
+use super::sse_replay::{ReplayLimits, ResumableSessions};
 use crate::domain::origin::Transport;
 use crate::tools::{EhrServer, Session, ToolServices};
 
@@ -35,12 +36,10 @@ pub struct McpHttpSettings {
     pub shutdown: CancellationToken,
 }
 
-type McpService = StreamableHttpService<EhrServer, LocalSessionManager>;
-
 #[derive(Clone)]
 struct McpServices {
-    sessions: McpService,
-    stateless: McpService,
+    sessions: StreamableHttpService<EhrServer, ResumableSessions>,
+    stateless: StreamableHttpService<EhrServer, LocalSessionManager>,
     max_message_bytes: usize,
 }
 
@@ -61,7 +60,10 @@ pub fn routes(tools: Arc<ToolServices>, guard: BearerGuard, settings: &McpHttpSe
     let services = McpServices {
         sessions: StreamableHttpService::new(
             factory.clone(),
-            Arc::new(LocalSessionManager::default()),
+            Arc::new(ResumableSessions::new(
+                LocalSessionManager::default(),
+                ReplayLimits::default(),
+            )),
             config.clone(),
         ),
         stateless: StreamableHttpService::new(
@@ -99,13 +101,13 @@ async fn dispatch(State(services): State<McpServices>, request: Request) -> Resp
                 .into_response();
         }
     };
-    let service = if is_initialize(&bytes) {
-        &services.sessions
-    } else {
-        &services.stateless
-    };
+    let initialize = is_initialize(&bytes);
     let request = Request::from_parts(parts, Body::from(bytes));
-    into_axum(service.handle(request).await)
+    if initialize {
+        into_axum(services.sessions.handle(request).await)
+    } else {
+        into_axum(services.stateless.handle(request).await)
+    }
 }
 
 fn into_axum<B>(response: http::Response<B>) -> Response

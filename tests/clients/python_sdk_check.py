@@ -140,6 +140,14 @@ async def clinical_calls(caller):
     await caller.error("record_vital_signs", {"mrn": mrn, "heart_rate": 900}, "invalid_input")
 
 
+async def admin_calls(caller, auth):
+    audit = await caller.ok("query_audit_log", {**auth, "limit": 20})
+    check(audit["count"] >= 1, "the audit log is empty")
+    await caller.ok("register_client", {
+        **auth, "app_id": "sdk-check", "app_name": "SDK check",
+        "role": "nurse", "scopes": "read:patients read:vitals"})
+
+
 async def run(args):
     async with connect(args) as (read, write):
         async with ClientSession(read, write) as session:
@@ -153,12 +161,18 @@ async def run(args):
                 check(auth["token_type"] == "Bearer" and auth["access_token"], "authenticate gave no token")
             await caller.ok("validate_token", {})
             await clinical_calls(caller)
-            if args.admin_token:
-                audit = await caller.ok("query_audit_log", {"access_token": args.admin_token, "limit": 20})
-                check(audit["count"] >= 1, "the audit log is empty")
-                await caller.ok("register_client", {
-                    "access_token": args.admin_token, "app_id": "sdk-check", "app_name": "SDK check",
-                    "role": "nurse", "scopes": "read:patients read:vitals"})
+            if args.admin_token and args.transport == "http":
+                # On /mcp the bearer token decides who calls (an access_token argument cannot override
+                # it), so the admin tools go over a session opened with the admin's bearer.
+                admin_args = argparse.Namespace(**{**vars(args), "token": args.admin_token})
+                async with connect(admin_args) as (admin_read, admin_write):
+                    async with ClientSession(admin_read, admin_write) as admin_session:
+                        await admin_session.initialize()
+                        admin = Caller(admin_session)
+                        await admin_calls(admin, {})
+                        caller.called.extend(admin.called)
+            elif args.admin_token:
+                await admin_calls(caller, {"access_token": args.admin_token})
             print(json.dumps({
                 "transport": args.transport,
                 "protocol_version": str(init.protocolVersion),
