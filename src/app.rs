@@ -6,30 +6,28 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
-use serde_json::json;
 
 use crate::audit::{AuditLog, AuditOptions};
-use crate::auth::{AuthService, AuthSettings};
+use crate::auth::{AuthError, AuthService, AuthSettings};
 use crate::config::ServeArgs;
 use crate::store::Store;
+use crate::tools::ToolServices;
 use crate::transport::limits::{ConnectionLimitAcceptor, NetworkLimits};
 use crate::transport::shutdown::Shutdown;
 
-/// Shared state of the running server. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub auth: AuthService,
-    pub audit: AuditLog,
-    /// Limits every transport applies (message size, idle timeout, JSON depth, …).
-    pub limits: Arc<NetworkLimits>,
-    /// Cancelled when shutdown begins; long-lived connections select on it and are tracked by it.
-    pub shutdown: Shutdown,
+pub use crate::transport::AppState;
+
+/// The composition root: the audit writer, the token service and the store, as every front end (`serve`,
+/// `stdio`) runs them. Nothing else constructs these services.
+pub async fn start_services(
+    store: Store,
+    settings: AuthSettings,
+) -> Result<ToolServices, AuthError> {
+    let audit = AuditLog::start(store.clone(), AuditOptions::default());
+    let auth = AuthService::new(store.clone(), audit.clone(), settings).await?;
+    Ok(ToolServices { store, auth, audit })
 }
 
 pub struct Application {
@@ -54,37 +52,16 @@ impl Application {
         let listener = bind(&args.host, args.port).await?;
         let address = listener.local_addr()?;
         let base_url = args.public_base_url(address.port());
-        let audit = AuditLog::start(store.clone(), AuditOptions::default());
-        let settings = AuthSettings::new(&base_url, &args.auth)?;
-        let auth = AuthService::new(store.clone(), audit.clone(), settings).await?;
-        let limits = Arc::new(NetworkLimits::from_args(&args.limits));
+        let settings = args.auth.auth_settings(&base_url)?;
+        let ToolServices { store, auth, audit } = start_services(store, settings).await?;
         let state = AppState {
             store,
             auth,
             audit,
-            limits: limits.clone(),
+            limits: Arc::new(NetworkLimits::from_args(&args.limits)),
             shutdown: Shutdown::new(),
         };
-        let tools = Arc::new(crate::tools::ToolServices {
-            store: state.store.clone(),
-            auth: state.auth.clone(),
-            audit: state.audit.clone(),
-        });
-        let router = Router::new()
-            .route("/healthz", get(healthz))
-            .route("/readyz", get(readyz))
-            .route("/metrics", get(crate::transport::metrics_endpoint::metrics))
-            .with_state(state.clone())
-            .merge(crate::transport::oauth::router(state.auth.clone()))
-            .merge(crate::transport::mcp_routes(
-                tools,
-                &args,
-                &base_url,
-                limits.clone(),
-                state.shutdown.clone(),
-            ));
-        let router = crate::transport::limits::with_http_limits(router, &limits);
-        let router = crate::telemetry::http::with_http_telemetry(router);
+        let router = crate::transport::router(&state, &args, &base_url);
         Ok(Self {
             listener,
             address,
@@ -217,23 +194,6 @@ async fn bind(host: &str, port: u16) -> anyhow::Result<tokio::net::TcpListener> 
             };
             anyhow::anyhow!("cannot listen on {shown}: {error}; {hint}")
         })
-}
-
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
-}
-
-async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
-    match state.store.ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(json!({"status": "ready", "database": "ok"})),
-        ),
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "unavailable", "database": "unreachable"})),
-        ),
-    }
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -82,6 +82,24 @@ pub struct AuthArgs {
     pub refresh_ttl_days: u64,
 }
 
+impl AuthArgs {
+    /// The token service's settings for a server whose public base URL is `public_base_url`.
+    pub fn auth_settings(
+        &self,
+        public_base_url: &str,
+    ) -> Result<crate::auth::AuthSettings, crate::auth::AuthError> {
+        let mut settings = crate::auth::AuthSettings::new(
+            public_base_url,
+            std::time::Duration::from_secs(self.token_ttl_seconds),
+            self.jwt_secret_key.clone(),
+        )?;
+        settings.redirects = crate::auth::registration::RedirectPolicy::new(&self.redirect_hosts);
+        settings.cimd_allow_private = self.cimd_allow_private;
+        settings.refresh_ttl = std::time::Duration::from_secs(self.refresh_ttl_days * 86_400);
+        Ok(settings)
+    }
+}
+
 /// Network limits of the server.
 #[derive(Debug, Clone, Args)]
 pub struct LimitArgs {

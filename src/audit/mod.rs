@@ -30,28 +30,8 @@ pub enum AuditError {
     Closed,
 }
 
-/// How the request reached the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    WebSocket,
-    StreamableHttp,
-    Stdio,
-    /// The OAuth endpoints and other plain HTTP endpoints.
-    Http,
-    Cli,
-}
-
-impl Transport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::WebSocket => "websocket",
-            Self::StreamableHttp => "streamable_http",
-            Self::Stdio => "stdio",
-            Self::Http => "http",
-            Self::Cli => "cli",
-        }
-    }
-}
+/// Re-exported from the domain, where [`crate::domain::origin`] defines it with [`Origin`].
+pub use crate::domain::origin::{Origin, Transport};
 
 /// The result of the audited action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,12 +174,15 @@ impl AuditLog {
         + 'static,
     ) -> Result<Result<T, StoreError>, AuditError> {
         let (done, result) = oneshot::channel();
+        // The typed value goes straight to this caller; it is read only once the writer reports the
+        // transaction committed, so a value from a rolled-back write is never used.
+        let (value_sender, value) = oneshot::channel::<T>();
         let erased: writer::ErasedWrite = Box::new(move |conn| {
             let future = write(conn);
             Box::pin(async move {
-                future
-                    .await
-                    .map(|value| Box::new(value) as Box<dyn std::any::Any + Send>)
+                let written = future.await?;
+                let _ = value_sender.send(written);
+                Ok(())
             })
         });
         self.sender
@@ -212,8 +195,8 @@ impl AuditLog {
             .map_err(|_| AuditError::Closed)?;
         let outcome = result.await.map_err(|_| AuditError::Closed)??;
         Ok(match outcome {
-            Ok(value) => value.downcast::<T>().map(|boxed| *boxed).map_err(|_| {
-                StoreError::Corrupt("audited write returned an unexpected type".to_owned())
+            Ok(()) => value.await.map_err(|_| {
+                StoreError::Corrupt("an audited write committed without its result".to_owned())
             }),
             Err(error) => Err(error),
         })

@@ -1,7 +1,6 @@
 //! The single audit writer: takes queued events in batches (everything waiting, up to a maximum), commits
 //! each batch in one transaction with the chain head re-read under a lock, then answers every caller.
 
-use std::any::Any;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -15,14 +14,12 @@ use crate::store::{Engine, Store, StoreError, now_text};
 use super::chain::{GENESIS_HASH, row_hash};
 use super::{AuditError, AuditEvent, Outcome};
 
-pub(super) type ErasedWrite = Box<
-    dyn for<'c> FnOnce(
-            &'c mut AnyConnection,
-        ) -> BoxFuture<'c, Result<Box<dyn Any + Send>, StoreError>>
-        + Send,
->;
+/// A write run inside the batch transaction. Its typed value travels to the caller on the caller's own
+/// typed channel (see [`super::AuditLog::record_write`]); the writer only learns whether it succeeded.
+pub(super) type ErasedWrite =
+    Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<(), StoreError>> + Send>;
 
-type WriteResult = Result<Box<dyn Any + Send>, StoreError>;
+type WriteResult = Result<(), StoreError>;
 
 pub(super) enum Job {
     Record {

@@ -5,9 +5,10 @@ use std::fmt;
 
 use serde_json::{Value, json};
 
-use crate::audit::{AuditEvent, Outcome, Transport};
+use crate::audit::{AuditEvent, Outcome};
 use crate::domain::access::Role;
 use crate::domain::ids::ClientId;
+use crate::domain::origin::Origin;
 use crate::store::clients::ClientRecord;
 use crate::telemetry::metrics;
 
@@ -69,9 +70,8 @@ pub struct TokenRequest {
     pub scope: Option<String>,
     /// RFC 8707 resource indicator; when given, must be our MCP resource URL.
     pub resource: Option<String>,
-    /// Peer address, or `stdio`: the key of failed-authentication throttling.
-    pub source: String,
-    pub transport: Transport,
+    /// Transport and peer address: the audit row's transport and the key of failed-authentication throttling.
+    pub origin: Origin,
     pub request_id: String,
 }
 
@@ -82,21 +82,16 @@ fn authentication_failed() -> AuthError {
 
 impl AuthService {
     /// Issues a token for a client id and secret (the `authenticate` tool shares this with the token
-    /// endpoint). `source` is the peer address, or `stdio`/`ws`: it keys failure throttling and names the
-    /// transport in the audit row (`stdio` → stdio, `ws…` → WebSocket, else Streamable HTTP).
+    /// endpoint). `origin` keys failure throttling (one budget per peer address) and names the transport in
+    /// the audit row.
     pub async fn issue_for_client_secret(
         &self,
         client_id: &str,
         client_secret: &str,
         app_id: Option<&str>,
         scope: Option<&str>,
-        source: &str,
+        origin: Origin,
     ) -> Result<IssuedToken, AuthError> {
-        let transport = match source {
-            "stdio" => Transport::Stdio,
-            other if other.starts_with("ws") => Transport::WebSocket,
-            _ => Transport::StreamableHttp,
-        };
         self.issue(TokenRequest {
             credentials: ClientCredentials::Secret {
                 client_id: client_id.to_owned(),
@@ -105,24 +100,40 @@ impl AuthService {
             app_id: app_id.map(str::to_owned),
             scope: scope.map(str::to_owned),
             resource: None,
-            source: source.to_owned(),
-            transport,
+            origin,
             request_id: crate::audit::new_request_id(),
         })
         .await
     }
 
-    /// Authenticates the client and issues a token; audits the outcome either way.
+    /// Authenticates the client and issues a token; audits the outcome either way (`token.issue`).
     pub async fn issue(&self, request: TokenRequest) -> Result<IssuedToken, AuthError> {
+        self.issue_audited_as(request, "token.issue").await
+    }
+
+    /// The `authenticate` tool's token request: as [`Self::issue`], but its one audit row is the tool
+    /// call's row (action `authenticate`, the call's request id), so the call writes one row, not two.
+    pub async fn issue_for_authenticate_tool(
+        &self,
+        request: TokenRequest,
+    ) -> Result<IssuedToken, AuthError> {
+        self.issue_audited_as(request, "authenticate").await
+    }
+
+    async fn issue_audited_as(
+        &self,
+        request: TokenRequest,
+        action: &str,
+    ) -> Result<IssuedToken, AuthError> {
         let claimed = request.credentials.claimed_client_id().ok();
         let outcome = self.try_issue(&request).await;
         let event = AuditEvent {
             request_id: request.request_id.clone(),
-            transport: request.transport,
+            transport: request.origin.transport,
             client_id: loggable_client_id(claimed.as_deref()),
             app_id: None,
             role: None,
-            action: "token.issue".to_owned(),
+            action: action.to_owned(),
             patient_mrn: None,
             outcome: Outcome::Success,
             detail: None,
@@ -161,7 +172,7 @@ impl AuthService {
         request: &TokenRequest,
     ) -> Result<(IssuedToken, String), (AuthError, String)> {
         let client = self
-            .authenticate_client(&request.credentials, &request.source)
+            .authenticate_client(&request.credentials, request.origin)
             .await?;
         let refuse = |error: AuthError| {
             let detail = error.to_string();
@@ -169,7 +180,7 @@ impl AuthService {
         };
         if let Some(app_id) = &request.app_id {
             if *app_id != client.app_id {
-                let failure = self.count_failure(Some(client.client_id.as_str()), &request.source);
+                let failure = self.count_failure(Some(client.client_id.as_str()), &request.origin);
                 return Err((
                     failure.unwrap_or_else(authentication_failed),
                     "app_id does not match".to_owned(),
@@ -233,11 +244,12 @@ impl AuthService {
     pub async fn authenticate_client(
         &self,
         credentials: &ClientCredentials,
-        source: &str,
+        origin: Origin,
     ) -> Result<ClientRecord, (AuthError, String)> {
+        let source = origin.budget_key();
         let claimed = credentials.claimed_client_id();
         let claimed_id = claimed.as_ref().ok().map(String::as_str);
-        if let Err(retry_after) = self.inner.limits.check_not_throttled(claimed_id, source) {
+        if let Err(retry_after) = self.inner.limits.check_not_throttled(claimed_id, &source) {
             metrics::rate_limited("failed_authentication");
             return Err((
                 AuthError::RateLimited { retry_after },
@@ -256,7 +268,7 @@ impl AuthService {
                 }
                 let backed_off = claimed_id.and_then(|id| self.inner.limits.client_backed_off(id));
                 let error = self
-                    .count_failure(claimed_id, source)
+                    .count_failure(claimed_id, &origin)
                     .or_else(|| {
                         backed_off.map(|retry_after| {
                             metrics::rate_limited("failed_authentication");
@@ -270,10 +282,10 @@ impl AuthService {
     }
 
     /// Counts a failed authentication; `Some(RateLimited)` when it crossed a throttle.
-    fn count_failure(&self, client_id: Option<&str>, source: &str) -> Option<AuthError> {
+    fn count_failure(&self, client_id: Option<&str>, origin: &Origin) -> Option<AuthError> {
         self.inner
             .limits
-            .record_failure(client_id, source)
+            .record_failure(client_id, &origin.budget_key())
             .err()
             .map(|retry_after| {
                 metrics::rate_limited("failed_authentication");

@@ -11,7 +11,6 @@ use dashmap::DashMap;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::audit::AuditLog;
-use crate::config::AuthArgs;
 use crate::domain::access::Role;
 use crate::domain::ids::{ClientId, Mrn};
 use crate::domain::user::Username;
@@ -99,9 +98,14 @@ pub struct AuthSettings {
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
 
 impl AuthSettings {
-    /// Settings for a server whose public base URL is `public_base_url`.
-    pub fn new(public_base_url: &str, args: &AuthArgs) -> Result<Self, AuthError> {
-        if let Some(secret) = &args.jwt_secret_key {
+    /// Settings for a server whose public base URL is `public_base_url`, issuing tokens valid for
+    /// `token_ttl`, signed with `hs256_secret` when given (else ES256 keys from the database).
+    pub fn new(
+        public_base_url: &str,
+        token_ttl: Duration,
+        hs256_secret: Option<SecretString>,
+    ) -> Result<Self, AuthError> {
+        if let Some(secret) = &hs256_secret {
             if secret.expose_secret().len() < MIN_HS256_SECRET_BYTES {
                 return Err(AuthError::Config(format!(
                     "JWT_SECRET_KEY must be at least {MIN_HS256_SECRET_BYTES} bytes"
@@ -112,14 +116,15 @@ impl AuthSettings {
         Ok(Self {
             resource_url: format!("{issuer}/mcp"),
             issuer,
-            token_ttl: Duration::from_secs(args.token_ttl_seconds),
+            token_ttl,
             leeway: Duration::from_secs(30),
-            hs256_secret: args.jwt_secret_key.clone(),
+            hs256_secret,
             throttle: limits::ThrottleSettings::default(),
             status_refresh: Duration::from_secs(1),
-            redirects: registration::RedirectPolicy::new(&args.redirect_hosts),
-            cimd_allow_private: args.cimd_allow_private,
-            refresh_ttl: Duration::from_secs(args.refresh_ttl_days * 86_400),
+            // Only loopback redirects until the operator's allowed hosts are set (`config::AuthArgs`).
+            redirects: registration::RedirectPolicy::new(&[]),
+            cimd_allow_private: false,
+            refresh_ttl: Duration::from_secs(30 * 86_400),
             code_ttl: Duration::from_secs(60),
         })
     }

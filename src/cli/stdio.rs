@@ -10,9 +10,8 @@ use rmcp::ServiceExt;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{CliError, open_store};
-use crate::audit::{AuditLog, AuditOptions, Transport};
-use crate::auth::{AuthService, AuthSettings};
 use crate::config::{AuthArgs, CommonArgs};
+use crate::domain::origin::Transport;
 use crate::tools::{ClientCredentials, EhrServer, Session, ToolServices};
 
 /// The issuer when `EHR_MCP_PUBLIC_URL` is unset: `serve`'s default address.
@@ -95,8 +94,8 @@ async fn check_identity(tools: &ToolServices, session: &Session) -> Result<(), C
         })
 }
 
-/// The audit log and the token service, as `serve` builds them. The issuer is `EHR_MCP_PUBLIC_URL`, else the
-/// default address of `serve`, so tokens from a local server validate here too.
+/// The services `serve` runs, from the one composition root ([`crate::app::start_services`]). The issuer
+/// is `EHR_MCP_PUBLIC_URL`, else the default address of `serve`, so tokens from a local server validate here too.
 async fn build_tool_services(
     store: crate::store::Store,
     auth_args: &AuthArgs,
@@ -105,13 +104,12 @@ async fn build_tool_services(
         || DEFAULT_PUBLIC_URL.to_owned(),
         |url| url.trim_end_matches('/').to_owned(),
     );
-    let audit = AuditLog::start(store.clone(), AuditOptions::default());
-    let settings = AuthSettings::new(&public_base_url, auth_args)
+    let settings = auth_args
+        .auth_settings(&public_base_url)
         .map_err(|error| CliError::Config(error.to_string()))?;
-    let auth = AuthService::new(store.clone(), audit.clone(), settings)
+    crate::app::start_services(store, settings)
         .await
         .map_err(|error| {
             CliError::Failed(anyhow::anyhow!("cannot start the token service: {error}"))
-        })?;
-    Ok(ToolServices { store, auth, audit })
+        })
 }

@@ -15,8 +15,8 @@ use crate::domain::ids::Mrn;
 use crate::domain::user::Username;
 use crate::store::Store;
 
-use super::client::{pretty, usage};
 use super::CliError;
+use super::client::{pretty, usage};
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -89,7 +89,7 @@ pub async fn run(store: &Store, command: UserCommand) -> Result<ExitCode, CliErr
                 .map_err(config)?;
             let (password, generated) = password(args.password_stdin)?;
             let user = users::add(
-                &store,
+                store,
                 NewUser {
                     username: username.clone(),
                     role,
@@ -100,7 +100,7 @@ pub async fn run(store: &Store, command: UserCommand) -> Result<ExitCode, CliErr
             )
             .await
             .map_err(usage)?;
-            audit(&store, "user.add", &username).await?;
+            audit(store, "user.add", &username).await?;
             let mut shown = json!(user);
             if generated {
                 shown["password"] = json!(password);
@@ -108,21 +108,21 @@ pub async fn run(store: &Store, command: UserCommand) -> Result<ExitCode, CliErr
             println!("{}", pretty(&shown)?);
         }
         UserCommand::List => {
-            let listed = users::list(&store).await.map_err(usage)?;
+            let listed = users::list(store).await.map_err(usage)?;
             println!("{}", pretty(&json!(listed))?);
         }
-        UserCommand::Disable { username } => set_active(&store, &username, false).await?,
-        UserCommand::Enable { username } => set_active(&store, &username, true).await?,
+        UserCommand::Disable { username } => set_active(store, &username, false).await?,
+        UserCommand::Enable { username } => set_active(store, &username, true).await?,
         UserCommand::SetPassword {
             username,
             password_stdin,
         } => {
             let username = Username::parse(&username).map_err(config)?;
             let (password, generated) = password(password_stdin)?;
-            users::set_password(&store, &username, &password)
+            users::set_password(store, &username, &password)
                 .await
                 .map_err(usage)?;
-            audit(&store, "user.set_password", &username).await?;
+            audit(store, "user.set_password", &username).await?;
             let mut shown = json!({"username": username.as_str()});
             if generated {
                 shown["password"] = json!(password);
@@ -140,7 +140,7 @@ pub async fn run(store: &Store, command: UserCommand) -> Result<ExitCode, CliErr
             let revoked = store
                 .revoke_user_refresh_tokens(username.as_str(), client_id.as_deref())
                 .await?;
-            audit(&store, "user.revoke_consent", &username).await?;
+            audit(store, "user.revoke_consent", &username).await?;
             println!(
                 "{}",
                 pretty(&json!({"consents_removed": removed, "refresh_tokens_revoked": revoked}))?

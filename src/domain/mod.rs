@@ -4,6 +4,7 @@ pub mod access;
 pub mod clinical;
 pub mod error;
 pub mod ids;
+pub mod origin;
 pub mod time;
 pub mod user;
 

@@ -40,6 +40,16 @@ impl From<sqlx::Error> for StoreError {
             }
             let constraint = database_error.constraint().map(str::to_owned);
             let message = database_error.message().to_owned();
+            // The provider is already booked at that time: an exact slot (unique index) or an overlap
+            // (PostgreSQL exclusion constraint, SQLSTATE 23P01; SQLite trigger). One name for both.
+            if database_error.code().as_deref() == Some("23P01")
+                || message == "appointments_provider_overlap"
+                || constraint.as_deref() == Some("appointments_provider_overlap")
+            {
+                return StoreError::Conflict {
+                    constraint: "appointments_active_slot".to_owned(),
+                };
+            }
             if database_error.is_unique_violation() {
                 return StoreError::Conflict {
                     constraint: constraint.unwrap_or_else(|| unique_target(&message)),

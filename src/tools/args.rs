@@ -1,7 +1,9 @@
 //! Tool arguments: parsing a call's JSON arguments into a typed struct with field-naming errors, the
 //! shared `access_token` argument, and the validation rules every family uses (lengths, ranges, dates).
 
-use std::sync::Arc;
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rmcp::model::JsonObject;
 use schemars::JsonSchema;
@@ -47,6 +49,41 @@ pub fn take_access_token(arguments: &mut JsonObject) -> Result<Option<String>, T
 /// Deserialises the arguments into `A` and validates them. Errors name the offending field.
 /// Numbers and booleans sent as text (`"limit": "5"`, as some clients and form-based tools do) are read
 /// as the type the input schema declares.
+/// The MCP methods this server knows. A request for one of them that rmcp could not read had malformed
+/// params (e.g. `arguments` as a string rather than an object).
+const KNOWN_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+];
+
+/// The JSON-RPC error for a request rmcp could not read: −32602 (invalid params) for a known method,
+/// −32601 (method not found, the method named as rmcp names it) otherwise.
+pub fn unreadable_request(method: &str) -> rmcp::ErrorData {
+    if KNOWN_METHODS.contains(&method) {
+        rmcp::ErrorData::invalid_params(
+            format!("invalid params for {method}: `arguments` must be an object"),
+            None,
+        )
+    } else {
+        rmcp::ErrorData::new(
+            rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+            method.to_owned(),
+            None,
+        )
+    }
+}
+
 pub fn parse_args<A: ToolArgs>(mut arguments: JsonObject) -> Result<A, ToolError> {
     refuse_control_characters(&arguments)?;
     coerce_scalar_text(&mut arguments, &input_schema::<A>());
@@ -98,8 +135,26 @@ fn refuse_control_characters(arguments: &JsonObject) -> Result<(), ToolError> {
     Ok(())
 }
 
-/// The input schema of `A` with the shared optional `access_token` property added.
+/// The input schema of `A` with the shared optional `access_token` property added: derived once per
+/// argument type and shared (`tools/list` and every call's argument coercion read the same `Arc`).
 pub fn input_schema<A: JsonSchema + 'static>() -> Arc<JsonObject> {
+    static SCHEMAS: OnceLock<Mutex<HashMap<TypeId, Arc<JsonObject>>>> = OnceLock::new();
+    let schemas = SCHEMAS.get_or_init(Default::default);
+    if let Some(schema) = schemas
+        .lock()
+        .ok()
+        .and_then(|cache| cache.get(&TypeId::of::<A>()).cloned())
+    {
+        return schema;
+    }
+    let schema = derive_input_schema::<A>();
+    if let Ok(mut cache) = schemas.lock() {
+        cache.insert(TypeId::of::<A>(), schema.clone());
+    }
+    schema
+}
+
+fn derive_input_schema<A: JsonSchema + 'static>() -> Arc<JsonObject> {
     let mut schema = rmcp::handler::server::tool::schema_for_input::<A>()
         .map(|schema| schema.as_ref().clone())
         .unwrap_or_else(|_| {
@@ -414,5 +469,31 @@ mod tests {
         assert!(required_text("reason", "x".repeat(11).as_str(), 10).is_err());
         assert!(email("email", Some("a@b.org")).is_ok());
         assert!(email("email", Some("nope")).is_err());
+    }
+}
+
+#[cfg(test)]
+mod unreadable_request_tests {
+    use super::unreadable_request;
+    use rmcp::model::ErrorCode;
+
+    #[test]
+    fn the_input_schema_is_derived_once() {
+        let first = super::input_schema::<crate::tools::auth_tools::ValidateTokenArgs>();
+        let second = super::input_schema::<crate::tools::auth_tools::ValidateTokenArgs>();
+        assert!(std::sync::Arc::ptr_eq(&first, &second));
+        assert!(first["properties"].get("access_token").is_some());
+    }
+
+    #[test]
+    fn a_known_method_with_bad_params_is_invalid_params() {
+        assert_eq!(
+            unreadable_request("tools/call").code,
+            ErrorCode::INVALID_PARAMS
+        );
+        assert_eq!(
+            unreadable_request("no/such").code,
+            ErrorCode::METHOD_NOT_FOUND
+        );
     }
 }

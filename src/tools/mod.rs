@@ -123,6 +123,16 @@ impl ServerHandler for EhrServer {
         Ok(self.visible_tools(&context).await)
     }
 
+    /// A request rmcp could not read as a known method lands here: a known method with malformed params
+    /// (`arguments` sent as a string) is −32602, an unknown method −32601.
+    async fn on_custom_request(
+        &self,
+        request: rmcp::model::CustomRequest,
+        _context: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::CustomResult, rmcp::ErrorData> {
+        Err(args::unreadable_request(&request.method))
+    }
+
     #[allow(deprecated)] // logging: still asked for by 2025-xx clients
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(

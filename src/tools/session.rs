@@ -10,8 +10,8 @@ use rmcp::RoleServer;
 use rmcp::service::RequestContext;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::audit;
 use crate::auth::{AuthError, AuthService, Principal};
+use crate::domain::origin::{Origin, Transport};
 
 /// The principal an HTTP request authenticated with a bearer token; the HTTP layer puts it in the
 /// request's extensions, rmcp hands the request parts to the tool.
@@ -30,10 +30,9 @@ pub struct ClientCredentials {
     pub client_secret: SecretString,
 }
 
-/// One connection's identity and transport.
+/// One connection's identity and origin.
 pub struct Session {
-    transport: audit::Transport,
-    peer: Option<IpAddr>,
+    origin: Origin,
     token: Mutex<Option<SecretString>>,
     credentials: Option<ClientCredentials>,
 }
@@ -41,17 +40,16 @@ pub struct Session {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("transport", &self.transport)
+            .field("origin", &self.origin)
             .finish_non_exhaustive()
     }
 }
 
 impl Session {
     /// A session with no identity yet (in-band authentication may follow).
-    pub fn anonymous(transport: audit::Transport) -> Self {
+    pub fn anonymous(transport: Transport) -> Self {
         Self {
-            transport,
-            peer: None,
+            origin: Origin::local(transport),
             token: Mutex::new(None),
             credentials: None,
         }
@@ -59,62 +57,49 @@ impl Session {
 
     /// Records the peer's address (failed authentications are limited per address).
     pub fn with_peer(mut self, peer: Option<IpAddr>) -> Self {
-        self.peer = peer;
+        self.origin = self.origin.with_peer(peer);
         self
     }
 
-    /// Where this call comes from, for the auth service (its audit transport and per-address failure limits):
-    /// `ws:<address>`, `http:<address>` or `stdio`. The HTTP request's address is used when the session has none.
-    pub fn source_of(&self, context: &RequestContext<RoleServer>) -> String {
+    /// Where this call comes from: the session's origin, with the HTTP request's peer address when the
+    /// session has none (a Streamable HTTP session spans requests).
+    pub fn origin_of(&self, context: &RequestContext<RoleServer>) -> Origin {
         let request_address = context
             .extensions
             .get::<http::request::Parts>()
             .and_then(|parts| parts.extensions.get::<ClientAddress>())
             .map(|ClientAddress(address)| *address);
-        match (self.peer, request_address) {
-            (None, Some(address)) if self.transport != audit::Transport::Stdio => {
-                format!("http:{address}")
+        match (self.origin.peer, request_address) {
+            (None, Some(address)) if self.origin.transport != Transport::Stdio => {
+                self.origin.with_peer(Some(address))
             }
-            _ => self.source(),
+            _ => self.origin,
         }
     }
 
-    /// Where calls come from, for the auth service (its audit transport and its per-address failure limits):
-    /// `ws:<address>`, `http:<address>` or `stdio`.
-    pub fn source(&self) -> String {
-        let prefix = match self.transport {
-            audit::Transport::WebSocket => "ws",
-            audit::Transport::Stdio => return "stdio".to_owned(),
-            _ => "http",
-        };
-        match self.peer {
-            Some(address) => format!("{prefix}:{address}"),
-            None => prefix.to_owned(),
-        }
+    /// The session's own origin (transport, and the peer address of a WebSocket).
+    pub fn origin(&self) -> Origin {
+        self.origin
     }
 
     /// A session authenticated by a token (WebSocket upgrade header, `EHR_MCP_ACCESS_TOKEN`).
-    pub fn with_token(transport: audit::Transport, token: String) -> Self {
+    pub fn with_token(transport: Transport, token: String) -> Self {
         let session = Self::anonymous(transport);
         session.set_token(token);
         session
     }
 
     /// A session that authenticates with client credentials, re-issuing its token when it expires.
-    pub fn with_client_credentials(
-        transport: audit::Transport,
-        credentials: ClientCredentials,
-    ) -> Self {
+    pub fn with_client_credentials(transport: Transport, credentials: ClientCredentials) -> Self {
         Self {
-            transport,
-            peer: None,
+            origin: Origin::local(transport),
             token: Mutex::new(None),
             credentials: Some(credentials),
         }
     }
 
-    pub fn transport(&self) -> audit::Transport {
-        self.transport
+    pub fn transport(&self) -> Transport {
+        self.origin.transport
     }
 
     /// Authenticates the rest of the session with `token` (the `authenticate` tool does this).
@@ -162,7 +147,7 @@ impl Session {
                         credentials.client_secret.expose_secret(),
                         None,
                         None,
-                        &self.source(),
+                        self.origin,
                     )
                     .await?;
                 let principal = auth.validate(&issued.access_token).await?;

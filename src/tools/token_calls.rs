@@ -17,7 +17,8 @@ use super::call::{log_finished, outcome_of};
 use super::error::ToolError;
 use super::wire::Success;
 use crate::audit::Outcome;
-use crate::auth::{Principal, Tool};
+use crate::auth::{ClientCredentials, Principal, TokenRequest, Tool};
+use crate::domain::origin::Origin;
 
 impl EhrServer {
     pub(super) async fn authenticate_call(
@@ -28,35 +29,29 @@ impl EhrServer {
         let request_id = uuid::Uuid::now_v7().to_string();
         let started = Instant::now();
         let _ = take_access_token(&mut arguments);
-        let parsed = parse_args::<AuthenticateArgs>(arguments);
-        let claimed_client = parsed.as_ref().ok().map(|args| args.client_id.clone());
-        let outcome = match parsed {
+        // A token request writes its own row (action `authenticate`, this request id) in the auth
+        // service, success or refusal; only a call that never reaches it is audited here. One row either way.
+        let result = match parse_args::<AuthenticateArgs>(arguments) {
             Ok(args) => {
-                let source = self.session().source_of(context);
-                self.issue_token(&request_id, &source, args).await
+                let origin = self.session().origin_of(context);
+                self.issue_token(&request_id, origin, args)
+                    .await
+                    .map(|(_, result)| result)
             }
-            Err(error) => Err(error),
-        };
-        let principal = outcome.as_ref().ok().map(|(principal, _)| principal);
-        let mut event = self.audit_event(
-            Tool::Authenticate,
-            &request_id,
-            principal,
-            None,
-            outcome
-                .as_ref()
-                .map_or_else(outcome_of, |_| Outcome::Success),
-            outcome.as_ref().err().map(|e| e.code().to_owned()),
-        );
-        if event.client_id.is_none() {
-            event.client_id =
-                claimed_client.filter(|id| crate::domain::ids::ClientId::parse(id).is_ok());
-        }
-        let audited = self.services().audit.record(event).await;
-        let result = match (outcome, audited) {
-            (Ok((_, result)), Ok(())) => Ok(result),
-            (Ok(_), Err(error)) => Err(ToolError::internal(&request_id, &error)),
-            (Err(error), _) => Err(error),
+            Err(error) => {
+                let event = self.audit_event(
+                    Tool::Authenticate,
+                    &request_id,
+                    None,
+                    None,
+                    outcome_of(&error),
+                    Some(error.code().to_owned()),
+                );
+                match self.services().audit.record(event).await {
+                    Ok(()) => Err(error),
+                    Err(audit_error) => Err(ToolError::internal(&request_id, &audit_error)),
+                }
+            }
         };
         finish_unaudited(
             self.session().transport(),
@@ -70,24 +65,27 @@ impl EhrServer {
     async fn issue_token(
         &self,
         request_id: &str,
-        source: &str,
+        origin: Origin,
         args: AuthenticateArgs,
     ) -> Result<(Principal, AuthenticateResult), ToolError> {
         let auth = &self.services().auth;
+        let optional = |value: Option<String>| {
+            value
+                .map(|text| text.trim().to_owned())
+                .filter(|text| !text.is_empty())
+        };
         let issued = auth
-            .issue_for_client_secret(
-                args.client_id.trim(),
-                &args.client_secret,
-                args.app_id
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|id| !id.is_empty()),
-                args.scope
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|scope| !scope.is_empty()),
-                source,
-            )
+            .issue_for_authenticate_tool(TokenRequest {
+                credentials: ClientCredentials::Secret {
+                    client_id: args.client_id.trim().to_owned(),
+                    client_secret: args.client_secret,
+                },
+                app_id: optional(args.app_id),
+                scope: optional(args.scope),
+                resource: None,
+                origin,
+                request_id: request_id.to_owned(),
+            })
             .await
             .map_err(|error| ToolError::from_auth(request_id, error))?;
         let token = issued.access_token.clone();

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::bearer::{BearerGuard, require_bearer};
 use super::sse_replay::{ReplayLimits, ResumableSessions};
-use crate::audit::Transport;
+use crate::domain::origin::Transport;
 use crate::tools::{EhrServer, Session, ToolServices};
 
 /// Settings of the `/mcp` endpoint.

@@ -4,6 +4,7 @@
 //! they hold no policy.
 
 pub mod bearer;
+pub mod health;
 pub mod jsonrpc;
 pub mod limits;
 pub mod mcp_http;
@@ -19,8 +20,50 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::get;
 
+use crate::audit::AuditLog;
+use crate::auth::AuthService;
 use crate::config::ServeArgs;
+use crate::store::Store;
 use crate::tools::ToolServices;
+
+pub use crate::domain::origin::{Origin, Transport};
+
+/// Shared state of the running server. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub auth: AuthService,
+    pub audit: AuditLog,
+    /// Limits every transport applies (message size, idle timeout, JSON depth, …).
+    pub limits: Arc<limits::NetworkLimits>,
+    /// Cancelled when shutdown begins; long-lived connections select on it and are tracked by it.
+    pub shutdown: shutdown::Shutdown,
+}
+
+/// The whole HTTP router on one port: health, metrics, OAuth, the MCP routes, then the HTTP limits and
+/// telemetry around all of them.
+pub fn router(state: &AppState, args: &ServeArgs, public_base_url: &str) -> Router {
+    let tools = Arc::new(ToolServices {
+        store: state.store.clone(),
+        auth: state.auth.clone(),
+        audit: state.audit.clone(),
+    });
+    let router = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics_endpoint::metrics))
+        .with_state(state.clone())
+        .merge(oauth::router(state.auth.clone()))
+        .merge(mcp_routes(
+            tools,
+            args,
+            public_base_url,
+            state.limits.clone(),
+            state.shutdown.clone(),
+        ));
+    let router = limits::with_http_limits(router, &state.limits);
+    crate::telemetry::http::with_http_telemetry(router)
+}
 
 /// The MCP routes: WebSocket at `/` and `/ws`, Streamable HTTP at `/mcp`.
 pub fn mcp_routes(

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::audit::{AuditEvent, Outcome, Transport};
 use crate::auth::{AuthError, AuthService, TokenRequest, retry_after_seconds};
+use crate::domain::origin::Origin;
 use crate::store::clients::ClientRecord;
 
 mod form;
@@ -90,12 +91,14 @@ fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
     ]
 }
 
-/// The peer's IP address: the key of per-source throttling. Forwarded headers are not trusted.
-fn source_of(request: &Request) -> String {
-    request
+/// The request's origin: plain HTTP and the peer's IP address (the key of failed-authentication
+/// throttling, shared with the `authenticate` tool). Forwarded headers are not trusted.
+fn origin_of(request: &Request) -> Origin {
+    let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |info| info.0.ip().to_string())
+        .map(|info| info.0.ip());
+    Origin::new(Transport::Http, peer)
 }
 
 /// The caller's `X-Request-Id` when it is short and printable, else a new id.
@@ -108,10 +111,10 @@ fn request_id_of(headers: &HeaderMap) -> String {
 }
 
 async fn token(State(auth): State<AuthService>, request: Request) -> Response {
-    let source = source_of(&request);
+    let origin = origin_of(&request);
     let (parts, body) = request.into_parts();
     let request_id = request_id_of(&parts.headers);
-    match token_request(&auth, &parts.headers, body, source, request_id.clone()).await {
+    match token_request(&auth, &parts.headers, body, origin, request_id.clone()).await {
         Ok(response) => response,
         Err((error, basic)) => {
             // Refusals inside `AuthService::issue` are audited there; these are the earlier ones.
@@ -134,7 +137,7 @@ async fn token_request(
     auth: &AuthService,
     headers: &HeaderMap,
     body: Body,
-    source: String,
+    origin: Origin,
     request_id: String,
 ) -> Result<Response, (AuthError, bool)> {
     let form = Form::read(headers, body)
@@ -162,8 +165,7 @@ async fn token_request(
             app_id: form.get("app_id").map(str::to_owned),
             scope: form.get("scope").map(str::to_owned),
             resource: form.get("resource").map(str::to_owned),
-            source,
-            transport: Transport::Http,
+            origin,
             request_id,
         })
         .await;
@@ -189,7 +191,7 @@ async fn authenticated_caller(
     request: Request,
     action: &str,
 ) -> Result<(ClientRecord, Form, String), Response> {
-    let source = source_of(&request);
+    let origin = origin_of(&request);
     let (parts, body) = request.into_parts();
     let request_id = request_id_of(&parts.headers);
     let refused = |error: AuthError, detail: String, basic: bool| {
@@ -220,7 +222,7 @@ async fn authenticated_caller(
             return Err(refused(error, detail, basic).await);
         }
     };
-    match auth.authenticate_client(&client.credentials, &source).await {
+    match auth.authenticate_client(&client.credentials, origin).await {
         Ok(record) => Ok((record, form, request_id)),
         Err((error, detail)) => Err(refused(error, detail, client.basic).await),
     }

@@ -24,7 +24,7 @@ use super::limits::websocket::{
 };
 use super::limits::{LimitKind, NetworkLimits, json_depth_ok};
 use super::shutdown::{InFlightCalls, Shutdown};
-use crate::audit::Transport;
+use crate::domain::origin::Transport;
 use crate::tools::{EhrServer, Session, ToolServices};
 use serde_json::Value;
 

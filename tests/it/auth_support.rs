@@ -23,7 +23,7 @@ pub fn test_settings(hs256: Option<&str>) -> AuthSettings {
         cimd_allow_private: false,
         refresh_ttl_days: 30,
     };
-    let mut settings = AuthSettings::new(TEST_ISSUER, &args).expect("settings");
+    let mut settings = args.auth_settings(TEST_ISSUER).expect("settings");
     settings.status_refresh = Duration::from_millis(100);
     settings
 }
@@ -95,4 +95,12 @@ pub async fn token_via_http(app: &TestApp, client: &RegisteredClient) -> String 
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.expect("json");
     body["access_token"].as_str().expect("token").to_owned()
+}
+
+/// The origin of an HTTP request from `address`.
+pub fn http_origin(address: &str) -> ehr_mcp::domain::origin::Origin {
+    ehr_mcp::domain::origin::Origin::new(
+        ehr_mcp::domain::origin::Transport::Http,
+        Some(address.parse().expect("an IP address")),
+    )
 }

@@ -49,5 +49,7 @@ mod ops_websocket;
 mod schema;
 mod store_appointments;
 mod store_fixtures;
+mod store_overlap;
 mod store_patients;
 mod store_records;
+mod tidy;

@@ -99,6 +99,17 @@ async fn bad_frames_get_jsonrpc_errors_and_the_connection_lives_on() {
         .await;
     assert!(unknown_tool["error"]["code"].is_i64(), "{unknown_tool}");
 
+    let string_arguments = client
+        .request(
+            "tools/call",
+            json!({"name": "search_patients", "arguments": "{\"query\": \"John\"}"}),
+        )
+        .await;
+    assert_eq!(
+        string_arguments["error"]["code"], -32602,
+        "arguments as a string are invalid params: {string_arguments}"
+    );
+
     let unknown_method = client.request("no/such/method", json!({})).await;
     assert_eq!(unknown_method["error"]["code"], -32601, "{unknown_method}");
 

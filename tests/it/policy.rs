@@ -178,7 +178,7 @@ async fn a_client_beyond_its_hourly_rate_gets_a_retry_time() {
                 client.client_secret.expose(),
                 None,
                 None,
-                "10.3.3.3",
+                crate::auth_support::http_origin("10.3.3.3"),
             )
             .await
             .unwrap();
@@ -239,7 +239,13 @@ async fn failed_authentications_throttle_the_source_and_the_client_id() {
     let mut limited = false;
     for attempt in 0..25 {
         let result = auth
-            .issue_for_client_secret(id, "wrong", None, None, &format!("10.9.0.{attempt}"))
+            .issue_for_client_secret(
+                id,
+                "wrong",
+                None,
+                None,
+                crate::auth_support::http_origin(&format!("10.9.0.{attempt}")),
+            )
             .await;
         limited |= matches!(result, Err(AuthError::RateLimited { .. }));
     }
@@ -250,11 +256,23 @@ async fn failed_authentications_throttle_the_source_and_the_client_id() {
     // The owner is not locked out: a correct secret from an unthrottled address passes the backoff,
     // while a wrong one from a fresh address is still refused with 429.
     let right_secret = auth
-        .issue_for_client_secret(id, secret, None, None, "10.9.1.1")
+        .issue_for_client_secret(
+            id,
+            secret,
+            None,
+            None,
+            crate::auth_support::http_origin("10.9.1.1"),
+        )
         .await;
     assert!(right_secret.is_ok(), "{right_secret:?}");
     let wrong_again = auth
-        .issue_for_client_secret(id, "wrong", None, None, "10.9.1.2")
+        .issue_for_client_secret(
+            id,
+            "wrong",
+            None,
+            None,
+            crate::auth_support::http_origin("10.9.1.2"),
+        )
         .await;
     assert!(matches!(wrong_again, Err(AuthError::RateLimited { .. })));
     app.shutdown().await;

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ehr_mcp::audit::Transport;
 use ehr_mcp::auth::{AuthError, AuthService, ClientCredentials, TokenRequest};
 use ehr_mcp::domain::access::Role;
 use ehr_mcp::store::Store;
@@ -21,7 +20,7 @@ async fn issue(auth: &AuthService, client: &ehr_mcp::auth::RegisteredClient) -> 
         client.client_secret.expose(),
         None,
         None,
-        "10.1.1.1",
+        crate::auth_support::http_origin("10.1.1.1"),
     )
     .await
     .expect("issue")
@@ -270,7 +269,7 @@ async fn hs256_mode_signs_with_the_shared_key_only_when_set() {
         refresh_ttl_days: 30,
     };
     assert!(matches!(
-        ehr_mcp::auth::AuthSettings::new(TEST_ISSUER, &args),
+        args.auth_settings(TEST_ISSUER),
         Err(AuthError::Config(_))
     ));
 }
@@ -340,8 +339,7 @@ async fn issue_with_assertion(
         app_id: None,
         scope: None,
         resource: None,
-        source: source.to_owned(),
-        transport: Transport::Http,
+        origin: crate::auth_support::http_origin(source),
         request_id: "test".to_owned(),
     })
     .await

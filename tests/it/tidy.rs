@@ -1,0 +1,233 @@
+//! Tidy: the layers of `docs/ARCHITECTURE.md` hold in the source. Fails on an import that points up or
+//! around a layer (`crate::…` paths and external crates a layer must not name) and on a Rust module that
+//! does not open with a `//!` doc line. Known, documented exceptions are listed in `EXCEPTIONS` with the
+//! reason; a new one has to be added there on purpose.
+
+use std::path::{Path, PathBuf};
+
+/// Per top-level module: the `crate::` modules and the external crates it must not name.
+const RULES: &[(&str, &[&str], &[&str])] = &[
+    (
+        "domain",
+        &[
+            "store",
+            "auth",
+            "audit",
+            "tools",
+            "transport",
+            "cli",
+            "app",
+            "dataset",
+            "telemetry",
+            "config",
+        ],
+        &["sqlx", "axum", "rmcp", "http", "tokio", "clap"],
+    ),
+    (
+        "store",
+        &[
+            "auth",
+            "audit",
+            "tools",
+            "transport",
+            "cli",
+            "app",
+            "dataset",
+        ],
+        &["axum", "rmcp", "http", "clap"],
+    ),
+    (
+        "auth",
+        &["tools", "transport", "cli", "app", "config", "audit"],
+        &["axum", "rmcp", "http", "clap"],
+    ),
+    (
+        "audit",
+        &["auth", "tools", "transport", "cli", "app", "dataset"],
+        &["axum", "rmcp", "http", "clap"],
+    ),
+    (
+        "tools",
+        &["transport", "cli", "app", "config"],
+        &["axum", "sqlx", "http", "clap"],
+    ),
+    ("transport", &["cli", "app"], &["clap"]),
+    (
+        "dataset",
+        &["auth", "tools", "transport", "cli", "app"],
+        &["axum", "rmcp", "http"],
+    ),
+    (
+        "telemetry",
+        &["auth", "audit", "store", "tools", "transport", "cli", "app"],
+        &["rmcp", "sqlx"],
+    ),
+];
+
+/// `crate::store::<row module>` from the transport layer: it may hold the `Store` handle (health, metrics)
+/// but not the store's row types.
+const TRANSPORT_STORE_ALLOWED: &[&str] = &["Store", "StoreError"];
+
+/// Known exceptions (file, forbidden name), each with the reason it remains; see docs/ARCHITECTURE.md.
+const EXCEPTIONS: &[(&str, &str, &str)] = &[
+    (
+        "src/auth/mod.rs",
+        "crate::audit",
+        "token issuance writes its audit row itself (issue #8 item 6: to be inverted)",
+    ),
+    (
+        "src/auth/issuance.rs",
+        "crate::audit",
+        "token issuance writes its audit row itself",
+    ),
+    (
+        "src/auth/error.rs",
+        "crate::audit",
+        "AuditError converts into AuthError",
+    ),
+    (
+        "src/transport/oauth.rs",
+        "crate::store::clients",
+        "client authentication still returns the store's ClientRecord",
+    ),
+    (
+        "src/tools/call.rs",
+        "sqlx",
+        "clinical writes are closures over the store's connection (typed handle pending)",
+    ),
+    (
+        "src/tools/session.rs",
+        "http",
+        "rmcp hands the HTTP request parts to tools as http::request::Parts",
+    ),
+];
+
+fn rust_files(directory: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(directory).expect("read src") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            rust_files(&path, found);
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            found.push(path);
+        }
+    }
+}
+
+/// The code of a file without its comment lines (docs may name other layers).
+fn code_of(text: &str) -> String {
+    text.lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every `crate::a::b` path in `code`, as its segments.
+fn crate_paths(code: &str) -> Vec<Vec<String>> {
+    let mut paths = Vec::new();
+    for (index, _) in code.match_indices("crate::") {
+        let before = code[..index].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+            continue;
+        }
+        let rest = &code[index + "crate::".len()..];
+        let segments: Vec<String> = rest
+            .split("::")
+            .map(|segment| {
+                segment
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect::<String>()
+            })
+            .take_while(|segment| !segment.is_empty())
+            .take(2)
+            .collect();
+        paths.push(segments);
+    }
+    paths
+}
+
+fn names_external(code: &str, name: &str) -> bool {
+    let needle = format!("{name}::");
+    code.match_indices(&needle).any(|(index, _)| {
+        let before = code[..index].chars().next_back();
+        !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+    })
+}
+
+fn excepted(file: &str, name: &str) -> bool {
+    EXCEPTIONS
+        .iter()
+        .any(|(path, forbidden, _)| *path == file && *forbidden == name)
+}
+
+fn problems() -> Vec<String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let mut problems = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("read");
+        let relative = path
+            .strip_prefix(&root)
+            .expect("under the crate")
+            .to_string_lossy()
+            .replace('\\', "/");
+        let first = text.lines().find(|line| !line.trim().is_empty());
+        if !first.is_some_and(|line| line.starts_with("//!")) {
+            problems.push(format!("{relative}: does not open with a `//!` doc line"));
+        }
+        let layer = relative
+            .trim_start_matches("src/")
+            .split(['/', '.'])
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let Some((_, forbidden_modules, forbidden_crates)) =
+            RULES.iter().find(|(name, _, _)| *name == layer)
+        else {
+            continue;
+        };
+        let code = code_of(&text);
+        for segments in crate_paths(&code) {
+            let Some(module) = segments.first() else {
+                continue;
+            };
+            let name = format!("crate::{module}");
+            if forbidden_modules.contains(&module.as_str()) && !excepted(&relative, &name) {
+                problems.push(format!("{relative}: layer `{layer}` must not use {name}"));
+            }
+            if layer == "transport" && module == "store" {
+                if let Some(item) = segments.get(1) {
+                    let full = format!("crate::store::{item}");
+                    if !TRANSPORT_STORE_ALLOWED.contains(&item.as_str())
+                        && !excepted(&relative, &full)
+                    {
+                        problems.push(format!(
+                            "{relative}: transport must not use the store's row types ({full})"
+                        ));
+                    }
+                }
+            }
+        }
+        for name in *forbidden_crates {
+            if names_external(&code, name) && !excepted(&relative, name) {
+                problems.push(format!("{relative}: layer `{layer}` must not use `{name}`"));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn layers_hold_and_every_module_has_a_doc_line() {
+    let problems = problems();
+    assert!(problems.is_empty(), "tidy:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn the_checker_sees_a_forbidden_import() {
+    let code = code_of("//! x\nuse crate::transport::AppState;\nfn f() { sqlx::query(\"\"); }\n");
+    assert_eq!(crate_paths(&code), vec![vec!["transport", "AppState"]]);
+    assert!(names_external(&code, "sqlx"));
+    assert!(!names_external("use rsqlx::x;", "sqlx"));
+}
