@@ -46,26 +46,11 @@ pub fn take_access_token(arguments: &mut JsonObject) -> Result<Option<String>, T
     }
 }
 
-/// Deserialises the arguments into `A` and validates them. Errors name the offending field.
-/// Numbers and booleans sent as text (`"limit": "5"`, as some clients and form-based tools do) are read
-/// as the type the input schema declares.
-/// The MCP methods this server knows. A request for one of them that rmcp could not read had malformed
-/// params (e.g. `arguments` as a string rather than an object).
-const KNOWN_METHODS: &[&str] = &[
-    "initialize",
-    "ping",
-    "tools/list",
-    "tools/call",
-    "resources/list",
-    "resources/read",
-    "resources/templates/list",
-    "resources/subscribe",
-    "resources/unsubscribe",
-    "prompts/list",
-    "prompts/get",
-    "completion/complete",
-    "logging/setLevel",
-];
+/// The MCP methods this server serves in every protocol version. A request for one of them that rmcp
+/// could not read had malformed params (e.g. `arguments` as a string rather than an object). Methods
+/// that protocol 2026-07-28 removed (`initialize`, `logging/setLevel`, `resources/subscribe`, …) and
+/// capabilities we don't offer stay "method not found", which Streamable HTTP answers with 404.
+const KNOWN_METHODS: &[&str] = &["ping", "tools/list", "tools/call", "completion/complete"];
 
 /// The JSON-RPC error for a request rmcp could not read: −32602 (invalid params) for a known method,
 /// −32601 (method not found, the method named as rmcp names it) otherwise.
@@ -84,6 +69,9 @@ pub fn unreadable_request(method: &str) -> rmcp::ErrorData {
     }
 }
 
+/// Deserialises the arguments into `A` and validates them. Errors name the offending field.
+/// Numbers and booleans sent as text (`"limit": "5"`, as some clients and form-based tools do) are read
+/// as the type the input schema declares.
 pub fn parse_args<A: ToolArgs>(mut arguments: JsonObject) -> Result<A, ToolError> {
     refuse_control_characters(&arguments)?;
     coerce_scalar_text(&mut arguments, &input_schema::<A>());
@@ -495,5 +483,12 @@ mod unreadable_request_tests {
             unreadable_request("no/such").code,
             ErrorCode::METHOD_NOT_FOUND
         );
+        // Removed in protocol 2026-07-28: method not found (HTTP 404), never invalid params.
+        for removed in ["initialize", "logging/setLevel", "resources/subscribe"] {
+            assert_eq!(
+                unreadable_request(removed).code,
+                ErrorCode::METHOD_NOT_FOUND
+            );
+        }
     }
 }
