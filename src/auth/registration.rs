@@ -258,7 +258,18 @@ impl AuthService {
         let allowed = ScopeSet::all_clinical().with(Scope::ReadOwnRecords);
         let scopes = match request.scope.as_deref().map(str::trim) {
             None | Some("") => allowed,
-            Some(raw) => ScopeSet::parse_request(raw)?.grant(allowed)?,
+            // Clients often ask for every scope the metadata lists: they get what they may hold.
+            Some(raw) => {
+                let asked = ScopeSet::parse_request(raw)?;
+                let held = asked.named().intersection(allowed);
+                if held.is_empty() {
+                    return Err(AuthError::InvalidClientMetadata(
+                        "none of the requested scopes is available to registered clients"
+                            .to_owned(),
+                    ));
+                }
+                held
+            }
         };
         let name = request
             .client_name

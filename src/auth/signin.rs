@@ -342,11 +342,7 @@ impl AuthService {
         request.scopes = match params.scope.as_deref().map(str::trim) {
             None | Some("") => held,
             Some(raw) => match ScopeSet::parse_request(raw) {
-                Ok(asked) => asked
-                    .wildcards
-                    .iter()
-                    .fold(asked.exact, |set, group| set.union(*group))
-                    .intersection(held),
+                Ok(asked) => asked.named().intersection(held),
                 Err(error) => return Err(request.error("invalid_scope", error.to_string())),
             },
         };
