@@ -83,7 +83,7 @@ const EXCEPTIONS: &[(&str, &str, &str)] = &[
     (
         "src/auth/user_tokens.rs",
         "crate::audit",
-        "token issuance for people writes its audit row itself, as issuance.rs does",
+        "user token issuance (code and refresh grants) writes its audit row itself, like issuance.rs",
     ),
     (
         "src/auth/error.rs",
