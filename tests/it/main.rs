@@ -26,6 +26,7 @@ mod cli_data;
 mod compat_earlier_system;
 mod compat_shapes;
 mod dataset;
+mod fhir_api;
 mod fhir_validation;
 mod harden_connections;
 mod harden_memory;
