@@ -255,23 +255,20 @@ fn lab_observation(lab: &LabResult, index: usize, component: &LabComponent) -> R
         }
         _ => ("valueString", json!(component.value)),
     };
-    let effective = lab
-        .collected_date
-        .as_deref()
-        .or(lab.resulted_date.as_deref());
+    let effective = lab.collected_date.as_ref().or(lab.resulted_date.as_ref());
     let mut observation = json!({
         "resourceType": "Observation",
         "id": lab_observation_id(lab, index),
         "meta": meta(
             Some("http://hl7.org/fhir/us/core/StructureDefinition/us-core-observation-lab"),
-            lab.resulted_date.as_deref().or(effective).and_then(timestamp),
+            lab.resulted_date.as_ref().or(effective).and_then(timestamp),
         ),
         "status": lab_status(lab.status).0,
         "category": [coded(OBSERVATION_CATEGORY, "laboratory", "Laboratory")],
         "code": text_concept(&component.component),
         "subject": reference("Patient", lab.patient_mrn.as_str()),
         "effectiveDateTime": effective.and_then(date_time),
-        "issued": lab.resulted_date.as_deref().and_then(timestamp).map(super::instant),
+        "issued": lab.resulted_date.as_ref().and_then(timestamp).map(super::instant),
         "interpretation": [component.flag.as_deref().and_then(interpretation)],
         "referenceRange": [component.reference.as_deref().map(|range| reference_range(range, unit))],
     });
@@ -294,10 +291,7 @@ pub fn diagnostic_report(lab: &LabResult) -> Resource {
     let results: Vec<Value> = (0..lab.components().map(|c| c.len()).unwrap_or(0))
         .map(|index| reference("Observation", &lab_observation_id(lab, index)))
         .collect();
-    let effective = lab
-        .collected_date
-        .as_deref()
-        .or(lab.ordered_date.as_deref());
+    let effective = lab.collected_date.as_ref().or(lab.ordered_date.as_ref());
     let status = match lab.status {
         LabStatus::Ordered | LabStatus::Collected => "registered",
         LabStatus::InProgress => "partial",
@@ -308,14 +302,14 @@ pub fn diagnostic_report(lab: &LabResult) -> Resource {
         "id": lab.order_id.as_str(),
         "meta": meta(
             Some("http://hl7.org/fhir/us/core/StructureDefinition/us-core-diagnosticreport-lab"),
-            lab.resulted_date.as_deref().or(effective).and_then(timestamp),
+            lab.resulted_date.as_ref().or(effective).and_then(timestamp),
         ),
         "status": status,
         "category": [coded("http://terminology.hl7.org/CodeSystem/v2-0074", "LAB", "Laboratory")],
         "code": text_concept(&lab.test_name),
         "subject": reference("Patient", lab.patient_mrn.as_str()),
         "effectiveDateTime": effective.and_then(date_time),
-        "issued": lab.resulted_date.as_deref().and_then(timestamp).map(super::instant),
+        "issued": lab.resulted_date.as_ref().and_then(timestamp).map(super::instant),
         "performer": [lab.ordered_by.as_deref().map(|name| json!({ "display": name }))],
         "resultsInterpreter": [],
         "result": results,

@@ -203,7 +203,7 @@ async fn add_records(db: &TestDb, round: usize) -> [String; 4] {
                 dosage: Some("5mg".into()),
                 frequency: Some("Once daily".into()),
                 route: Some("Oral".into()),
-                prescribed_date: Some("2024-01-01".into()),
+                prescribed_date: Some("2024-01-01".parse().unwrap()),
                 prescriber: Some("Dr. Sarah Smith".into()),
                 status: ehr_mcp::domain::clinical::MedicationStatus::Active,
                 refills_remaining: 1,
