@@ -11,6 +11,7 @@ use crate::domain::clinical::{
     bmi_from_imperial,
 };
 use crate::domain::ids::{Mrn, RecordId};
+use crate::domain::time::{Date, Timestamp};
 
 /// The providers and id scheme records are drawn with.
 pub(super) struct Records<'a> {
@@ -79,7 +80,7 @@ impl<'a> Records<'a> {
                 dosage: Some(dosage.to_owned()),
                 frequency: Some(frequency.to_owned()),
                 route: Some(route.to_owned()),
-                prescribed_date: Some(prescribed.format("%Y-%m-%d").to_string()),
+                prescribed_date: Date::checked(prescribed),
                 prescriber: self.clinician(rng),
                 status,
                 refills_remaining: rng.random_range(0..=6),
@@ -104,6 +105,7 @@ impl<'a> Records<'a> {
                     midnight - Duration::seconds(rng.random_range(0..63_072_000))
                         + Duration::microseconds(rng.random_range(0..1_000_000))
                 });
+            let recorded = recorded.and_then(Timestamp::checked);
             let (Some(recorded), Some(vital_id)) = (recorded, next_id(&self.ids, "VIT", next))
             else {
                 continue;
@@ -112,7 +114,7 @@ impl<'a> Records<'a> {
             out.push(VitalSigns {
                 vital_id,
                 patient_mrn: mrn.clone(),
-                recorded_date: recorded.format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+                recorded_date: recorded,
                 systolic_bp: Some(rng.random_range(100..=155)),
                 diastolic_bp: Some(rng.random_range(60..=95)),
                 heart_rate: Some(rng.random_range(55..=105)),
@@ -139,11 +141,7 @@ impl<'a> Records<'a> {
             let (test_name, analytes) = pick(rng, words::LAB_PANELS);
             let ordered = reference_date() - Duration::days(rng.random_range(0..730));
             let pending = ordered > reference_date() - Duration::days(3) && rng.random_bool(0.5);
-            let day = |offset: i64| {
-                (ordered + Duration::days(offset))
-                    .format("%Y-%m-%d")
-                    .to_string()
-            };
+            let day = |offset: i64| Date::checked(ordered + Duration::days(offset)).map(Into::into);
             let components: Vec<LabComponent> = analytes
                 .iter()
                 .map(|&(component, unit, low, high, decimals)| {
@@ -172,9 +170,9 @@ impl<'a> Records<'a> {
                 order_id,
                 patient_mrn: mrn.clone(),
                 test_name: test_name.to_owned(),
-                ordered_date: Some(day(0)),
-                collected_date: (!pending).then(|| day(1)),
-                resulted_date: (!pending).then(|| day(2)),
+                ordered_date: day(0),
+                collected_date: day(1).filter(|_| !pending),
+                resulted_date: day(2).filter(|_| !pending),
                 status: if pending {
                     LabStatus::Ordered
                 } else {

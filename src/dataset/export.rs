@@ -8,10 +8,7 @@ use std::path::Path;
 use futures::TryStreamExt;
 use futures::stream::BoxStream;
 
-use super::format::{
-    AllergyRecord, AppointmentRecord, LabRecord, MedicationRecord, PatientRecord, ProviderRecord,
-    SECTIONS, VitalSignsRecord,
-};
+use super::format::SECTIONS;
 use super::{DatasetError, RecordCounts};
 use crate::store::{Store, StoreError};
 
@@ -46,41 +43,15 @@ pub async fn export_to_writer<W: Write>(
     let mut out = SectionWriter { writer };
     let mut counts = RecordCounts::default();
     out.raw("{")?;
-    counts.providers = out
-        .section(SECTIONS[0], store.stream_providers(), |p| {
-            serde_json::to_string(&ProviderRecord::from(p))
-        })
-        .await?;
-    counts.patients = out
-        .section(SECTIONS[1], store.stream_patients(), |p| {
-            serde_json::to_string(&PatientRecord::from(p))
-        })
-        .await?;
+    counts.providers = out.section(SECTIONS[0], store.stream_providers()).await?;
+    counts.patients = out.section(SECTIONS[1], store.stream_patients()).await?;
     counts.appointments = out
-        .section(SECTIONS[2], store.stream_appointments(), |a| {
-            serde_json::to_string(&AppointmentRecord::from(a))
-        })
+        .section(SECTIONS[2], store.stream_appointments())
         .await?;
-    counts.medications = out
-        .section(SECTIONS[3], store.stream_medications(), |m| {
-            serde_json::to_string(&MedicationRecord::from(m))
-        })
-        .await?;
-    counts.allergies = out
-        .section(SECTIONS[4], store.stream_allergies(), |a| {
-            serde_json::to_string(&AllergyRecord::from(a))
-        })
-        .await?;
-    counts.vitals = out
-        .section(SECTIONS[5], store.stream_vital_signs(), |v| {
-            serde_json::to_string(&VitalSignsRecord::from(v))
-        })
-        .await?;
-    counts.labs = out
-        .section(SECTIONS[6], store.stream_lab_results(), |l| {
-            serde_json::to_string(&LabRecord::from(l))
-        })
-        .await?;
+    counts.medications = out.section(SECTIONS[3], store.stream_medications()).await?;
+    counts.allergies = out.section(SECTIONS[4], store.stream_allergies()).await?;
+    counts.vitals = out.section(SECTIONS[5], store.stream_vital_signs()).await?;
+    counts.labs = out.section(SECTIONS[6], store.stream_lab_results()).await?;
     out.raw("\n}\n")?;
     Ok(counts)
 }
@@ -100,19 +71,18 @@ impl<W: Write> SectionWriter<'_, W> {
             })
     }
 
-    /// Writes `"name": [ … ]` from a stream of records, each converted to its file shape.
-    async fn section<T>(
+    /// Writes `"name": [ … ]` from a stream of records, each in its serde form (the file's record).
+    async fn section<T: serde::Serialize>(
         &mut self,
         name: &str,
         mut records: BoxStream<'_, Result<T, StoreError>>,
-        to_json: impl Fn(&T) -> serde_json::Result<String>,
     ) -> Result<u64, DatasetError> {
         let separator = if name == SECTIONS[0] { "" } else { "," };
         self.raw(&format!("{separator}\n  \"{name}\": ["))?;
         let mut count = 0u64;
         while let Some(record) = records.try_next().await? {
             self.raw(if count == 0 { "\n    " } else { ",\n    " })?;
-            let line = to_json(&record).map_err(DatasetError::Json)?;
+            let line = serde_json::to_string(&record).map_err(DatasetError::Json)?;
             self.raw(&line)?;
             count += 1;
         }

@@ -12,10 +12,11 @@ use rand_chacha::ChaCha8Rng;
 use super::Dataset;
 use super::vocabulary as words;
 use crate::domain::clinical::{
-    Allergy, AllergySeverity, AllergyStatus, Appointment, AppointmentStatus, Patient, Provider,
+    Allergy, AllergySeverity, AllergyStatus, Appointment, AppointmentStatus, Gender, Patient,
+    Provider,
 };
 use crate::domain::ids::{Mrn, Npi, RecordId};
-use crate::domain::time::AppointmentTime;
+use crate::domain::time::{Date, TimeOfDay};
 
 /// The "today" of generated data: appointments before it are past, after it upcoming.
 pub const REFERENCE_DATE: (i32, u32, u32) = (2025, 12, 1);
@@ -194,8 +195,8 @@ impl Generator {
             mrn: self.ids.mrn(number)?,
             first_name: first.to_owned(),
             last_name: last.to_owned(),
-            dob: dob.format("%Y-%m-%d").to_string(),
-            gender: Some(if female { "Female" } else { "Male" }.to_owned()),
+            dob: Date::checked(dob)?,
+            gender: Some(if female { Gender::Female } else { Gender::Male }),
             ssn: rng
                 .random_bool(0.1)
                 .then(|| format!("***-**-{:04}", rng.random_range(0..10_000))),
@@ -235,13 +236,12 @@ impl Generator {
             .providers
             .iter()
             .position(|p| p.npi == appointment.provider_npi);
-        let date = NaiveDate::parse_from_str(&appointment.date, "%Y-%m-%d").ok();
-        let time = AppointmentTime::parse(&appointment.time).ok();
-        if let (Some(provider), Some(date), Some(time)) = (provider, date, time) {
-            let start = time.slot.num_seconds_from_midnight() / 60;
+        if let Some(provider) = provider {
+            let start = appointment.time.slot().num_seconds_from_midnight() / 60;
             let duration = u32::try_from(appointment.duration_minutes).unwrap_or(0);
             for minutes in half_hours_covered(start, duration) {
-                self.taken_slots.insert(slot_key(provider, date, minutes));
+                self.taken_slots
+                    .insert(slot_key(provider, appointment.date.naive(), minutes));
             }
         }
     }
@@ -310,8 +310,8 @@ impl Generator {
             patient_mrn: mrn.clone(),
             provider_npi: provider.npi.clone(),
             provider_name: None,
-            date: date.format("%Y-%m-%d").to_string(),
-            time,
+            date: Date::checked(date)?,
+            time: TimeOfDay::parse(&time).ok()?,
             duration_minutes,
             appointment_type: Some(kind.to_owned()),
             location: department
@@ -360,7 +360,7 @@ fn allergies(
             allergen: allergen.to_owned(),
             reaction: Some(reaction.to_owned()),
             severity,
-            onset_date: Some(onset.format("%Y-%m-%d").to_string()),
+            onset_date: Date::checked(onset),
             status: AllergyStatus::Active,
             notes: None,
         });

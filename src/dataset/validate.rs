@@ -13,7 +13,6 @@ use super::records::{
 };
 use super::{Dataset, DatasetError, Problem};
 use crate::domain::ids::{RecordId, RecordKind};
-use crate::domain::time::AppointmentTime;
 
 /// A rule broken by one field of a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,16 +238,13 @@ fn double_bookings(dataset: &Dataset) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut held = HashMap::new();
     for (index, appointment) in dataset.appointments.iter().enumerate() {
-        let Ok(time) = AppointmentTime::parse(&appointment.time) else {
-            continue;
-        };
         if !appointment.status.holds_slot() {
             continue;
         }
         let slot = (
             appointment.provider_npi.as_str(),
-            appointment.date.as_str(),
-            time.slot,
+            appointment.date,
+            appointment.time.slot(),
         );
         if let Some(first) = held.insert(slot, index) {
             problems.push(Problem {

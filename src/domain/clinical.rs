@@ -1,10 +1,12 @@
-//! Clinical records and their enumerations. Records are plain data; the store fills them, tools convert
-//! them to the wire shapes.
+//! Clinical records and their enumerations. Records are plain data of parsed values; the store fills
+//! them, tools convert them to the wire shapes. Their serde form is a record of the earlier system's
+//! export file (its keys, in its order), which `dataset::export` writes.
 
 use serde::{Deserialize, Serialize};
 
 use super::DomainError;
 use super::ids::{Mrn, Npi, RecordId};
+use super::time::{Date, DateOrTimestamp, TimeOfDay, Timestamp};
 
 /// Defines a closed set of lower-case text values with `as_str`, `parse` and `ALL`.
 macro_rules! text_enum {
@@ -103,9 +105,8 @@ pub struct Patient {
     pub mrn: Mrn,
     pub first_name: String,
     pub last_name: String,
-    /// Date of birth, `YYYY-MM-DD`.
-    pub dob: String,
-    pub gender: Option<String>,
+    pub dob: Date,
+    pub gender: Option<Gender>,
     pub ssn: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,
@@ -134,8 +135,8 @@ impl std::fmt::Debug for Patient {
 pub struct PatientUpdate {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
-    pub dob: Option<String>,
-    pub gender: Option<String>,
+    pub dob: Option<Date>,
+    pub gender: Option<Gender>,
     pub email: Option<String>,
     pub phone: Option<String>,
     pub street: Option<String>,
@@ -166,12 +167,12 @@ pub struct Appointment {
     pub appointment_id: RecordId,
     pub patient_mrn: Mrn,
     pub provider_npi: Npi,
-    /// The provider's display name (joined, not stored on the appointment).
+    /// The provider's display name (joined, not stored on the appointment; not in the export).
+    #[serde(skip)]
     pub provider_name: Option<String>,
-    /// `YYYY-MM-DD`.
-    pub date: String,
-    /// As written when booked (`10:00 AM` or `14:30`).
-    pub time: String,
+    pub date: Date,
+    /// As written when booked (`10:00 AM` or `14:30`), with its slot.
+    pub time: TimeOfDay,
     pub duration_minutes: i64,
     pub appointment_type: Option<String>,
     pub department: Option<String>,
@@ -189,8 +190,7 @@ pub struct Medication {
     pub dosage: Option<String>,
     pub frequency: Option<String>,
     pub route: Option<String>,
-    /// `YYYY-MM-DD`.
-    pub prescribed_date: Option<String>,
+    pub prescribed_date: Option<Date>,
     pub prescriber: Option<String>,
     pub status: MedicationStatus,
     pub refills_remaining: i64,
@@ -204,8 +204,7 @@ pub struct Allergy {
     pub allergen: String,
     pub reaction: Option<String>,
     pub severity: AllergySeverity,
-    /// `YYYY-MM-DD`.
-    pub onset_date: Option<String>,
+    pub onset_date: Option<Date>,
     pub status: AllergyStatus,
     pub notes: Option<String>,
 }
@@ -214,8 +213,7 @@ pub struct Allergy {
 pub struct VitalSigns {
     pub vital_id: RecordId,
     pub patient_mrn: Mrn,
-    /// ISO timestamp as recorded (`2025-11-21T08:09:31.946571`).
-    pub recorded_date: String,
+    pub recorded_date: Timestamp,
     pub systolic_bp: Option<i64>,
     pub diastolic_bp: Option<i64>,
     pub heart_rate: Option<i64>,
@@ -259,9 +257,9 @@ pub struct LabResult {
     pub order_id: RecordId,
     pub patient_mrn: Mrn,
     pub test_name: String,
-    pub ordered_date: Option<String>,
-    pub collected_date: Option<String>,
-    pub resulted_date: Option<String>,
+    pub ordered_date: Option<DateOrTimestamp>,
+    pub collected_date: Option<DateOrTimestamp>,
+    pub resulted_date: Option<DateOrTimestamp>,
     pub status: LabStatus,
     pub ordered_by: Option<String>,
     /// The components as the JSON text they were received in (kept verbatim for a lossless export);

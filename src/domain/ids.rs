@@ -157,7 +157,8 @@ impl Serialize for RecordId {
 impl<'de> Deserialize<'de> for RecordId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(deserializer)?;
-        Self::parse("id", &raw).map_err(serde::de::Error::custom)
+        // The rule only: the caller names the field.
+        Self::parse("id", &raw).map_err(|error| serde::de::Error::custom(error.rule))
     }
 }
 

@@ -5,6 +5,7 @@ pub mod clinical;
 pub mod error;
 pub mod ids;
 pub mod origin;
+pub mod text;
 pub mod time;
 pub mod user;
 

@@ -1,6 +1,6 @@
 //! Appointment, MedicationRequest and AllergyIntolerance.
 
-use chrono::{Duration, NaiveDate, NaiveDateTime};
+use chrono::{Duration, NaiveDateTime};
 use serde_json::{Value, json};
 
 use super::{Resource, coded, date_time, instant, meta, prune, reference, text_concept};
@@ -8,7 +8,6 @@ use crate::domain::clinical::{
     Allergy, AllergySeverity, AllergyStatus, Appointment, AppointmentStatus, Medication,
     MedicationStatus,
 };
-use crate::domain::time::AppointmentTime;
 
 /// FHIR `AppointmentStatus` for ours.
 pub fn appointment_status(status: AppointmentStatus) -> &'static str {
@@ -22,10 +21,7 @@ pub fn appointment_status(status: AppointmentStatus) -> &'static str {
 }
 
 pub fn appointment(appointment: &Appointment, last_updated: NaiveDateTime) -> Resource {
-    let start = NaiveDate::parse_from_str(&appointment.date, "%Y-%m-%d")
-        .ok()
-        .zip(AppointmentTime::parse(&appointment.time).ok())
-        .map(|(date, time)| date.and_time(time.slot));
+    let start = Some(appointment.date.naive().and_time(appointment.time.slot()));
     let end = start.map(|start| start + Duration::minutes(appointment.duration_minutes.max(0)));
     let provider = reference("Practitioner", appointment.provider_npi.as_str());
     let provider = match &appointment.provider_name {
@@ -73,7 +69,7 @@ pub fn medication_request(medication: &Medication, last_updated: NaiveDateTime) 
     .flatten()
     .collect::<Vec<_>>()
     .join(" ");
-    let authored = medication.prescribed_date.as_deref().and_then(date_time);
+    let authored = medication.prescribed_date.as_ref().and_then(date_time);
     prune(json!({
         "resourceType": "MedicationRequest",
         "id": medication.medication_id.as_str(),
@@ -142,7 +138,7 @@ pub fn allergy_intolerance(allergy: &Allergy, last_updated: NaiveDateTime) -> Re
         "criticality": criticality,
         "code": text_concept(&allergy.allergen),
         "patient": reference("Patient", allergy.patient_mrn.as_str()),
-        "onsetDateTime": allergy.onset_date.as_deref().and_then(date_time),
+        "onsetDateTime": allergy.onset_date.as_ref().and_then(date_time),
         "note": [allergy.notes.as_deref().map(|text| json!({ "text": text }))],
         "reaction": [reaction],
     }))

@@ -55,20 +55,22 @@ pub fn instant(at: NaiveDateTime) -> String {
     at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// A record's ISO timestamp or date as a FHIR `dateTime` (a date alone stays a date).
-fn date_time(raw: &str) -> Option<String> {
+/// A record's ISO timestamp or date (text, or a domain date type) as a FHIR `dateTime` (a date alone
+/// stays a date).
+fn date_time<T: std::fmt::Display + ?Sized>(value: &T) -> Option<String> {
+    let raw = value.to_string();
     let raw = raw.trim();
     if let Ok(date) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
         return Some(date.format("%Y-%m-%d").to_string());
     }
-    crate::domain::time::parse_timestamp("date", raw)
-        .ok()
-        .map(instant)
+    timestamp(raw).map(instant)
 }
 
 /// A record's date or timestamp as a point in time (a date alone meaning its midnight, UTC).
-fn timestamp(raw: &str) -> Option<NaiveDateTime> {
-    crate::domain::time::parse_timestamp("date", raw).ok()
+fn timestamp<T: std::fmt::Display + ?Sized>(value: &T) -> Option<NaiveDateTime> {
+    crate::domain::time::Timestamp::parse("date", &value.to_string())
+        .ok()
+        .map(crate::domain::time::Timestamp::naive)
 }
 
 /// A text-only CodeableConcept.
@@ -169,7 +171,12 @@ pub fn dataset_resources(dataset: &crate::dataset::Dataset, at: NaiveDateTime) -
         resources.extend(coverage(record, at));
     }
     resources.extend(dataset.appointments.iter().map(|r| appointment(r, at)));
-    resources.extend(dataset.medications.iter().map(|r| medication_request(r, at)));
+    resources.extend(
+        dataset
+            .medications
+            .iter()
+            .map(|r| medication_request(r, at)),
+    );
     resources.extend(dataset.allergies.iter().map(|r| allergy_intolerance(r, at)));
     resources.extend(
         dataset

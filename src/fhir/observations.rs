@@ -185,8 +185,18 @@ pub fn vital_sign_observations(vitals: &VitalSigns, last_updated: NaiveDateTime)
         blood_pressure(vitals, at),
         measurement(vitals, at, &HEART_RATE, as_f64(vitals.heart_rate)),
         measurement(vitals, at, &TEMPERATURE, vitals.temperature),
-        measurement(vitals, at, &RESPIRATORY_RATE, as_f64(vitals.respiratory_rate)),
-        measurement(vitals, at, &OXYGEN_SATURATION, as_f64(vitals.oxygen_saturation)),
+        measurement(
+            vitals,
+            at,
+            &RESPIRATORY_RATE,
+            as_f64(vitals.respiratory_rate),
+        ),
+        measurement(
+            vitals,
+            at,
+            &OXYGEN_SATURATION,
+            as_f64(vitals.oxygen_saturation),
+        ),
         measurement(vitals, at, &WEIGHT, vitals.weight),
         measurement(vitals, at, &HEIGHT, vitals.height),
         measurement(vitals, at, &BMI, vitals.bmi),
@@ -270,10 +280,7 @@ fn lab_observation(
         }
         _ => ("valueString", json!(component.value)),
     };
-    let effective = lab
-        .collected_date
-        .as_deref()
-        .or(lab.resulted_date.as_deref());
+    let effective = lab.collected_date.as_ref().or(lab.resulted_date.as_ref());
     let mut observation = json!({
         "resourceType": "Observation",
         "id": lab_observation_id(lab, index),
@@ -286,7 +293,7 @@ fn lab_observation(
         "code": text_concept(&component.component),
         "subject": reference("Patient", lab.patient_mrn.as_str()),
         "effectiveDateTime": effective.and_then(date_time),
-        "issued": lab.resulted_date.as_deref().and_then(timestamp).map(super::instant),
+        "issued": lab.resulted_date.as_ref().and_then(timestamp).map(super::instant),
         "interpretation": [component.flag.as_deref().and_then(interpretation)],
         "referenceRange": [component.reference.as_deref().map(|range| reference_range(range, unit))],
     });
@@ -309,10 +316,7 @@ pub fn diagnostic_report(lab: &LabResult, last_updated: NaiveDateTime) -> Resour
     let results: Vec<Value> = (0..lab.components().map(|c| c.len()).unwrap_or(0))
         .map(|index| reference("Observation", &lab_observation_id(lab, index)))
         .collect();
-    let effective = lab
-        .collected_date
-        .as_deref()
-        .or(lab.ordered_date.as_deref());
+    let effective = lab.collected_date.as_ref().or(lab.ordered_date.as_ref());
     let status = match lab.status {
         LabStatus::Ordered | LabStatus::Collected => "registered",
         LabStatus::InProgress => "partial",
@@ -330,7 +334,7 @@ pub fn diagnostic_report(lab: &LabResult, last_updated: NaiveDateTime) -> Resour
         "code": text_concept(&lab.test_name),
         "subject": reference("Patient", lab.patient_mrn.as_str()),
         "effectiveDateTime": effective.and_then(date_time),
-        "issued": lab.resulted_date.as_deref().and_then(timestamp).map(super::instant),
+        "issued": lab.resulted_date.as_ref().and_then(timestamp).map(super::instant),
         "performer": [lab.ordered_by.as_deref().map(|name| json!({ "display": name }))],
         "resultsInterpreter": [],
         "result": results,

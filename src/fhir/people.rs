@@ -32,8 +32,8 @@ pub fn patient(patient: &Patient, last_updated: NaiveDateTime) -> Resource {
             telecom("phone", patient.phone.as_deref()),
             telecom("email", patient.email.as_deref()),
         ],
-        "gender": administrative_gender(patient.gender.as_deref()),
-        "birthDate": patient.dob,
+        "gender": administrative_gender(patient.gender.map(|gender| gender.as_str())),
+        "birthDate": patient.dob.to_string(),
         "address": [{
             "use": "home",
             "line": [patient.street],

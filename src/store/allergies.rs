@@ -4,9 +4,10 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Executor, Row};
 
 use super::patients::patient_row_id;
-use super::{Store, StoreError, corrupt, now_text};
+use super::{Store, StoreError, fetch_by_public_id, now_text, parsed, parsed_optional};
 use crate::domain::clinical::{Allergy, AllergySeverity, AllergyStatus};
 use crate::domain::ids::{Mrn, RecordId};
+use crate::domain::time::Date;
 
 pub(crate) const ALLERGY_SELECT: &str = "SELECT a.allergy_id, p.mrn AS patient_mrn, a.allergen, a.reaction, \
      a.severity, a.onset_date, a.status, a.notes FROM allergies a JOIN patients p ON p.id = a.patient_id";
@@ -62,7 +63,7 @@ pub async fn insert_allergy(conn: &mut AnyConnection, allergy: &Allergy) -> Resu
     .bind(&allergy.allergen)
     .bind(&allergy.reaction)
     .bind(allergy.severity.as_str())
-    .bind(&allergy.onset_date)
+    .bind(allergy.onset_date.map(|date| date.to_string()))
     .bind(allergy.status.as_str())
     .bind(&allergy.notes)
     .bind(now_text())
@@ -100,28 +101,26 @@ pub(crate) async fn fetch_allergy<'c, E>(
 where
     E: Executor<'c, Database = Any>,
 {
-    let sql = format!("{ALLERGY_SELECT} WHERE a.allergy_id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(allergy_id.as_str())
-        .fetch_optional(executor)
-        .await?
-        .ok_or(StoreError::NotFound { what: "allergy" })?;
-    allergy_from_row(&row)
+    fetch_by_public_id(
+        executor,
+        ALLERGY_SELECT,
+        "a.allergy_id",
+        allergy_id.as_str(),
+        "allergy",
+        allergy_from_row,
+    )
+    .await
 }
 
 pub(crate) fn allergy_from_row(row: &AnyRow) -> Result<Allergy, StoreError> {
-    let allergy_id: String = row.try_get("allergy_id")?;
-    let patient_mrn: String = row.try_get("patient_mrn")?;
-    let severity: String = row.try_get("severity")?;
-    let status: String = row.try_get("status")?;
     Ok(Allergy {
-        allergy_id: RecordId::parse("allergy_id", &allergy_id).map_err(corrupt)?,
-        patient_mrn: Mrn::parse(&patient_mrn).map_err(corrupt)?,
+        allergy_id: parsed(row, "allergy_id", |id| RecordId::parse("allergy_id", id))?,
+        patient_mrn: parsed(row, "patient_mrn", Mrn::parse)?,
         allergen: row.try_get("allergen")?,
         reaction: row.try_get("reaction")?,
-        severity: AllergySeverity::parse(&severity).map_err(corrupt)?,
-        onset_date: row.try_get("onset_date")?,
-        status: AllergyStatus::parse(&status).map_err(corrupt)?,
+        severity: parsed(row, "severity", AllergySeverity::parse)?,
+        onset_date: parsed_optional(row, "onset_date", |date| Date::parse("onset_date", date))?,
+        status: parsed(row, "status", AllergyStatus::parse)?,
         notes: row.try_get("notes")?,
     })
 }

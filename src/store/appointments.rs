@@ -5,17 +5,17 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Executor, Row};
 
 use super::patients::patient_row_id;
-use super::{Store, StoreError, corrupt, invalid, now_text};
+use super::{Store, StoreError, fetch_by_public_id, now_text, parsed};
 use crate::domain::clinical::{Appointment, AppointmentStatus};
 use crate::domain::ids::{Mrn, Npi, RecordId};
-use crate::domain::time::{AppointmentTime, parse_date};
+use crate::domain::time::{Date, TimeOfDay};
 
 /// Filters of a patient's appointment list; `limit` is clamped to 1..=1000.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppointmentFilter {
     pub status: Option<AppointmentStatus>,
-    /// `YYYY-MM-DD`: only appointments on or after this date.
-    pub from_date: Option<String>,
+    /// Only appointments on or after this date.
+    pub from_date: Option<Date>,
     pub provider_npi: Option<Npi>,
     pub limit: u32,
 }
@@ -44,7 +44,7 @@ impl Store {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(patient_id)
             .bind(filter.status.map(|status| status.as_str().to_owned()))
-            .bind(&filter.from_date)
+            .bind(filter.from_date.map(|date| date.to_string()))
             .bind(
                 filter
                     .provider_npi
@@ -99,8 +99,7 @@ pub async fn book_appointment(
     conn: &mut AnyConnection,
     appointment: &Appointment,
 ) -> Result<Appointment, StoreError> {
-    let time = AppointmentTime::parse(&appointment.time).map_err(|e| invalid("time", e))?;
-    parse_date("date", &appointment.date).map_err(|e| invalid("date", e))?;
+    let time = &appointment.time;
     let now = now_text();
     let result = sqlx::query(
         "INSERT INTO appointments (appointment_id, patient_id, provider_id, appointment_date, \
@@ -112,8 +111,8 @@ pub async fn book_appointment(
     .bind(appointment.appointment_id.as_str())
     .bind(appointment.patient_mrn.as_str())
     .bind(appointment.provider_npi.as_str())
-    .bind(&appointment.date)
-    .bind(&time.written)
+    .bind(appointment.date.to_string())
+    .bind(time.written())
     .bind(time.slot_text())
     .bind(appointment.duration_minutes)
     .bind(&appointment.appointment_type)
@@ -194,34 +193,32 @@ pub(crate) async fn fetch_appointment<'c, E>(
 where
     E: Executor<'c, Database = Any>,
 {
-    let sql = format!("{APPOINTMENT_SELECT} WHERE a.appointment_id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(appointment_id.as_str())
-        .fetch_optional(executor)
-        .await?
-        .ok_or(StoreError::NotFound {
-            what: "appointment",
-        })?;
-    appointment_from_row(&row)
+    fetch_by_public_id(
+        executor,
+        APPOINTMENT_SELECT,
+        "a.appointment_id",
+        appointment_id.as_str(),
+        "appointment",
+        appointment_from_row,
+    )
+    .await
 }
 
 pub(crate) fn appointment_from_row(row: &AnyRow) -> Result<Appointment, StoreError> {
-    let appointment_id: String = row.try_get("appointment_id")?;
-    let patient_mrn: String = row.try_get("patient_mrn")?;
-    let provider_npi: String = row.try_get("provider_npi")?;
-    let status: String = row.try_get("status")?;
     Ok(Appointment {
-        appointment_id: RecordId::parse("appointment_id", &appointment_id).map_err(corrupt)?,
-        patient_mrn: Mrn::parse(&patient_mrn).map_err(corrupt)?,
-        provider_npi: Npi::parse(&provider_npi).map_err(corrupt)?,
+        appointment_id: parsed(row, "appointment_id", |id| {
+            RecordId::parse("appointment_id", id)
+        })?,
+        patient_mrn: parsed(row, "patient_mrn", Mrn::parse)?,
+        provider_npi: parsed(row, "provider_npi", Npi::parse)?,
         provider_name: row.try_get("provider_name")?,
-        date: row.try_get("appointment_date")?,
-        time: row.try_get("appointment_time")?,
+        date: parsed(row, "appointment_date", |date| Date::parse("date", date))?,
+        time: parsed(row, "appointment_time", TimeOfDay::parse)?,
         duration_minutes: row.try_get("duration_minutes")?,
         appointment_type: row.try_get("appointment_type")?,
         department: row.try_get("department")?,
         location: row.try_get("location")?,
-        status: AppointmentStatus::parse(&status).map_err(corrupt)?,
+        status: parsed(row, "status", AppointmentStatus::parse)?,
         reason: row.try_get("reason")?,
         notes: row.try_get("notes")?,
     })

@@ -4,16 +4,17 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Executor, Row};
 
 use super::patients::patient_row_id;
-use super::{Store, StoreError, corrupt, invalid, now_text};
+use super::{Store, StoreError, fetch_by_public_id, invalid, now_text, parsed, parsed_optional};
 use crate::domain::clinical::{LabResult, LabStatus, parse_lab_components};
 use crate::domain::ids::{Mrn, RecordId};
+use crate::domain::time::DateOrTimestamp;
 
 /// Changes to a lab order as it is collected and resulted; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LabResultUpdate {
     pub status: Option<LabStatus>,
-    pub collected_date: Option<String>,
-    pub resulted_date: Option<String>,
+    pub collected_date: Option<DateOrTimestamp>,
+    pub resulted_date: Option<DateOrTimestamp>,
     /// The JSON list of components (checked before it is stored).
     pub results_json: Option<String>,
 }
@@ -78,9 +79,9 @@ pub async fn insert_lab_result(
     .bind(lab.order_id.as_str())
     .bind(lab.patient_mrn.as_str())
     .bind(&lab.test_name)
-    .bind(&lab.ordered_date)
-    .bind(&lab.collected_date)
-    .bind(&lab.resulted_date)
+    .bind(lab.ordered_date.map(|date| date.to_string()))
+    .bind(lab.collected_date.map(|date| date.to_string()))
+    .bind(lab.resulted_date.map(|date| date.to_string()))
     .bind(lab.status.as_str())
     .bind(&lab.ordered_by)
     .bind(&lab.results_json)
@@ -111,8 +112,8 @@ pub async fn update_lab_result(
     )
     .bind(order_id.as_str())
     .bind(update.status.map(|status| status.as_str().to_owned()))
-    .bind(&update.collected_date)
-    .bind(&update.resulted_date)
+    .bind(update.collected_date.map(|date| date.to_string()))
+    .bind(update.resulted_date.map(|date| date.to_string()))
     .bind(&update.results_json)
     .bind(now_text())
     .execute(&mut *conn)
@@ -130,27 +131,29 @@ pub(crate) async fn fetch_lab_result<'c, E>(
 where
     E: Executor<'c, Database = Any>,
 {
-    let sql = format!("{LAB_SELECT} WHERE l.order_id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(order_id.as_str())
-        .fetch_optional(executor)
-        .await?
-        .ok_or(StoreError::NotFound { what: "lab order" })?;
-    lab_result_from_row(&row)
+    fetch_by_public_id(
+        executor,
+        LAB_SELECT,
+        "l.order_id",
+        order_id.as_str(),
+        "lab order",
+        lab_result_from_row,
+    )
+    .await
 }
 
 pub(crate) fn lab_result_from_row(row: &AnyRow) -> Result<LabResult, StoreError> {
-    let order_id: String = row.try_get("order_id")?;
-    let patient_mrn: String = row.try_get("patient_mrn")?;
-    let status: String = row.try_get("status")?;
+    let date = |column: &'static str| {
+        parsed_optional(row, column, |date| DateOrTimestamp::parse(column, date))
+    };
     Ok(LabResult {
-        order_id: RecordId::parse("order_id", &order_id).map_err(corrupt)?,
-        patient_mrn: Mrn::parse(&patient_mrn).map_err(corrupt)?,
+        order_id: parsed(row, "order_id", |id| RecordId::parse("order_id", id))?,
+        patient_mrn: parsed(row, "patient_mrn", Mrn::parse)?,
         test_name: row.try_get("test_name")?,
-        ordered_date: row.try_get("ordered_date")?,
-        collected_date: row.try_get("collected_date")?,
-        resulted_date: row.try_get("resulted_date")?,
-        status: LabStatus::parse(&status).map_err(corrupt)?,
+        ordered_date: date("ordered_date")?,
+        collected_date: date("collected_date")?,
+        resulted_date: date("resulted_date")?,
+        status: parsed(row, "status", LabStatus::parse)?,
         ordered_by: row.try_get("ordered_by")?,
         results_json: row.try_get("results_json")?,
     })

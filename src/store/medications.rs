@@ -4,9 +4,10 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Executor, Row};
 
 use super::patients::patient_row_id;
-use super::{Store, StoreError, corrupt, now_text};
+use super::{Store, StoreError, fetch_by_public_id, now_text, parsed, parsed_optional};
 use crate::domain::clinical::{Medication, MedicationStatus};
 use crate::domain::ids::{Mrn, RecordId};
+use crate::domain::time::Date;
 
 pub(crate) const MEDICATION_SELECT: &str = "SELECT m.medication_id, p.mrn AS patient_mrn, m.name, m.dosage, \
      m.frequency, m.route, m.prescribed_date, m.prescriber, m.status, m.refills_remaining, m.notes \
@@ -68,7 +69,7 @@ pub async fn insert_medication(
     .bind(&medication.dosage)
     .bind(&medication.frequency)
     .bind(&medication.route)
-    .bind(&medication.prescribed_date)
+    .bind(medication.prescribed_date.map(|date| date.to_string()))
     .bind(&medication.prescriber)
     .bind(medication.status.as_str())
     .bind(medication.refills_remaining)
@@ -119,29 +120,32 @@ pub(crate) async fn fetch_medication<'c, E>(
 where
     E: Executor<'c, Database = Any>,
 {
-    let sql = format!("{MEDICATION_SELECT} WHERE m.medication_id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(medication_id.as_str())
-        .fetch_optional(executor)
-        .await?
-        .ok_or(StoreError::NotFound { what: "medication" })?;
-    medication_from_row(&row)
+    fetch_by_public_id(
+        executor,
+        MEDICATION_SELECT,
+        "m.medication_id",
+        medication_id.as_str(),
+        "medication",
+        medication_from_row,
+    )
+    .await
 }
 
 pub(crate) fn medication_from_row(row: &AnyRow) -> Result<Medication, StoreError> {
-    let medication_id: String = row.try_get("medication_id")?;
-    let patient_mrn: String = row.try_get("patient_mrn")?;
-    let status: String = row.try_get("status")?;
     Ok(Medication {
-        medication_id: RecordId::parse("medication_id", &medication_id).map_err(corrupt)?,
-        patient_mrn: Mrn::parse(&patient_mrn).map_err(corrupt)?,
+        medication_id: parsed(row, "medication_id", |id| {
+            RecordId::parse("medication_id", id)
+        })?,
+        patient_mrn: parsed(row, "patient_mrn", Mrn::parse)?,
         name: row.try_get("name")?,
         dosage: row.try_get("dosage")?,
         frequency: row.try_get("frequency")?,
         route: row.try_get("route")?,
-        prescribed_date: row.try_get("prescribed_date")?,
+        prescribed_date: parsed_optional(row, "prescribed_date", |date| {
+            Date::parse("prescribed_date", date)
+        })?,
         prescriber: row.try_get("prescriber")?,
-        status: MedicationStatus::parse(&status).map_err(corrupt)?,
+        status: parsed(row, "status", MedicationStatus::parse)?,
         refills_remaining: row.try_get("refills_remaining")?,
         notes: row.try_get("notes")?,
     })

@@ -30,10 +30,12 @@ pub mod patients;
 mod private_file;
 pub mod providers;
 pub mod revocations;
+mod rows;
 pub mod users;
 pub mod vitals;
 
 pub use error::StoreError;
+pub(crate) use rows::{fetch_by_public_id, parsed, parsed_optional};
 
 /// The database engine behind a [`Store`]. A few statements (search, bulk load) differ per engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use sqlx::Row;
 use super::patients::{PATIENT_COLUMNS, patient_from_row};
 use super::{Engine, Store, StoreError};
 use crate::domain::clinical::Patient;
-use crate::domain::time::parse_date;
+use crate::domain::time::Date;
 
 /// Largest page a search returns.
 pub const MAX_SEARCH_LIMIT: u32 = 100;
@@ -114,8 +114,8 @@ enum Criteria {
 
 fn criteria_of(term: &str) -> Criteria {
     let term = term.trim();
-    if let Ok(date) = parse_date("dob", term) {
-        return Criteria::DateOfBirth(crate::domain::time::format_date(date));
+    if let Ok(date) = Date::parse("dob", term) {
+        return Criteria::DateOfBirth(date.to_string());
     }
     let (long, short): (Vec<String>, Vec<String>) = term
         .split(|c: char| c.is_whitespace() || c == ',')

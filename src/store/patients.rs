@@ -4,9 +4,10 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Executor, Row};
 
-use super::{Store, StoreError, corrupt, now_text};
-use crate::domain::clinical::{Patient, PatientUpdate};
+use super::{Store, StoreError, fetch_by_public_id, now_text, parsed, parsed_optional};
+use crate::domain::clinical::{Gender, Patient, PatientUpdate};
 use crate::domain::ids::Mrn;
+use crate::domain::time::Date;
 
 pub use super::patient_search::{PatientPage, PatientSearch};
 
@@ -61,8 +62,8 @@ pub async fn insert_patient(conn: &mut AnyConnection, patient: &Patient) -> Resu
     .bind(patient.mrn.as_str())
     .bind(&patient.first_name)
     .bind(&patient.last_name)
-    .bind(&patient.dob)
-    .bind(&patient.gender)
+    .bind(patient.dob.to_string())
+    .bind(patient.gender.map(Gender::as_str))
     .bind(&patient.ssn)
     .bind(&patient.email)
     .bind(&patient.phone)
@@ -103,8 +104,8 @@ pub async fn update_patient(
     .bind(mrn.as_str())
     .bind(&update.first_name)
     .bind(&update.last_name)
-    .bind(&update.dob)
-    .bind(&update.gender)
+    .bind(update.dob.map(|dob| dob.to_string()))
+    .bind(update.gender.map(Gender::as_str))
     .bind(&update.email)
     .bind(&update.phone)
     .bind(&update.street)
@@ -143,13 +144,16 @@ pub(crate) async fn fetch_patient<'c, E>(executor: E, mrn: &Mrn) -> Result<Patie
 where
     E: Executor<'c, Database = Any>,
 {
-    let sql = format!("SELECT {PATIENT_COLUMNS} FROM patients WHERE mrn = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(mrn.as_str())
-        .fetch_optional(executor)
-        .await?
-        .ok_or(StoreError::NotFound { what: "patient" })?;
-    patient_from_row(&row)
+    let select = format!("SELECT {PATIENT_COLUMNS} FROM patients");
+    fetch_by_public_id(
+        executor,
+        &select,
+        "mrn",
+        mrn.as_str(),
+        "patient",
+        patient_from_row,
+    )
+    .await
 }
 
 /// The internal row id of a patient, or `NotFound { what: "patient" }`.
@@ -166,13 +170,12 @@ where
 
 /// Builds a [`Patient`] from a row selected with [`PATIENT_COLUMNS`].
 pub(crate) fn patient_from_row(row: &AnyRow) -> Result<Patient, StoreError> {
-    let mrn: String = row.try_get("mrn")?;
     Ok(Patient {
-        mrn: Mrn::parse(&mrn).map_err(corrupt)?,
+        mrn: parsed(row, "mrn", Mrn::parse)?,
         first_name: row.try_get("first_name")?,
         last_name: row.try_get("last_name")?,
-        dob: row.try_get("dob")?,
-        gender: row.try_get("gender")?,
+        dob: parsed(row, "dob", |dob| Date::parse("dob", dob))?,
+        gender: parsed_optional(row, "gender", Gender::parse)?,
         ssn: row.try_get("ssn")?,
         email: row.try_get("email")?,
         phone: row.try_get("phone")?,

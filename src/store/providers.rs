@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{Store, StoreError, corrupt, now_text};
+use super::{Store, StoreError, now_text, parsed};
 use crate::domain::clinical::Provider;
 use crate::domain::ids::Npi;
 
@@ -132,9 +132,8 @@ pub(super) fn contains_pattern(text: Option<&str>) -> Option<String> {
 }
 
 pub(crate) fn provider_from_row(row: &AnyRow) -> Result<Provider, StoreError> {
-    let npi: String = row.try_get("npi")?;
     Ok(Provider {
-        npi: Npi::parse(&npi).map_err(corrupt)?,
+        npi: parsed(row, "npi", Npi::parse)?,
         name: row.try_get("name")?,
         specialty: row.try_get("specialty")?,
         department: row.try_get("department")?,

@@ -5,9 +5,10 @@ use sqlx::{AnyConnection, Row};
 
 use super::float8::Float8;
 use super::patients::patient_row_id;
-use super::{Store, StoreError, corrupt, now_text};
+use super::{Store, StoreError, now_text, parsed};
 use crate::domain::clinical::VitalSigns;
 use crate::domain::ids::{Mrn, RecordId};
+use crate::domain::time::Timestamp;
 
 pub(crate) const VITALS_SELECT: &str = "SELECT v.vital_id, p.mrn AS patient_mrn, v.recorded_date, v.systolic_bp, \
      v.diastolic_bp, v.heart_rate, v.temperature, v.respiratory_rate, v.oxygen_saturation, v.weight, \
@@ -48,7 +49,7 @@ pub async fn insert_vital_signs(
     )
     .bind(vitals.vital_id.as_str())
     .bind(vitals.patient_mrn.as_str())
-    .bind(&vitals.recorded_date)
+    .bind(vitals.recorded_date.to_string())
     .bind(vitals.systolic_bp)
     .bind(vitals.diastolic_bp)
     .bind(vitals.heart_rate)
@@ -70,12 +71,12 @@ pub async fn insert_vital_signs(
 }
 
 pub(crate) fn vital_signs_from_row(row: &AnyRow) -> Result<VitalSigns, StoreError> {
-    let vital_id: String = row.try_get("vital_id")?;
-    let patient_mrn: String = row.try_get("patient_mrn")?;
     Ok(VitalSigns {
-        vital_id: RecordId::parse("vital_id", &vital_id).map_err(corrupt)?,
-        patient_mrn: Mrn::parse(&patient_mrn).map_err(corrupt)?,
-        recorded_date: row.try_get("recorded_date")?,
+        vital_id: parsed(row, "vital_id", |id| RecordId::parse("vital_id", id))?,
+        patient_mrn: parsed(row, "patient_mrn", Mrn::parse)?,
+        recorded_date: parsed(row, "recorded_date", |stamp| {
+            Timestamp::parse("recorded_date", stamp)
+        })?,
         systolic_bp: row.try_get("systolic_bp")?,
         diastolic_bp: row.try_get("diastolic_bp")?,
         heart_rate: row.try_get("heart_rate")?,

@@ -7,36 +7,26 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::EhrServer;
-use super::args::{
-    self, DATE_PATTERN, MRN_PATTERN, ToolArgs, iso_date, optional_text, required_text,
-    status_filter,
-};
+use super::args::{self, MRN_PATTERN, StatusFilter, ToolArgs};
 use super::call::{ToolCall, run_tool};
 use super::error::ToolError;
 use super::wire::{self, AllergyWire, Success};
 use crate::auth::Tool;
 use crate::domain::clinical::{Allergy, AllergySeverity, AllergyStatus};
 use crate::domain::ids::{Mrn, RecordId, RecordKind};
+use crate::domain::text::Text;
+use crate::domain::text::field::{Label, Note, Reason};
+use crate::domain::time::Date;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct GetAllergiesArgs {
     #[schemars(with = "String", regex(pattern = MRN_PATTERN))]
     pub mrn: Mrn,
     /// Only allergies with this status (default "active"); "all" for every status.
-    #[schemars(extend("enum" = ["active", "inactive", "resolved", "all"]))]
-    pub status: Option<String>,
+    pub status: Option<StatusFilter<AllergyStatus>>,
 }
 
 impl ToolArgs for GetAllergiesArgs {
-    fn validate(&self) -> Result<(), ToolError> {
-        status_filter(
-            self.status.as_deref(),
-            Some(AllergyStatus::Active),
-            AllergyStatus::parse,
-        )
-        .map(|_| ())
-    }
-
     fn patient(&self) -> Option<&Mrn> {
         Some(&self.mrn)
     }
@@ -47,35 +37,22 @@ pub struct AddAllergyArgs {
     #[schemars(with = "String", regex(pattern = MRN_PATTERN))]
     pub mrn: Mrn,
     /// What the patient reacts to, e.g. "Penicillin".
-    #[schemars(length(min = 1, max = 200))]
-    pub allergen: String,
+    pub allergen: Label,
     /// The reaction, e.g. "Hives".
-    #[schemars(length(max = 500))]
-    pub reaction: Option<String>,
+    pub reaction: Option<Reason>,
     /// mild, moderate, severe or life_threatening.
-    #[schemars(extend("enum" = ["mild", "moderate", "severe", "life_threatening"]))]
-    pub severity: String,
-    /// When it started, YYYY-MM-DD.
-    #[schemars(regex(pattern = DATE_PATTERN), extend("format" = "date"))]
-    pub onset_date: Option<String>,
-    #[schemars(length(max = 1000))]
-    pub notes: Option<String>,
+    pub severity: AllergySeverity,
+    /// When it started, YYYY-MM-DD, not in the future.
+    pub onset_date: Option<Date>,
+    pub notes: Option<Note>,
 }
 
 impl ToolArgs for AddAllergyArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        required_text("allergen", &self.allergen, 200)?;
-        optional_text("reaction", self.reaction.as_deref(), 500)?;
-        AllergySeverity::parse(&self.severity)?;
-        if let Some(onset) = &self.onset_date {
-            if iso_date("onset_date", onset)? > chrono::Utc::now().date_naive() {
-                return Err(ToolError::invalid(
-                    "onset_date",
-                    "must not be in the future",
-                ));
-            }
+        if let Some(onset) = self.onset_date {
+            onset.not_after("onset_date", Date::today())?;
         }
-        optional_text("notes", self.notes.as_deref(), 1000).map(|_| ())
+        Ok(())
     }
 
     fn patient(&self) -> Option<&Mrn> {
@@ -137,11 +114,7 @@ async fn get_allergies(
     call: &ToolCall<'_>,
     args: GetAllergiesArgs,
 ) -> Result<AllergiesResult, ToolError> {
-    let status = status_filter(
-        args.status.as_deref(),
-        Some(AllergyStatus::Active),
-        AllergyStatus::parse,
-    )?;
+    let status = StatusFilter::resolve(args.status, Some(AllergyStatus::Active));
     let allergies = call
         .store()
         .allergies(&args.mrn, status)
@@ -162,16 +135,12 @@ async fn add_allergy(
     let allergy = Allergy {
         allergy_id: RecordId::generate(RecordKind::Allergy),
         patient_mrn: args.mrn.clone(),
-        allergen: required_text("allergen", &args.allergen, 200)?,
-        reaction: optional_text("reaction", args.reaction.as_deref(), 500)?,
-        severity: AllergySeverity::parse(&args.severity)?,
-        onset_date: args
-            .onset_date
-            .as_deref()
-            .map(|onset| iso_date("onset_date", onset).map(crate::domain::time::format_date))
-            .transpose()?,
+        allergen: args.allergen.into_string(),
+        reaction: args.reaction.map(Text::into_string),
+        severity: args.severity,
+        onset_date: args.onset_date,
         status: AllergyStatus::Active,
-        notes: optional_text("notes", args.notes.as_deref(), 1000)?,
+        notes: args.notes.map(Text::into_string),
     };
     let stored = allergy.clone();
     call.write(

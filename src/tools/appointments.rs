@@ -7,10 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::EhrServer;
-use super::args::{
-    self, DATE_PATTERN, MRN_PATTERN, NPI_PATTERN, RECORD_ID_PATTERN, TIME_PATTERN, ToolArgs,
-    iso_date, optional_text, status_filter,
-};
+use super::args::{self, MRN_PATTERN, NPI_PATTERN, RECORD_ID_PATTERN, StatusFilter, ToolArgs};
 use super::call::{ToolCall, run_tool};
 use super::error::ToolError;
 use super::record_change::{self, RecordChange};
@@ -18,7 +15,9 @@ use super::wire::{self, AppointmentWire, Success};
 use crate::auth::Tool;
 use crate::domain::clinical::{Appointment, AppointmentStatus};
 use crate::domain::ids::{Mrn, Npi, RecordId, RecordKind};
-use crate::domain::time::AppointmentTime;
+use crate::domain::text::Text;
+use crate::domain::text::field::{Label, Name, Reason};
+use crate::domain::time::{Date, TimeOfDay};
 use crate::store::appointments::AppointmentFilter;
 
 /// What a booking gets when the caller does not say, as in the earlier system.
@@ -30,11 +29,9 @@ pub struct GetAppointmentsArgs {
     #[schemars(with = "String", regex(pattern = MRN_PATTERN))]
     pub mrn: Mrn,
     /// Only appointments with this status; every status when omitted or "all".
-    #[schemars(extend("enum" = ["scheduled", "confirmed", "checked_in", "completed", "cancelled", "no_show", "all"]))]
-    pub status: Option<String>,
+    pub status: Option<StatusFilter<AppointmentStatus>>,
     /// Only appointments on or after this date (YYYY-MM-DD).
-    #[schemars(regex(pattern = DATE_PATTERN), extend("format" = "date"))]
-    pub from_date: Option<String>,
+    pub from_date: Option<Date>,
     /// Only appointments with this provider (10-digit NPI).
     #[schemars(with = "Option<String>", regex(pattern = NPI_PATTERN))]
     pub provider_npi: Option<Npi>,
@@ -45,10 +42,6 @@ pub struct GetAppointmentsArgs {
 
 impl ToolArgs for GetAppointmentsArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        if let Some(from) = &self.from_date {
-            iso_date("from_date", from)?;
-        }
-        status_filter(self.status.as_deref(), None, AppointmentStatus::parse)?;
         args::in_range("limit", self.limit, 1, 500, "appointments")
     }
 
@@ -65,35 +58,25 @@ pub struct ScheduleAppointmentArgs {
     #[schemars(with = "String", regex(pattern = NPI_PATTERN))]
     pub provider_npi: Npi,
     /// Day of the appointment, YYYY-MM-DD, today or later.
-    #[schemars(regex(pattern = DATE_PATTERN), extend("format" = "date"))]
-    pub date: String,
+    pub date: Date,
     /// Start time, 12-hour ("10:00 AM") or 24-hour ("14:30").
-    #[schemars(regex(pattern = TIME_PATTERN))]
-    pub time: String,
+    pub time: TimeOfDay,
     /// Why the patient is coming.
-    #[schemars(length(max = 500))]
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     /// Length in minutes (5-480, default 30).
     #[schemars(range(min = 5, max = 480))]
     pub duration_minutes: Option<i64>,
     /// For example "Follow-up", "New patient", "Annual physical" (default "Office Visit").
-    #[schemars(length(max = 100))]
-    pub appointment_type: Option<String>,
+    pub appointment_type: Option<Name>,
     /// Where (default "Main Clinic").
-    #[schemars(length(max = 200))]
-    pub location: Option<String>,
+    pub location: Option<Label>,
 }
 
 impl ToolArgs for ScheduleAppointmentArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        let date = iso_date("date", &self.date)?;
-        if date < chrono::Utc::now().date_naive() {
+        if self.date < Date::today() {
             return Err(ToolError::invalid("date", "must be today or later"));
         }
-        AppointmentTime::parse(&self.time)?;
-        optional_text("reason", self.reason.as_deref(), 500)?;
-        optional_text("appointment_type", self.appointment_type.as_deref(), 100)?;
-        optional_text("location", self.location.as_deref(), 200)?;
         args::in_range("duration_minutes", self.duration_minutes, 5, 480, "minutes")
     }
 
@@ -108,19 +91,13 @@ pub struct CancelAppointmentArgs {
     #[schemars(with = "String", regex(pattern = MRN_PATTERN))]
     pub mrn: Mrn,
     /// The appointment's id (from get_appointments), e.g. APT001.
-    #[schemars(regex(pattern = RECORD_ID_PATTERN))]
-    pub appointment_id: String,
+    #[schemars(with = "String", regex(pattern = RECORD_ID_PATTERN))]
+    pub appointment_id: RecordId,
     /// Why it is cancelled (kept in the notes).
-    #[schemars(length(max = 500))]
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
 }
 
 impl ToolArgs for CancelAppointmentArgs {
-    fn validate(&self) -> Result<(), ToolError> {
-        RecordId::parse("appointment_id", &self.appointment_id)?;
-        optional_text("reason", self.reason.as_deref(), 500).map(|_| ())
-    }
-
     fn patient(&self) -> Option<&Mrn> {
         Some(&self.mrn)
     }
@@ -221,8 +198,8 @@ async fn get_appointments(
 ) -> Result<AppointmentsResult, ToolError> {
     let limit = args.limit.unwrap_or(100);
     let filter = AppointmentFilter {
-        status: status_filter(args.status.as_deref(), None, AppointmentStatus::parse)?,
-        from_date: args.from_date.map(|date| date.trim().to_owned()),
+        status: StatusFilter::resolve(args.status, None),
+        from_date: args.from_date,
         provider_npi: args.provider_npi,
         limit: limit + 1,
     };
@@ -246,8 +223,6 @@ async fn schedule_appointment(
     call: &ToolCall<'_>,
     args: ScheduleAppointmentArgs,
 ) -> Result<AppointmentResult, ToolError> {
-    let time = AppointmentTime::parse(&args.time)?;
-    let date = iso_date("date", &args.date)?;
     let provider = call
         .store()
         .provider(&args.provider_npi)
@@ -258,21 +233,21 @@ async fn schedule_appointment(
         patient_mrn: args.mrn.clone(),
         provider_npi: provider.npi.clone(),
         provider_name: Some(provider.name.clone()),
-        date: crate::domain::time::format_date(date),
-        time: time.written,
+        date: args.date,
+        time: args.time,
         duration_minutes: args.duration_minutes.unwrap_or(30),
         // The earlier system's defaults for what the caller did not give.
         appointment_type: Some(
-            optional_text("appointment_type", args.appointment_type.as_deref(), 100)?
-                .unwrap_or_else(|| DEFAULT_APPOINTMENT_TYPE.to_owned()),
+            args.appointment_type
+                .map_or_else(|| DEFAULT_APPOINTMENT_TYPE.to_owned(), Text::into_string),
         ),
         department: provider.department.clone(),
         location: Some(
-            optional_text("location", args.location.as_deref(), 200)?
-                .unwrap_or_else(|| DEFAULT_LOCATION.to_owned()),
+            args.location
+                .map_or_else(|| DEFAULT_LOCATION.to_owned(), Text::into_string),
         ),
         status: AppointmentStatus::Scheduled,
-        reason: Some(optional_text("reason", args.reason.as_deref(), 500)?.unwrap_or_default()),
+        reason: Some(args.reason.map(Text::into_string).unwrap_or_default()),
         notes: None,
     };
     let detail = Some(format!("appointment_id={}", appointment.appointment_id));
@@ -301,9 +276,9 @@ async fn cancel_appointment(
         call,
         "appointment",
         "appointment_id",
-        &args.appointment_id,
+        args.appointment_id,
         &args.mrn,
-        args.reason.as_deref(),
+        args.reason,
         async |id| Ok(call.store().appointment(id).await?.patient_mrn),
     )
     .await?;

@@ -1,16 +1,24 @@
-//! Tool arguments: parsing a call's JSON arguments into a typed struct with field-naming errors, the
-//! shared `access_token` argument, and the validation rules every family uses (lengths, ranges, dates).
+//! Tool arguments: parsing a call's JSON arguments into a typed struct of domain values (`Mrn`, `Date`,
+//! `TimeOfDay`, `Text<MAX>`, status enumerations) with field-naming errors, the JSON Schemas of those
+//! types (derived once per argument type), the shared `access_token` argument, and the few rules that
+//! span fields (ranges, "today or later").
 
 use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use rmcp::model::JsonObject;
-use schemars::JsonSchema;
-use serde::de::DeserializeOwned;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{DeserializeOwned, IntoDeserializer};
+use serde::{Deserialize, Deserializer};
 
 use super::error::ToolError;
+use crate::domain::clinical::{
+    AllergySeverity, AllergyStatus, AppointmentStatus, Gender, LabStatus, MedicationStatus,
+};
 use crate::domain::ids::Mrn;
+use crate::domain::text::{Email, Phone, Text};
+use crate::domain::time::{Date, TimeOfDay, Timestamp};
 
 /// The argument every tool accepts: the earlier system's per-call token.
 pub const ACCESS_TOKEN: &str = "access_token";
@@ -23,8 +31,9 @@ pub const DATE_PATTERN: &str = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$";
 pub const TIME_PATTERN: &str =
     "^((0?[0-9]|1[0-9]|2[0-3]):[0-5][0-9]( ?[AaPp][Mm])?|(0?[1-9]|1[0-2]) ?[AaPp][Mm])$";
 
-/// A tool's typed arguments. `validate` checks what the JSON Schema cannot (ranges across fields,
-/// calendar dates); `patient` names the patient the call touches, for the policy and the audit log.
+/// A tool's typed arguments: their fields are domain values, parsed once by deserialisation. `validate`
+/// checks what no single field's type can (ranges, "today or later"); `patient` names the patient the
+/// call touches, for the policy and the audit log.
 pub trait ToolArgs: DeserializeOwned + JsonSchema + Send + 'static {
     fn validate(&self) -> Result<(), ToolError> {
         Ok(())
@@ -74,7 +83,9 @@ pub fn unreadable_request(method: &str) -> rmcp::ErrorData {
 /// as the type the input schema declares.
 pub fn parse_args<A: ToolArgs>(mut arguments: JsonObject) -> Result<A, ToolError> {
     refuse_control_characters(&arguments)?;
-    coerce_scalar_text(&mut arguments, &input_schema::<A>());
+    let schema = input_schema::<A>();
+    drop_blank_optional_text(&mut arguments, &schema);
+    coerce_scalar_text(&mut arguments, &schema);
     let value = serde_json::Value::Object(arguments);
     let parsed: A = serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
@@ -96,11 +107,9 @@ pub fn parse_args<A: ToolArgs>(mut arguments: JsonObject) -> Result<A, ToolError
 /// excepted): no engine stores NUL in text (PostgreSQL refuses it), and control characters in clinical
 /// text are never intended. Checked once here, for every tool and every transport.
 fn refuse_control_characters(arguments: &JsonObject) -> Result<(), ToolError> {
-    fn bad(text: &str) -> bool {
-        text.chars()
-            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
-    }
+    let bad = crate::domain::text::has_control_character;
     fn check(path: &str, value: &serde_json::Value) -> Result<(), ToolError> {
+        let bad = crate::domain::text::has_control_character;
         match value {
             serde_json::Value::String(text) if bad(text) => Err(ToolError::InvalidInput(format!(
                 "invalid {path}: contains a control character (NUL, escape, …)"
@@ -121,6 +130,20 @@ fn refuse_control_characters(arguments: &JsonObject) -> Result<(), ToolError> {
         check(name, value)?;
     }
     Ok(())
+}
+
+/// Blank text (`""`, spaces) for an optional argument means "not given", as the earlier system's clients
+/// send it; a blank required argument stays and is refused by its type ("must not be empty").
+fn drop_blank_optional_text(arguments: &mut JsonObject, schema: &JsonObject) {
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(serde_json::Value::as_array)
+        .map(|names| names.iter().filter_map(serde_json::Value::as_str).collect())
+        .unwrap_or_default();
+    arguments.retain(|name, value| {
+        let blank = value.as_str().is_some_and(|text| text.trim().is_empty());
+        !blank || required.contains(&name.as_str())
+    });
 }
 
 /// The input schema of `A` with the shared optional `access_token` property added: derived once per
@@ -268,33 +291,6 @@ fn strip_nested(value: &mut serde_json::Value) {
     }
 }
 
-/// Checks a required text field: trimmed, non-empty, at most `max` characters.
-pub fn required_text(field: &str, value: &str, max: usize) -> Result<String, ToolError> {
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        return Err(ToolError::invalid(field, "must not be empty"));
-    }
-    if trimmed.chars().count() > max {
-        return Err(ToolError::invalid(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    }
-    Ok(trimmed.to_owned())
-}
-
-/// Checks an optional text field like [`required_text`]; blank means absent.
-pub fn optional_text(
-    field: &str,
-    value: Option<&str>,
-    max: usize,
-) -> Result<Option<String>, ToolError> {
-    match value.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(text) => required_text(field, text, max).map(Some),
-    }
-}
-
 /// Checks that a number lies in `[min, max]`, naming the field and the unit.
 pub fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
     field: &str,
@@ -312,40 +308,111 @@ pub fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
     }
 }
 
-/// A status filter argument: absent means `default`, `"all"` means no filter, anything else must parse.
-pub fn status_filter<S>(
-    raw: Option<&str>,
-    default: Option<S>,
-    parse: impl Fn(&str) -> Result<S, crate::domain::DomainError>,
-) -> Result<Option<S>, ToolError> {
-    match raw.map(str::trim) {
-        None | Some("") => Ok(default),
-        Some(all) if all.eq_ignore_ascii_case("all") => Ok(None),
-        Some(status) => Ok(Some(parse(status)?)),
+/// A status filter argument: a status of `S`, or `"all"` for no filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter<S> {
+    All,
+    Only(S),
+}
+
+impl<S: Copy> StatusFilter<S> {
+    /// The status to filter by: absent means `default`, `All` means none.
+    pub fn resolve(filter: Option<Self>, default: Option<S>) -> Option<S> {
+        match filter {
+            None => default,
+            Some(Self::All) => None,
+            Some(Self::Only(status)) => Some(status),
+        }
     }
 }
 
-/// Checks an ISO date (`YYYY-MM-DD`).
-pub fn iso_date(field: &str, value: &str) -> Result<chrono::NaiveDate, ToolError> {
-    Ok(crate::domain::time::parse_date(field, value)?)
+impl<'de, S: Deserialize<'de>> Deserialize<'de> for StatusFilter<S> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        if raw.trim().eq_ignore_ascii_case("all") {
+            return Ok(Self::All);
+        }
+        S::deserialize(raw.into_deserializer()).map(Self::Only)
+    }
 }
 
-/// Checks an e-mail address loosely (one `@`, a dot in the domain, no spaces).
-pub fn email(field: &str, value: Option<&str>) -> Result<Option<String>, ToolError> {
-    let Some(text) = optional_text(field, value, 254)? else {
-        return Ok(None);
+/// The JSON Schemas of the domain types used as arguments: each states the rule its type parses.
+impl<const MAX: usize> JsonSchema for Text<MAX> {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("Text{MAX}").into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "minLength": 1, "maxLength": MAX })
+    }
+}
+
+macro_rules! string_schema {
+    ($name:ty, $schema:tt) => {
+        impl JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!($schema)
+            }
+        }
     };
-    let valid = text
-        .split_once('@')
-        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
-        && !text.contains(char::is_whitespace);
-    if valid {
-        Ok(Some(text))
-    } else {
-        Err(ToolError::invalid(
-            field,
-            "expected an e-mail address such as name@example.org",
-        ))
+}
+
+string_schema!(Date, { "type": "string", "format": "date", "pattern": DATE_PATTERN });
+string_schema!(Timestamp, { "type": "string", "maxLength": 40 });
+string_schema!(TimeOfDay, { "type": "string", "pattern": TIME_PATTERN });
+string_schema!(Email, { "type": "string", "format": "email", "maxLength": 254 });
+string_schema!(Phone, { "type": "string", "minLength": 7, "maxLength": 32 });
+
+/// Enumerations: their values as the schema's `enum` (parsing is case-insensitive).
+macro_rules! enum_schema {
+    ($($name:ty),+) => {$(
+        impl JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                let values: Vec<&str> = <$name>::ALL.iter().map(|v| v.as_str()).collect();
+                json_schema!({ "type": "string", "enum": values })
+            }
+        }
+    )+};
+}
+
+enum_schema!(
+    Gender,
+    AppointmentStatus,
+    MedicationStatus,
+    AllergySeverity,
+    AllergyStatus,
+    LabStatus
+);
+
+impl<S: JsonSchema> JsonSchema for StatusFilter<S> {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("{}Filter", S::schema_name()).into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let mut values = S::json_schema(generator)
+            .get("enum")
+            .and_then(serde_json::Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        values.push("all".into());
+        json_schema!({ "type": "string", "enum": values })
     }
 }
 
@@ -431,32 +498,71 @@ mod tests {
         assert!(!output.to_string().contains("\"format\""), "{output}");
     }
 
+    #[derive(serde::Deserialize, JsonSchema)]
+    struct Filtered {
+        status: Option<StatusFilter<crate::domain::clinical::MedicationStatus>>,
+        reason: Option<Text<10>>,
+        name: Text<10>,
+    }
+    impl ToolArgs for Filtered {}
+
     #[test]
     fn status_filters_default_and_all() {
         use crate::domain::clinical::MedicationStatus as Status;
-        let active = Some(Status::Active);
-        assert_eq!(status_filter(None, active, Status::parse), Ok(active));
-        assert_eq!(status_filter(Some(" "), active, Status::parse), Ok(active));
-        assert_eq!(status_filter(Some("ALL"), active, Status::parse), Ok(None));
+        let status = |raw: serde_json::Value| {
+            parse_args::<Filtered>(object(serde_json::json!({"status": raw, "name": "x"})))
+                .map(|args| StatusFilter::resolve(args.status, Some(Status::Active)))
+        };
+        assert_eq!(status(serde_json::json!(" ")), Ok(Some(Status::Active)));
+        assert_eq!(status(serde_json::json!(null)), Ok(Some(Status::Active)));
+        assert_eq!(status(serde_json::json!("ALL")), Ok(None));
         assert_eq!(
-            status_filter(Some("discontinued"), active, Status::parse),
+            status(serde_json::json!("discontinued")),
             Ok(Some(Status::Discontinued))
         );
-        assert!(status_filter(Some("bogus"), active, Status::parse).is_err());
+        assert!(status(serde_json::json!("bogus")).is_err());
+        let schema = input_schema::<Filtered>();
+        assert!(
+            schema["properties"]["status"]
+                .to_string()
+                .contains("\"all\"")
+        );
     }
 
     #[test]
-    fn ranges_and_texts() {
+    fn text_arguments_are_parsed_once_by_their_type() {
+        let parse = |value: serde_json::Value| parse_args::<Filtered>(object(value));
+        assert!(
+            parse(serde_json::json!({"name": " Jane ", "reason": ""})).is_ok_and(|args| args
+                .name
+                .as_str()
+                == "Jane"
+                && args.reason.is_none())
+        );
+        assert_eq!(
+            parse(serde_json::json!({"name": "  "}))
+                .err()
+                .map(|e| e.to_string()),
+            Some("invalid name: must not be empty".to_owned())
+        );
+        assert_eq!(
+            parse(serde_json::json!({"name": "x", "reason": "much too long"}))
+                .err()
+                .map(|e| e.to_string()),
+            Some("invalid reason: must be at most 10 characters".to_owned())
+        );
+        let schema = input_schema::<Filtered>();
+        assert_eq!(schema["properties"]["name"]["maxLength"], 10);
+    }
+
+    #[test]
+    fn ranges() {
         assert!(in_range("heart_rate", Some(72), 20, 300, "bpm").is_ok());
         let error = in_range("heart_rate", Some(400), 20, 300, "bpm").err();
         assert_eq!(
             error.map(|e| e.to_string()),
             Some("invalid heart_rate: 400 is outside the plausible range 20-300 bpm".to_owned())
         );
-        assert!(required_text("reason", "  ", 10).is_err());
-        assert!(required_text("reason", "x".repeat(11).as_str(), 10).is_err());
-        assert!(email("email", Some("a@b.org")).is_ok());
-        assert!(email("email", Some("nope")).is_err());
     }
 }
 

@@ -7,31 +7,29 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::EhrServer;
-use super::args::{self, MRN_PATTERN, ToolArgs, in_range, optional_text};
+use super::args::{self, MRN_PATTERN, ToolArgs, in_range};
 use super::call::{ToolCall, run_tool};
 use super::error::ToolError;
 use super::wire::Success;
 use crate::audit::{AuditQuery, AuditRow};
 use crate::auth::Tool;
 use crate::domain::ids::Mrn;
+use crate::domain::text::Text;
+use crate::domain::time::Timestamp;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct QueryAuditLogArgs {
     /// Only calls by this client.
-    #[schemars(length(max = 64))]
-    pub client_id: Option<String>,
+    pub client_id: Option<Text<64>>,
     /// Only calls that touched this patient. (A filter: it does not open the patient's records.)
     #[schemars(with = "Option<String>", regex(pattern = MRN_PATTERN))]
     pub mrn: Option<Mrn>,
     /// Only this tool, e.g. "get_patient".
-    #[schemars(length(max = 64))]
-    pub action: Option<String>,
+    pub action: Option<Text<64>>,
     /// Only rows at or after this time (ISO 8601, UTC), e.g. 2025-11-21 or 2025-11-21T08:00:00.
-    #[schemars(length(max = 40))]
-    pub since: Option<String>,
+    pub since: Option<Timestamp>,
     /// Only rows before this time (ISO 8601, UTC).
-    #[schemars(length(max = 40))]
-    pub until: Option<String>,
+    pub until: Option<Timestamp>,
     /// Most rows to return, newest first (1-500, default 50).
     #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
@@ -39,13 +37,6 @@ pub struct QueryAuditLogArgs {
 
 impl ToolArgs for QueryAuditLogArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        optional_text("client_id", self.client_id.as_deref(), 64)?;
-        optional_text("action", self.action.as_deref(), 64)?;
-        for (field, value) in [("since", &self.since), ("until", &self.until)] {
-            if let Some(value) = value {
-                crate::domain::time::parse_timestamp(field, value)?;
-            }
-        }
         in_range("limit", self.limit, 1, 500, "rows")
     }
 }
@@ -121,20 +112,12 @@ async fn query_audit_log(
     call: &ToolCall<'_>,
     args: QueryAuditLogArgs,
 ) -> Result<AuditLogResult, ToolError> {
-    let timestamp = |field: &str, value: Option<&str>| {
-        value
-            .map(|raw| {
-                crate::domain::time::parse_timestamp(field, raw)
-                    .map(crate::domain::time::format_timestamp)
-            })
-            .transpose()
-    };
     let query = AuditQuery {
-        client_id: optional_text("client_id", args.client_id.as_deref(), 64)?,
+        client_id: args.client_id.map(Text::into_string),
         patient_mrn: args.mrn.map(|mrn| mrn.to_string()),
-        action: optional_text("action", args.action.as_deref(), 64)?,
-        since: timestamp("since", args.since.as_deref())?,
-        until: timestamp("until", args.until.as_deref())?,
+        action: args.action.map(Text::into_string),
+        since: args.since.map(|since| since.to_string()),
+        until: args.until.map(|until| until.to_string()),
         limit: i64::from(args.limit.unwrap_or(50)),
     };
     let rows = call

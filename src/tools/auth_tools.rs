@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::EhrServer;
-use super::args::{self, MRN_PATTERN, ToolArgs, required_text};
+use super::args::{self, MRN_PATTERN, ToolArgs};
 use super::call::{ToolCall, run_tool};
 use super::error::ToolError;
 use super::wire::Success;
@@ -16,6 +16,7 @@ use crate::auth::Tool;
 use crate::auth::clients::NewClient;
 use crate::domain::access::Role;
 use crate::domain::ids::Mrn;
+use crate::domain::text::{Email, Text};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct AuthenticateArgs {
@@ -43,11 +44,9 @@ impl ToolArgs for ValidateTokenArgs {}
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct RegisterClientArgs {
     /// The new client's application id.
-    #[schemars(length(min = 1, max = 128))]
-    pub app_id: String,
+    pub app_id: Text<128>,
     /// Human-readable application name.
-    #[schemars(length(min = 1, max = 200))]
-    pub app_name: String,
+    pub app_name: Text<200>,
     /// doctor, nurse, patient, admin or system.
     #[schemars(extend("enum" = ["doctor", "nurse", "patient", "admin", "system"]))]
     pub role: String,
@@ -61,11 +60,11 @@ pub struct RegisterClientArgs {
     #[schemars(range(min = 1, max = 100000000))]
     pub rate_limit: Option<i64>,
     /// What the application is for (the earlier system's argument; checked, not stored).
-    #[schemars(length(max = 500))]
-    pub description: Option<String>,
+    #[allow(dead_code)] // parsed (so checked) by its type, not stored
+    pub description: Option<Text<500>>,
     /// Who runs the application (the earlier system's argument; checked, not stored).
-    #[schemars(length(max = 254))]
-    pub contact_email: Option<String>,
+    #[allow(dead_code)] // parsed (so checked) by its type, not stored
+    pub contact_email: Option<Email>,
 }
 
 /// Scopes as a list or as one space-separated text, the two forms the earlier system accepted.
@@ -86,7 +85,9 @@ impl Scopes {
             Self::List(items) => items.join(" "),
             Self::Text(text) => text.clone(),
         };
-        required_text("scopes", &text, 1024)
+        crate::domain::text::check(&text, 1024)
+            .map(str::to_owned)
+            .map_err(|rule| ToolError::invalid("scopes", rule))
     }
 
     /// `scopes` (space-separated) in the form the caller used.
@@ -100,12 +101,8 @@ impl Scopes {
 
 impl ToolArgs for RegisterClientArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        required_text("app_id", &self.app_id, 128)?;
-        required_text("app_name", &self.app_name, 200)?;
         self.scopes.joined()?;
         Role::parse(&self.role)?;
-        args::optional_text("description", self.description.as_deref(), 500)?;
-        args::email("contact_email", self.contact_email.as_deref())?;
         args::in_range(
             "rate_limit",
             self.rate_limit,
@@ -242,8 +239,8 @@ async fn register_client(
     args: RegisterClientArgs,
 ) -> Result<RegisterClientResult, ToolError> {
     let new_client = NewClient {
-        app_id: required_text("app_id", &args.app_id, 128)?,
-        app_name: required_text("app_name", &args.app_name, 200)?,
+        app_id: args.app_id.into_string(),
+        app_name: args.app_name.into_string(),
         role: Role::parse(&args.role)?,
         scopes: args.scopes.joined()?,
         patient_mrn: args.patient_mrn,

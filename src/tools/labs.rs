@@ -7,21 +7,22 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::EhrServer;
-use super::args::{self, MRN_PATTERN, ToolArgs, in_range, required_text};
+use super::args::{self, MRN_PATTERN, StatusFilter, ToolArgs, in_range};
 use super::call::{ToolCall, run_tool};
 use super::error::ToolError;
 use super::wire::{self, LabResultWire, Success};
 use crate::auth::Tool;
 use crate::domain::clinical::{LabResult, LabStatus};
 use crate::domain::ids::{Mrn, RecordId, RecordKind};
+use crate::domain::text::field::Label;
+use crate::domain::time::Date;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct GetLabResultsArgs {
     #[schemars(with = "String", regex(pattern = MRN_PATTERN))]
     pub mrn: Mrn,
-    /// Only results with this status; all when omitted.
-    #[schemars(extend("enum" = ["ordered", "collected", "in_progress", "preliminary", "final", "corrected", "cancelled"]))]
-    pub status: Option<String>,
+    /// Only results with this status; all when omitted or "all".
+    pub status: Option<StatusFilter<LabStatus>>,
     /// Most results to return, newest order first (1-100, default 20).
     #[schemars(range(min = 1, max = 100))]
     pub limit: Option<u32>,
@@ -29,7 +30,6 @@ pub struct GetLabResultsArgs {
 
 impl ToolArgs for GetLabResultsArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        self.status.as_deref().map(LabStatus::parse).transpose()?;
         in_range("limit", self.limit, 1, 100, "results")
     }
 
@@ -43,15 +43,10 @@ pub struct OrderLabArgs {
     #[schemars(with = "String", regex(pattern = MRN_PATTERN))]
     pub mrn: Mrn,
     /// The test to order, e.g. "Complete Blood Count (CBC)" or "Hemoglobin A1C".
-    #[schemars(length(min = 1, max = 200))]
-    pub test_name: String,
+    pub test_name: Label,
 }
 
 impl ToolArgs for OrderLabArgs {
-    fn validate(&self) -> Result<(), ToolError> {
-        required_text("test_name", &self.test_name, 200).map(|_| ())
-    }
-
     fn patient(&self) -> Option<&Mrn> {
         Some(&self.mrn)
     }
@@ -122,7 +117,7 @@ async fn get_lab_results(
     call: &ToolCall<'_>,
     args: GetLabResultsArgs,
 ) -> Result<LabResultsResult, ToolError> {
-    let status = args.status.as_deref().map(LabStatus::parse).transpose()?;
+    let status = StatusFilter::resolve(args.status, None);
     let limit = args.limit.unwrap_or(20);
     let labs = call
         .store()
@@ -144,10 +139,8 @@ async fn order_lab(call: &ToolCall<'_>, args: OrderLabArgs) -> Result<LabOrderRe
     let lab = LabResult {
         order_id: RecordId::generate(RecordKind::LabOrder),
         patient_mrn: args.mrn.clone(),
-        test_name: required_text("test_name", &args.test_name, 200)?,
-        ordered_date: Some(crate::domain::time::format_date(
-            chrono::Utc::now().date_naive(),
-        )),
+        test_name: args.test_name.into_string(),
+        ordered_date: Some(Date::today().into()),
         collected_date: None,
         resulted_date: None,
         status: LabStatus::Ordered,

@@ -7,9 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::EhrServer;
-use super::args::{
-    self, MRN_PATTERN, RECORD_ID_PATTERN, ToolArgs, optional_text, required_text, status_filter,
-};
+use super::args::{self, MRN_PATTERN, RECORD_ID_PATTERN, StatusFilter, ToolArgs};
 use super::call::{ToolCall, run_tool};
 use super::error::ToolError;
 use super::record_change::{self, RecordChange};
@@ -17,26 +15,19 @@ use super::wire::{self, MedicationWire, Success};
 use crate::auth::Tool;
 use crate::domain::clinical::{Medication, MedicationStatus};
 use crate::domain::ids::{Mrn, RecordId, RecordKind};
+use crate::domain::text::Text;
+use crate::domain::text::field::{Label, Name, Note, Reason, Short};
+use crate::domain::time::Date;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct GetMedicationsArgs {
     #[schemars(with = "String", regex(pattern = MRN_PATTERN))]
     pub mrn: Mrn,
     /// Only medications with this status (default "active"); "all" for every status.
-    #[schemars(extend("enum" = ["active", "on_hold", "completed", "discontinued", "all"]))]
-    pub status: Option<String>,
+    pub status: Option<StatusFilter<MedicationStatus>>,
 }
 
 impl ToolArgs for GetMedicationsArgs {
-    fn validate(&self) -> Result<(), ToolError> {
-        status_filter(
-            self.status.as_deref(),
-            Some(MedicationStatus::Active),
-            MedicationStatus::parse,
-        )
-        .map(|_| ())
-    }
-
     fn patient(&self) -> Option<&Mrn> {
         Some(&self.mrn)
     }
@@ -47,35 +38,23 @@ pub struct PrescribeMedicationArgs {
     #[schemars(with = "String", regex(pattern = MRN_PATTERN))]
     pub mrn: Mrn,
     /// Drug name, e.g. "Lisinopril".
-    #[schemars(length(min = 1, max = 200))]
-    pub medication_name: String,
+    pub medication_name: Label,
     /// Strength per dose, e.g. "10mg".
-    #[schemars(length(min = 1, max = 100))]
-    pub dosage: String,
+    pub dosage: Name,
     /// How often, e.g. "Once daily".
-    #[schemars(length(min = 1, max = 100))]
-    pub frequency: String,
+    pub frequency: Name,
     /// How it is taken, e.g. "Oral" (default "Oral").
-    #[schemars(length(max = 50))]
-    pub route: Option<String>,
+    pub route: Option<Short>,
     /// Refills allowed (0-12, default 0).
     #[schemars(range(min = 0, max = 12))]
     pub refills: Option<i64>,
     /// The prescriber's name; defaults to the calling application's name.
-    #[schemars(length(max = 200))]
-    pub prescriber: Option<String>,
-    #[schemars(length(max = 1000))]
-    pub notes: Option<String>,
+    pub prescriber: Option<Label>,
+    pub notes: Option<Note>,
 }
 
 impl ToolArgs for PrescribeMedicationArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        required_text("medication_name", &self.medication_name, 200)?;
-        required_text("dosage", &self.dosage, 100)?;
-        required_text("frequency", &self.frequency, 100)?;
-        optional_text("route", self.route.as_deref(), 50)?;
-        optional_text("prescriber", self.prescriber.as_deref(), 200)?;
-        optional_text("notes", self.notes.as_deref(), 1000)?;
         args::in_range("refills", self.refills, 0, 12, "refills")
     }
 
@@ -90,19 +69,13 @@ pub struct DiscontinueMedicationArgs {
     #[schemars(with = "String", regex(pattern = MRN_PATTERN))]
     pub mrn: Mrn,
     /// The medication's id (from get_medications), e.g. MED001.
-    #[schemars(regex(pattern = RECORD_ID_PATTERN))]
-    pub medication_id: String,
+    #[schemars(with = "String", regex(pattern = RECORD_ID_PATTERN))]
+    pub medication_id: RecordId,
     /// Why it is stopped (kept in the notes).
-    #[schemars(length(max = 500))]
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
 }
 
 impl ToolArgs for DiscontinueMedicationArgs {
-    fn validate(&self) -> Result<(), ToolError> {
-        RecordId::parse("medication_id", &self.medication_id)?;
-        optional_text("reason", self.reason.as_deref(), 500).map(|_| ())
-    }
-
     fn patient(&self) -> Option<&Mrn> {
         Some(&self.mrn)
     }
@@ -196,11 +169,7 @@ async fn get_medications(
     call: &ToolCall<'_>,
     args: GetMedicationsArgs,
 ) -> Result<MedicationsResult, ToolError> {
-    let status = status_filter(
-        args.status.as_deref(),
-        Some(MedicationStatus::Active),
-        MedicationStatus::parse,
-    )?;
+    let status = StatusFilter::resolve(args.status, Some(MedicationStatus::Active));
     let medications = call
         .store()
         .medications(&args.mrn, status)
@@ -218,24 +187,24 @@ async fn prescribe_medication(
     call: &ToolCall<'_>,
     args: PrescribeMedicationArgs,
 ) -> Result<MedicationResult, ToolError> {
-    let prescriber = optional_text("prescriber", args.prescriber.as_deref(), 200)?
-        .unwrap_or_else(|| call.principal.app_name.clone());
+    let prescriber = args
+        .prescriber
+        .map_or_else(|| call.principal.app_name.clone(), Text::into_string);
     let medication = Medication {
         medication_id: RecordId::generate(RecordKind::Medication),
         patient_mrn: args.mrn.clone(),
-        name: required_text("medication_name", &args.medication_name, 200)?,
-        dosage: Some(required_text("dosage", &args.dosage, 100)?),
-        frequency: Some(required_text("frequency", &args.frequency, 100)?),
+        name: args.medication_name.into_string(),
+        dosage: Some(args.dosage.into_string()),
+        frequency: Some(args.frequency.into_string()),
         route: Some(
-            optional_text("route", args.route.as_deref(), 50)?.unwrap_or_else(|| "Oral".to_owned()),
+            args.route
+                .map_or_else(|| "Oral".to_owned(), Text::into_string),
         ),
-        prescribed_date: Some(crate::domain::time::format_date(
-            chrono::Utc::now().date_naive(),
-        )),
+        prescribed_date: Some(Date::today()),
         prescriber: Some(prescriber),
         status: MedicationStatus::Active,
         refills_remaining: args.refills.unwrap_or(0),
-        notes: optional_text("notes", args.notes.as_deref(), 1000)?,
+        notes: args.notes.map(Text::into_string),
     };
     let stored = medication.clone();
     call.write(
@@ -267,9 +236,9 @@ async fn discontinue_medication(
         call,
         "medication",
         "medication_id",
-        &args.medication_id,
+        args.medication_id,
         &args.mrn,
-        args.reason.as_deref(),
+        args.reason,
         async |id| Ok(call.store().medication(id).await?.patient_mrn),
     )
     .await?;

@@ -7,14 +7,17 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::EhrServer;
-use super::args::{self, DATE_PATTERN, MRN_PATTERN, ToolArgs, optional_text, required_text};
+use super::args::{self, MRN_PATTERN, ToolArgs};
 use super::call::{ToolCall, run_tool};
-use super::demographics::{CheckedDemographics, Demographics, date_of_birth, generated_mrn};
+use super::demographics::{Demographics, check_birth_date, generated_mrn};
 use super::error::ToolError;
 use super::wire::{PatientWire, SearchStatus, Success};
 use crate::auth::Tool;
 use crate::domain::clinical::{Patient, PatientUpdate};
 use crate::domain::ids::Mrn;
+use crate::domain::text::Text;
+use crate::domain::text::field::Name;
+use crate::domain::time::Date;
 use crate::store::patients::PatientSearch;
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -33,8 +36,7 @@ impl ToolArgs for GetPatientArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct SearchPatientsArgs {
     /// Name (first, last or both, any order, partial, case-insensitive), MRN, or date of birth (YYYY-MM-DD).
-    #[schemars(length(min = 1, max = 100))]
-    pub search_term: String,
+    pub search_term: Text<100>,
     /// Most patients to return (1-100, default 20).
     #[schemars(range(min = 1, max = 100))]
     pub limit: Option<u32>,
@@ -45,7 +47,6 @@ pub struct SearchPatientsArgs {
 
 impl ToolArgs for SearchPatientsArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        required_text("search_term", &self.search_term, 100)?;
         args::in_range("limit", self.limit, 1, 100, "patients")
     }
 }
@@ -55,23 +56,17 @@ pub struct CreatePatientArgs {
     /// The new patient's MRN; generated when omitted.
     #[schemars(with = "Option<String>", regex(pattern = MRN_PATTERN))]
     pub mrn: Option<Mrn>,
-    #[schemars(length(min = 1, max = 100))]
-    pub first_name: String,
-    #[schemars(length(min = 1, max = 100))]
-    pub last_name: String,
-    /// Date of birth, YYYY-MM-DD.
-    #[schemars(regex(pattern = DATE_PATTERN), extend("format" = "date"))]
-    pub dob: String,
+    pub first_name: Name,
+    pub last_name: Name,
+    /// Date of birth, YYYY-MM-DD, not in the future.
+    pub dob: Date,
     #[serde(flatten)]
     pub demographics: Demographics,
 }
 
 impl ToolArgs for CreatePatientArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        required_text("first_name", &self.first_name, 100)?;
-        required_text("last_name", &self.last_name, 100)?;
-        date_of_birth(&self.dob)?;
-        self.demographics.check().map(|_| ())
+        check_birth_date(self.dob).map(|_| ())
     }
 
     fn patient(&self) -> Option<&Mrn> {
@@ -84,25 +79,17 @@ pub struct UpdatePatientArgs {
     /// The patient to change.
     #[schemars(with = "String", regex(pattern = MRN_PATTERN))]
     pub mrn: Mrn,
-    #[schemars(length(min = 1, max = 100))]
-    pub first_name: Option<String>,
-    #[schemars(length(min = 1, max = 100))]
-    pub last_name: Option<String>,
-    /// Date of birth, YYYY-MM-DD.
-    #[schemars(regex(pattern = DATE_PATTERN), extend("format" = "date"))]
-    pub dob: Option<String>,
+    pub first_name: Option<Name>,
+    pub last_name: Option<Name>,
+    /// Date of birth, YYYY-MM-DD, not in the future.
+    pub dob: Option<Date>,
     #[serde(flatten)]
     pub demographics: Demographics,
 }
 
 impl ToolArgs for UpdatePatientArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        optional_text("first_name", self.first_name.as_deref(), 100)?;
-        optional_text("last_name", self.last_name.as_deref(), 100)?;
-        if let Some(dob) = &self.dob {
-            date_of_birth(dob)?;
-        }
-        self.demographics.check().map(|_| ())
+        self.dob.map(check_birth_date).transpose().map(|_| ())
     }
 
     fn patient(&self) -> Option<&Mrn> {
@@ -247,9 +234,9 @@ async fn search_patients(
     args: SearchPatientsArgs,
 ) -> Result<PatientListResult, ToolError> {
     let search = PatientSearch {
-        term: args.search_term.trim().to_owned(),
+        term: args.search_term.into_string(),
         limit: args.limit.unwrap_or(20),
-        cursor: args.cursor.filter(|cursor| !cursor.trim().is_empty()),
+        cursor: args.cursor,
     };
     let page = call
         .store()
@@ -286,16 +273,16 @@ async fn create_patient(
     call: &ToolCall<'_>,
     args: CreatePatientArgs,
 ) -> Result<PatientChangeResult, ToolError> {
-    let CheckedDemographics(details) = args.demographics.check()?;
+    let details = PatientUpdate::from(args.demographics);
     let mrn = match args.mrn {
         Some(mrn) => mrn,
         None => generated_mrn()?,
     };
     let patient = Patient {
         mrn: mrn.clone(),
-        first_name: required_text("first_name", &args.first_name, 100)?,
-        last_name: required_text("last_name", &args.last_name, 100)?,
-        dob: date_of_birth(&args.dob)?,
+        first_name: args.first_name.into_string(),
+        last_name: args.last_name.into_string(),
+        dob: args.dob,
         gender: details.gender,
         ssn: None,
         email: details.email,
@@ -327,10 +314,12 @@ async fn update_patient(
     call: &ToolCall<'_>,
     args: UpdatePatientArgs,
 ) -> Result<PatientChangeResult, ToolError> {
-    let CheckedDemographics(mut update) = args.demographics.check()?;
-    update.first_name = optional_text("first_name", args.first_name.as_deref(), 100)?;
-    update.last_name = optional_text("last_name", args.last_name.as_deref(), 100)?;
-    update.dob = args.dob.as_deref().map(date_of_birth).transpose()?;
+    let update = PatientUpdate {
+        first_name: args.first_name.map(Text::into_string),
+        last_name: args.last_name.map(Text::into_string),
+        dob: args.dob,
+        ..PatientUpdate::from(args.demographics)
+    };
     if update == PatientUpdate::default() {
         return Err(ToolError::InvalidInput(
             "nothing to update: pass at least one demographic field".to_owned(),

@@ -7,25 +7,23 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::EhrServer;
-use super::args::{self, NPI_PATTERN, ToolArgs, in_range, optional_text};
+use super::args::{self, NPI_PATTERN, ToolArgs, in_range};
 use super::call::{ToolCall, run_tool};
 use super::error::ToolError;
 use super::wire::{self, ProviderWire, Success};
 use crate::auth::Tool;
 use crate::domain::ids::Npi;
+use crate::domain::text::Text;
 use crate::store::providers::ProviderSearch;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct SearchProvidersArgs {
     /// Part of the provider's name, specialty or department; all providers when omitted.
-    #[schemars(length(max = 100))]
-    pub search_term: Option<String>,
+    pub search_term: Option<Text<100>>,
     /// Only this specialty, e.g. "Cardiology".
-    #[schemars(length(max = 100))]
-    pub specialty: Option<String>,
+    pub specialty: Option<Text<100>>,
     /// Only this department, e.g. "Primary Care".
-    #[schemars(length(max = 100))]
-    pub department: Option<String>,
+    pub department: Option<Text<100>>,
     /// Only providers accepting (true) or not accepting (false) new patients.
     pub accepting_new_patients: Option<bool>,
     /// Most providers to return (1-100, default 50).
@@ -35,9 +33,6 @@ pub struct SearchProvidersArgs {
 
 impl ToolArgs for SearchProvidersArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        optional_text("search_term", self.search_term.as_deref(), 100)?;
-        optional_text("specialty", self.specialty.as_deref(), 100)?;
-        optional_text("department", self.department.as_deref(), 100)?;
         in_range("limit", self.limit, 1, 100, "providers")
     }
 }
@@ -116,9 +111,9 @@ async fn search_providers(
 ) -> Result<ProvidersResult, ToolError> {
     let limit = args.limit.unwrap_or(50);
     let search = ProviderSearch {
-        term: optional_text("search_term", args.search_term.as_deref(), 100)?,
-        specialty: optional_text("specialty", args.specialty.as_deref(), 100)?,
-        department: optional_text("department", args.department.as_deref(), 100)?,
+        term: args.search_term.map(Text::into_string),
+        specialty: args.specialty.map(Text::into_string),
+        department: args.department.map(Text::into_string),
         accepting_new_patients: args.accepting_new_patients,
         limit: limit + 1,
     };

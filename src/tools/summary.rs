@@ -129,7 +129,7 @@ async fn get_patient_summary(
     let shown = |kind| visible.contains(&kind);
     // Not found is told the same way whatever the caller may see.
     let patient = store.patient(mrn).await.map_err(fail)?;
-    let today = crate::domain::time::format_date(chrono::Utc::now().date_naive());
+    let today = crate::domain::time::Date::today();
     let filter = AppointmentFilter {
         status: None,
         from_date: Some(today),

@@ -7,13 +7,16 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::EhrServer;
-use super::args::{self, MRN_PATTERN, ToolArgs, in_range, optional_text};
+use super::args::{self, MRN_PATTERN, ToolArgs, in_range};
 use super::call::{ToolCall, run_tool};
 use super::error::ToolError;
 use super::wire::{self, Success, VitalSignsWire};
 use crate::auth::Tool;
 use crate::domain::clinical::{VitalSigns, bmi_from_imperial};
 use crate::domain::ids::{Mrn, RecordId, RecordKind};
+use crate::domain::text::Text;
+use crate::domain::text::field::Note;
+use crate::domain::time::Timestamp;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct GetVitalSignsArgs {
@@ -62,8 +65,7 @@ pub struct RecordVitalSignsArgs {
     /// Height, inches (10-108).
     #[schemars(range(min = 10.0, max = 108.0))]
     pub height: Option<f64>,
-    #[schemars(length(max = 1000))]
-    pub notes: Option<String>,
+    pub notes: Option<Note>,
 }
 
 impl ToolArgs for RecordVitalSignsArgs {
@@ -107,7 +109,7 @@ impl ToolArgs for RecordVitalSignsArgs {
                     .to_owned(),
             ));
         }
-        optional_text("notes", self.notes.as_deref(), 1000).map(|_| ())
+        Ok(())
     }
 
     fn patient(&self) -> Option<&Mrn> {
@@ -215,7 +217,7 @@ async fn record_vital_signs(
     let vitals = VitalSigns {
         vital_id: RecordId::generate(RecordKind::VitalSigns),
         patient_mrn: args.mrn.clone(),
-        recorded_date: crate::domain::time::format_timestamp(chrono::Utc::now().naive_utc()),
+        recorded_date: Timestamp::now(),
         systolic_bp: args.systolic_bp,
         diastolic_bp: args.diastolic_bp,
         heart_rate: args.heart_rate,
@@ -226,7 +228,7 @@ async fn record_vital_signs(
         height: args.height,
         bmi,
         recorded_by: Some(call.principal.app_name.clone()),
-        notes: optional_text("notes", args.notes.as_deref(), 1000)?,
+        notes: args.notes.map(Text::into_string),
     };
     let stored = vitals.clone();
     call.write(Some(format!("vital_id={}", vitals.vital_id)), move |conn| {

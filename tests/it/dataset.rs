@@ -136,6 +136,37 @@ async fn a_bad_record_refuses_the_whole_file_and_names_record_and_field() {
             "vitals[1]",
             "heart_rate",
         ),
+        // The import reads every field through the same domain type a tool argument does.
+        (
+            seed_with(|root| root["patients"][2]["dob"] = "+10000-01-01".into()),
+            "patients[2]",
+            "dob",
+        ),
+        (
+            seed_with(|root| root["allergies"][1]["onset_date"] = "-0001-01-01".into()),
+            "allergies[1]",
+            "onset_date",
+        ),
+        (
+            seed_with(|root| root["appointments"][2]["time"] = "13:00 PM".into()),
+            "appointments[2]",
+            "time",
+        ),
+        (
+            seed_with(|root| root["patients"][4]["gender"] = "robot".into()),
+            "patients[4]",
+            "gender",
+        ),
+        (
+            seed_with(|root| root["patients"][5]["last_name"] = "Do\u{0}e".into()),
+            "patients[5]",
+            "last_name",
+        ),
+        (
+            seed_with(|root| root["medications"][6]["notes"] = "x".repeat(1001).into()),
+            "medications[6]",
+            "notes",
+        ),
     ];
     for db in TestDb::all().await {
         for (file, record, field) in &cases {
@@ -214,7 +245,7 @@ async fn demo_data_has_what_the_earlier_clients_expect_and_loads_once() {
             (
                 john.first_name.as_str(),
                 john.last_name.as_str(),
-                john.dob.as_str()
+                john.dob.to_string().as_str()
             ),
             ("John", "Doe", "1985-06-15")
         );

@@ -141,7 +141,7 @@ async fn the_store_maps_unstorable_text_to_invalid_on_postgres() {
         .insert_vital_signs(&ehr_mcp::domain::clinical::VitalSigns {
             vital_id: crate::store_fixtures::record_id("VITNUL"),
             patient_mrn: crate::store_fixtures::mrn("MRN001"),
-            recorded_date: "2025-11-21T08:09:31".into(),
+            recorded_date: "2025-11-21T08:09:31".parse().unwrap(),
             systolic_bp: None,
             diastolic_bp: None,
             heart_rate: Some(70),
@@ -177,7 +177,7 @@ async fn one_connection_stores_a_null_then_a_decimal_temperature() {
                 .insert_vital_signs(&ehr_mcp::domain::clinical::VitalSigns {
                     vital_id: crate::store_fixtures::record_id(&format!("VITDEC{n}")),
                     patient_mrn: crate::store_fixtures::mrn("MRN001"),
-                    recorded_date: format!("2025-11-2{n}T08:00:00"),
+                    recorded_date: format!("2025-11-2{n}T08:00:00").parse().unwrap(),
                     systolic_bp: None,
                     diastolic_bp: None,
                     heart_rate: Some(70),

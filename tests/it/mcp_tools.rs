@@ -375,6 +375,43 @@ async fn bad_input_gets_clear_errors_naming_the_field() {
             "invalid_input",
             "severity",
         ),
+        // Parsed once at the boundary into domain types: impossible values never reach a tool.
+        (
+            "schedule_appointment",
+            json!({"mrn": "MRN001", "provider_npi": PROVIDER_NPI, "date": "2099-02-03", "time": "13:00 PM"}),
+            "invalid_input",
+            "time",
+        ),
+        (
+            "create_patient",
+            json!({"first_name": "Ann", "last_name": "Lee", "dob": "+10000-01-01"}),
+            "invalid_input",
+            "dob",
+        ),
+        (
+            "add_allergy",
+            json!({"mrn": "MRN001", "allergen": "Dust", "severity": "mild", "onset_date": "-0001-01-01"}),
+            "invalid_input",
+            "onset_date",
+        ),
+        (
+            "create_patient",
+            json!({"first_name": "Ann", "last_name": "Lee", "dob": "1990-01-01", "gender": "robot"}),
+            "invalid_input",
+            "gender",
+        ),
+        (
+            "create_patient",
+            json!({"first_name": " ", "last_name": "Lee", "dob": "1990-01-01"}),
+            "invalid_input",
+            "first_name",
+        ),
+        (
+            "prescribe_medication",
+            json!({"mrn": "MRN001", "medication_name": "x".repeat(201), "dosage": "1mg", "frequency": "daily"}),
+            "invalid_input",
+            "medication_name",
+        ),
         (
             "search_patients",
             json!({"search_term": "ZZZZ-nobody"}),

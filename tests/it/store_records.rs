@@ -19,7 +19,7 @@ fn medication(id: &str, mrn_text: &str, name: &str, prescribed: &str) -> Medicat
         dosage: Some("10mg".to_owned()),
         frequency: Some("Once daily".to_owned()),
         route: Some("Oral".to_owned()),
-        prescribed_date: Some(prescribed.to_owned()),
+        prescribed_date: Some(prescribed.parse().unwrap()),
         prescriber: Some("Dr. Sarah Smith".to_owned()),
         status: MedicationStatus::Active,
         refills_remaining: 3,
@@ -31,7 +31,7 @@ fn vitals(mrn_text: &str, recorded: &str, systolic: i64) -> VitalSigns {
     VitalSigns {
         vital_id: RecordId::generate(RecordKind::VitalSigns),
         patient_mrn: mrn(mrn_text),
-        recorded_date: recorded.to_owned(),
+        recorded_date: recorded.parse().unwrap(),
         systolic_bp: Some(systolic),
         diastolic_bp: Some(82),
         heart_rate: Some(72),
@@ -51,7 +51,7 @@ fn lab(id: &str, mrn_text: &str, ordered: &str, status: LabStatus) -> LabResult 
         order_id: record_id(id),
         patient_mrn: mrn(mrn_text),
         test_name: "Complete Blood Count (CBC)".to_owned(),
-        ordered_date: Some(ordered.to_owned()),
+        ordered_date: Some(ordered.parse().unwrap()),
         collected_date: None,
         resulted_date: None,
         status,
@@ -262,7 +262,7 @@ async fn allergies_vitals_and_labs_are_recorded_and_listed() {
             allergen: "Penicillin".to_owned(),
             reaction: Some("Hives".to_owned()),
             severity: AllergySeverity::Severe,
-            onset_date: Some("2010-05-10".to_owned()),
+            onset_date: Some("2010-05-10".parse().unwrap()),
             status: AllergyStatus::Active,
             notes: None,
         };
@@ -344,8 +344,8 @@ async fn lab_results_and_allergies_are_updated_in_place() {
 
         let update = ehr_mcp::store::labs::LabResultUpdate {
             status: Some(LabStatus::Final),
-            collected_date: Some("2025-11-21".to_owned()),
-            resulted_date: Some("2025-11-22".to_owned()),
+            collected_date: Some("2025-11-21".parse().unwrap()),
+            resulted_date: Some("2025-11-22".parse().unwrap()),
             results_json: Some(
                 r#"[{"component": "TSH", "value": "2.1", "unit": "mIU/L", "reference": "0.4-4.0", "flag": "normal"}]"#
                     .to_owned(),
@@ -356,8 +356,15 @@ async fn lab_results_and_allergies_are_updated_in_place() {
             .await
             .expect("result");
         assert_eq!(resulted.status, LabStatus::Final);
-        assert_eq!(resulted.resulted_date.as_deref(), Some("2025-11-22"));
-        assert_eq!(resulted.ordered_date.as_deref(), Some("2025-11-20"), "kept");
+        assert_eq!(
+            resulted.resulted_date.map(|d| d.to_string()).as_deref(),
+            Some("2025-11-22")
+        );
+        assert_eq!(
+            resulted.ordered_date.map(|d| d.to_string()).as_deref(),
+            Some("2025-11-20"),
+            "kept"
+        );
         assert_eq!(resulted.components().expect("components")[0].value, "2.1");
         assert_eq!(
             store.lab_result(&record_id("LAB010")).await.expect("read"),

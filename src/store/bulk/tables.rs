@@ -3,10 +3,10 @@
 use sqlx::AnyConnection;
 
 use super::{OnExisting, RowIds, insert_chunks, insert_chunks_returning, row_id};
+use crate::domain::clinical::Gender;
 use crate::domain::clinical::{
     Allergy, Appointment, LabResult, Medication, Patient, Provider, VitalSigns,
 };
-use crate::domain::time::AppointmentTime;
 use crate::store::StoreError;
 use crate::store::float8::Float8;
 
@@ -63,8 +63,8 @@ pub async fn insert_patients(
             q.bind(p.mrn.as_str())
                 .bind(&p.first_name)
                 .bind(&p.last_name)
-                .bind(&p.dob)
-                .bind(&p.gender)
+                .bind(p.dob.to_string())
+                .bind(p.gender.map(Gender::as_str))
                 .bind(&p.ssn)
                 .bind(&p.email)
                 .bind(&p.phone)
@@ -106,13 +106,12 @@ pub async fn insert_appointments(
         on_existing,
         appointments,
         |q, a, now| {
-            let time =
-                AppointmentTime::parse(&a.time).map_err(|e| crate::store::invalid("time", e))?;
+            let time = &a.time;
             Ok(q.bind(a.appointment_id.as_str())
                 .bind(row_id(patient_ids, a.patient_mrn.as_str(), "patient")?)
                 .bind(row_id(provider_ids, a.provider_npi.as_str(), "provider")?)
-                .bind(&a.date)
-                .bind(&a.time)
+                .bind(a.date.to_string())
+                .bind(a.time.written())
                 .bind(time.slot_text())
                 .bind(a.duration_minutes)
                 .bind(&a.appointment_type)
@@ -152,7 +151,7 @@ pub async fn insert_medications(
                 .bind(&m.dosage)
                 .bind(&m.frequency)
                 .bind(&m.route)
-                .bind(&m.prescribed_date)
+                .bind(m.prescribed_date.map(|date| date.to_string()))
                 .bind(&m.prescriber)
                 .bind(m.status.as_str())
                 .bind(m.refills_remaining)
@@ -187,7 +186,7 @@ pub async fn insert_allergies(
                 .bind(&a.allergen)
                 .bind(&a.reaction)
                 .bind(a.severity.as_str())
-                .bind(&a.onset_date)
+                .bind(a.onset_date.map(|date| date.to_string()))
                 .bind(a.status.as_str())
                 .bind(&a.notes)
                 .bind(now)
@@ -218,7 +217,7 @@ pub async fn insert_vital_signs(
         |q, v, now| {
             Ok(q.bind(v.vital_id.as_str())
                 .bind(row_id(patient_ids, v.patient_mrn.as_str(), "patient")?)
-                .bind(&v.recorded_date)
+                .bind(v.recorded_date.to_string())
                 .bind(v.systolic_bp)
                 .bind(v.diastolic_bp)
                 .bind(v.heart_rate)
@@ -257,9 +256,9 @@ pub async fn insert_lab_results(
             Ok(q.bind(l.order_id.as_str())
                 .bind(row_id(patient_ids, l.patient_mrn.as_str(), "patient")?)
                 .bind(&l.test_name)
-                .bind(&l.ordered_date)
-                .bind(&l.collected_date)
-                .bind(&l.resulted_date)
+                .bind(l.ordered_date.map(|date| date.to_string()))
+                .bind(l.collected_date.map(|date| date.to_string()))
+                .bind(l.resulted_date.map(|date| date.to_string()))
                 .bind(l.status.as_str())
                 .bind(&l.ordered_by)
                 .bind(&l.results_json)
