@@ -495,6 +495,9 @@ async fn errors_are_operation_outcomes_with_the_right_status() {
     mcp.shutdown().await;
 }
 
+/// An audit row as (action, patient, outcome, detail, transport).
+type AuditSummary = (String, Option<String>, String, Option<String>, String);
+
 #[tokio::test]
 async fn every_read_writes_one_audit_row_as_the_tools_do() {
     let mcp = fhir_app().await;
@@ -523,7 +526,7 @@ async fn every_read_writes_one_audit_row_as_the_tools_do() {
         })
         .await
         .unwrap();
-    let summary: Vec<(String, Option<String>, String, Option<String>, String)> = rows
+    let summary: Vec<AuditSummary> = rows
         .iter()
         .rev()
         .map(|row| {
