@@ -18,6 +18,8 @@ mod signin_users;
 mod tokens;
 
 mod cli_data;
+mod cli_doctor;
+mod cli_help;
 mod compat_earlier_system;
 mod compat_shapes;
 mod dataset;
@@ -40,6 +42,7 @@ mod mcp_websocket;
 mod ops_binary;
 mod ops_limits;
 mod ops_metrics;
+mod ops_metrics_docs;
 mod ops_phi_logs;
 mod ops_shutdown;
 mod ops_shutdown_writes;
