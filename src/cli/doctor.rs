@@ -392,9 +392,14 @@ fn check_secret_files(args: &ServeArgs, report: &mut Report) {
     let holds_secret = std::fs::read_to_string(dotenv).is_ok_and(|text| {
         text.lines().any(|line| {
             let name = line.trim_start().trim_start_matches("export ");
-            ["JWT_SECRET_KEY", "EHR_MCP_CLIENT_SECRET", "EHR_MCP_LOG_HASH_KEY", "DATABASE_URL"]
-                .iter()
-                .any(|secret| name.starts_with(&format!("{secret}=")))
+            [
+                "JWT_SECRET_KEY",
+                "EHR_MCP_CLIENT_SECRET",
+                "EHR_MCP_LOG_HASH_KEY",
+                "DATABASE_URL",
+            ]
+            .iter()
+            .any(|secret| name.starts_with(&format!("{secret}=")))
         })
     });
     if holds_secret {
@@ -413,7 +418,10 @@ fn check_private_file(report: &mut Report, what: &str, path: &Path) {
             ),
             format!("chmod 600 {}", path.display()),
         ),
-        Ok(_) => report.ok(format!("{what} {} is readable by its owner only", path.display())),
+        Ok(_) => report.ok(format!(
+            "{what} {} is readable by its owner only",
+            path.display()
+        )),
         Err(error) => report.fail(
             format!("cannot read {what} {}: {error}", path.display()),
             "check the path and its permissions",
@@ -441,7 +449,10 @@ mod tests {
 
     #[test]
     fn hosts_of_urls_and_loopback() {
-        assert_eq!(url_host("https://ehr.example.org:8443/x"), "ehr.example.org");
+        assert_eq!(
+            url_host("https://ehr.example.org:8443/x"),
+            "ehr.example.org"
+        );
         assert_eq!(url_host("http://[::1]:7777"), "::1");
         assert!(is_loopback("127.0.0.1") && is_loopback("::1") && is_loopback("localhost"));
         assert!(!is_loopback("10.0.0.5"));

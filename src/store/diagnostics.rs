@@ -45,8 +45,8 @@ impl Store {
                  CAST(CASE WHEN success THEN 1 ELSE 0 END AS BIGINT) AS success \
                  FROM _sqlx_migrations ORDER BY version",
             )
-                .fetch_all(self.pool())
-                .await?
+            .fetch_all(self.pool())
+            .await?
         } else {
             Vec::new()
         };
@@ -63,7 +63,10 @@ impl Store {
             .filter(|migration| migration.migration_type.is_up_migration());
         for migration in known.clone() {
             let name = format!("{:04}_{}", migration.version, migration.description);
-            match applied.iter().find(|(version, ..)| *version == migration.version) {
+            match applied
+                .iter()
+                .find(|(version, ..)| *version == migration.version)
+            {
                 None => status.pending.push(name),
                 Some((_, checksum, success)) => {
                     if *success && checksum.as_slice() == migration.checksum.as_ref() {

@@ -56,7 +56,12 @@ impl Store {
             .await?;
         let mut patients = rows
             .iter()
-            .map(|row| Ok((patient_from_row(row)?, row.try_get::<i64, _>("search_rank")?)))
+            .map(|row| {
+                Ok((
+                    patient_from_row(row)?,
+                    row.try_get::<i64, _>("search_rank")?,
+                ))
+            })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let next_cursor = if patients.len() > limit as usize {
             patients.truncate(limit as usize);

@@ -79,7 +79,11 @@ fn a_good_setup_passes_every_check() {
     doctor.finding("ok", &format!("listen address 127.0.0.1:{port} is free"));
     doctor.finding("ok", "database accepts writes");
     doctor.finding("ok", "migrations: all");
-    assert!(doctor.report.ends_with("no problems found\n"), "{}", doctor.report);
+    assert!(
+        doctor.report.ends_with("no problems found\n"),
+        "{}",
+        doctor.report
+    );
 }
 
 #[test]
@@ -90,8 +94,14 @@ fn a_busy_port_is_named_with_the_settings_that_move_it() {
     let port = busy.local_addr().unwrap().port().to_string();
     let doctor = Doctor::run(dir.path(), &url, &["--port", &port]);
     assert_eq!(doctor.code, Some(1), "{}", doctor.report);
-    let finding = doctor.finding("FAIL", &format!("127.0.0.1:{port} is in use by another program"));
-    assert!(finding.contains("--port") && finding.contains("SERVER_PORT"), "{finding}");
+    let finding = doctor.finding(
+        "FAIL",
+        &format!("127.0.0.1:{port} is in use by another program"),
+    );
+    assert!(
+        finding.contains("--port") && finding.contains("SERVER_PORT"),
+        "{finding}"
+    );
 
     // A running ehr-mcp on the port is recognised by its /healthz.
     let server = crate::ops_binary::BinaryServer::start(&[], &[("DATABASE_URL", url.as_str())]);
@@ -107,7 +117,11 @@ fn a_busy_port_is_named_with_the_settings_that_move_it() {
 fn a_host_that_is_not_this_machines_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let url = migrated_sqlite(&dir);
-    let doctor = Doctor::run(dir.path(), &url, &["--host", "203.0.113.77", "--port", "7777"]);
+    let doctor = Doctor::run(
+        dir.path(),
+        &url,
+        &["--host", "203.0.113.77", "--port", "7777"],
+    );
     assert_eq!(doctor.code, Some(1), "{}", doctor.report);
     let finding = doctor.finding("FAIL", "203.0.113.77 is not an address of this machine");
     assert!(finding.contains("SERVER_HOST"), "{finding}");
@@ -171,7 +185,10 @@ async fn missing_pending_unknown_and_changed_migrations_are_told_apart() {
     assert_eq!(doctor.code, Some(0), "a warning only: {}", doctor.report);
     let finding = doctor.finding("warn", "migrations: none applied");
     assert!(finding.contains("ehr-mcp migrate"), "{finding}");
-    assert!(!dir.path().join("new.db").exists(), "doctor creates nothing");
+    assert!(
+        !dir.path().join("new.db").exists(),
+        "doctor creates nothing"
+    );
 
     for db in TestDb::all().await {
         let pool = db.store.pool();
@@ -209,7 +226,10 @@ async fn missing_pending_unknown_and_changed_migrations_are_told_apart() {
         let doctor = run(db.url.clone()).await.unwrap();
         assert_eq!(doctor.code, Some(1), "{}", doctor.report);
         let finding = doctor.finding("FAIL", "migrations this binary does not know");
-        assert!(finding.contains("9999") && finding.contains("newer ehr-mcp"), "{finding}");
+        assert!(
+            finding.contains("9999") && finding.contains("newer ehr-mcp"),
+            "{finding}"
+        );
         doctor.finding("FAIL", "0001_");
     }
 }
@@ -222,20 +242,33 @@ fn secret_files_readable_by_others_are_named_with_the_chmod() {
     std::fs::write(&credentials, "[]").unwrap();
     std::fs::set_permissions(&credentials, std::fs::Permissions::from_mode(0o644)).unwrap();
     let env_file = dir.path().join(".env");
-    std::fs::write(&env_file, "JWT_SECRET_KEY=0123456789abcdef0123456789abcdef\n").unwrap();
+    std::fs::write(
+        &env_file,
+        "JWT_SECRET_KEY=0123456789abcdef0123456789abcdef\n",
+    )
+    .unwrap();
     std::fs::set_permissions(&env_file, std::fs::Permissions::from_mode(0o640)).unwrap();
     let doctor = Doctor::run(dir.path(), &url, &["--port", "0"]);
     assert_eq!(doctor.code, Some(1), "{}", doctor.report);
-    let finding = doctor.finding("FAIL", "oauth_clients_credentials.json is readable by other users");
+    let finding = doctor.finding(
+        "FAIL",
+        "oauth_clients_credentials.json is readable by other users",
+    );
     assert!(finding.contains("mode 0644"), "{finding}");
-    assert!(finding.contains("chmod 600 oauth_clients_credentials.json"), "{finding}");
+    assert!(
+        finding.contains("chmod 600 oauth_clients_credentials.json"),
+        "{finding}"
+    );
     doctor.finding("FAIL", ".env is readable by other users");
 
     std::fs::set_permissions(&credentials, std::fs::Permissions::from_mode(0o600)).unwrap();
     std::fs::set_permissions(&env_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let doctor = Doctor::run(dir.path(), &url, &["--port", "0"]);
     assert_eq!(doctor.code, Some(0), "{}", doctor.report);
-    doctor.finding("ok", "oauth_clients_credentials.json is readable by its owner only");
+    doctor.finding(
+        "ok",
+        "oauth_clients_credentials.json is readable by its owner only",
+    );
 }
 
 #[test]
@@ -276,7 +309,10 @@ fn the_public_url_must_match_tls() {
     // Listening on every address without a public URL: the issuer would be http://0.0.0.0:….
     let doctor = Doctor::run(dir.path(), &url, &["--host", "0.0.0.0", "--port", "0"]);
     assert_eq!(doctor.code, Some(1), "{}", doctor.report);
-    doctor.finding("FAIL", "defaults to http://0.0.0.0:0, which no client can reach");
+    doctor.finding(
+        "FAIL",
+        "defaults to http://0.0.0.0:0, which no client can reach",
+    );
 
     // Plain http on a public name: allowed, with a warning.
     let doctor = Doctor::run(

@@ -65,7 +65,9 @@ fn every_command_and_option_has_a_description_and_globals_have_their_heading() {
                     missing.push(format!("{name} {id}: global but under {heading:?}"));
                 }
             } else if heading == Some(GLOBAL_HEADING) {
-                missing.push(format!("{name} {id}: not global but under the global heading"));
+                missing.push(format!(
+                    "{name} {id}: not global but under the global heading"
+                ));
             }
         }
     }
@@ -100,7 +102,10 @@ fn every_subcommand_help_of_the_binary_separates_global_options() {
         .filter(|arg| arg.is_global_set())
         .filter_map(|arg| arg.get_long().map(|long| format!("--{long}")))
         .collect();
-    assert!(globals.contains(&"--database-url".to_owned()), "{globals:?}");
+    assert!(
+        globals.contains(&"--database-url".to_owned()),
+        "{globals:?}"
+    );
     let mut paths = Vec::new();
     command_paths(&root, Vec::new(), &mut paths);
     for path in &paths {

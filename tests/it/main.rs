@@ -23,6 +23,7 @@ mod cli_help;
 mod compat_earlier_system;
 mod compat_shapes;
 mod dataset;
+mod docs_snippets;
 mod fhir_validation;
 mod harden_connections;
 mod harden_memory;

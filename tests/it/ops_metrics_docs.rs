@@ -122,14 +122,18 @@ fn selectors_in_doc() -> Vec<(String, Vec<(String, String, Option<String>)>)> {
                     let at = matcher.find(['=', '!'])?;
                     let label = matcher[..at].trim().to_owned();
                     let rest = &matcher[at..];
-                    let op_len = if rest.starts_with("!=") || rest.starts_with("=~") || rest.starts_with("!~") {
+                    let op_len = if rest.starts_with("!=")
+                        || rest.starts_with("=~")
+                        || rest.starts_with("!~")
+                    {
                         2
                     } else {
                         1
                     };
                     let value = rest[op_len..].trim();
-                    let value = (value.starts_with('"') && value.ends_with('"') && value.len() >= 2)
-                        .then(|| value[1..value.len() - 1].to_owned());
+                    let value =
+                        (value.starts_with('"') && value.ends_with('"') && value.len() >= 2)
+                            .then(|| value[1..value.len() - 1].to_owned());
                     Some((label, rest[..op_len].to_owned(), value))
                 })
                 .collect();
@@ -151,7 +155,13 @@ fn family<'a>(sample: &'a str, families: &BTreeSet<String>) -> &'a str {
     sample
 }
 
-async fn mcp_call(server: &BinaryServer, token: &str, id: u64, name: &str, arguments: Value) -> u16 {
+async fn mcp_call(
+    server: &BinaryServer,
+    token: &str,
+    id: u64,
+    name: &str,
+    arguments: Value,
+) -> u16 {
     reqwest::Client::new()
         .post(server.url("/mcp"))
         .bearer_auth(token)
@@ -192,14 +202,32 @@ async fn every_metric_label_and_selector_in_operations_md_is_in_a_real_scrape() 
     let url = format!("sqlite://{}", dir.path().join("ehr.db").display());
     let credentials_file = dir.path().join("credentials.json");
     let server = BinaryServer::start(
-        &["--demo", "--credentials-file", &credentials_file.display().to_string()],
+        &[
+            "--demo",
+            "--credentials-file",
+            &credentials_file.display().to_string(),
+        ],
         &[("DATABASE_URL", url.as_str())],
     );
     // A client allowed one call an hour, registered next to the running server
     // (before it, `--demo` would see a client and add no demo clients).
     let registered = std::process::Command::new(env!("CARGO_BIN_EXE_ehr-mcp"))
-        .args(["client", "register", "--app-id", "limited", "--app-name", "Limited"])
-        .args(["--role", "doctor", "--scopes", "read:patients", "--rate-limit", "1"])
+        .args([
+            "client",
+            "register",
+            "--app-id",
+            "limited",
+            "--app-name",
+            "Limited",
+        ])
+        .args([
+            "--role",
+            "doctor",
+            "--scopes",
+            "read:patients",
+            "--rate-limit",
+            "1",
+        ])
         .env("DATABASE_URL", &url)
         .output()
         .unwrap();
@@ -217,10 +245,29 @@ async fn every_metric_label_and_selector_in_operations_md_is_in_a_real_scrape() 
 
     // Tokens issued and refused; tool calls that succeed and fail; a garbage bearer.
     let doctor = access_token(&server, "copilot-studio", secret).await;
-    assert_eq!(token(&server, "copilot-studio", "wrong").await.status(), 401);
-    assert_eq!(mcp_call(&server, &doctor, 1, "get_patient", json!({"mrn": "MRN001"})).await, 200);
-    assert_eq!(mcp_call(&server, &doctor, 2, "get_patient", json!({"mrn": "MRN999"})).await, 200);
-    assert_eq!(mcp_call(&server, "garbage", 3, "get_patient", json!({"mrn": "MRN001"})).await, 401);
+    assert_eq!(
+        token(&server, "copilot-studio", "wrong").await.status(),
+        401
+    );
+    assert_eq!(
+        mcp_call(&server, &doctor, 1, "get_patient", json!({"mrn": "MRN001"})).await,
+        200
+    );
+    assert_eq!(
+        mcp_call(&server, &doctor, 2, "get_patient", json!({"mrn": "MRN999"})).await,
+        200
+    );
+    assert_eq!(
+        mcp_call(
+            &server,
+            "garbage",
+            3,
+            "get_patient",
+            json!({"mrn": "MRN001"})
+        )
+        .await,
+        401
+    );
     // The rate-limited client: its second call is refused.
     let limited_token = access_token(
         &server,
@@ -229,7 +276,14 @@ async fn every_metric_label_and_selector_in_operations_md_is_in_a_real_scrape() 
     )
     .await;
     for id in 4..6 {
-        mcp_call(&server, &limited_token, id, "search_patients", json!({"search_term": "Doe"})).await;
+        mcp_call(
+            &server,
+            &limited_token,
+            id,
+            "search_patients",
+            json!({"search_term": "Doe"}),
+        )
+        .await;
     }
     // A body over the message limit.
     let oversized = reqwest::Client::new()
@@ -242,7 +296,11 @@ async fn every_metric_label_and_selector_in_operations_md_is_in_a_real_scrape() 
         .unwrap();
     assert_eq!(oversized.status(), 413);
     // A WebSocket connection, opened and closed.
-    let mut request = server.url("/ws").replace("http", "ws").into_client_request().unwrap();
+    let mut request = server
+        .url("/ws")
+        .replace("http", "ws")
+        .into_client_request()
+        .unwrap();
     request
         .headers_mut()
         .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mcp"));
@@ -253,7 +311,12 @@ async fn every_metric_label_and_selector_in_operations_md_is_in_a_real_scrape() 
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     socket.close(None).await.unwrap();
 
-    let scrape = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
+    let scrape = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let samples = parse_samples(&scrape);
     let documented = documented_metrics();
     assert!(documented.len() >= 15, "the doc's table: {documented:?}");
@@ -262,7 +325,10 @@ async fn every_metric_label_and_selector_in_operations_md_is_in_a_real_scrape() 
 
     for metric in &documented {
         if !scrape.contains(&format!("# TYPE {} {}\n", metric.name, metric.kind)) {
-            problems.push(format!("{}: no `# TYPE {} {}`", metric.name, metric.name, metric.kind));
+            problems.push(format!(
+                "{}: no `# TYPE {} {}`",
+                metric.name, metric.name, metric.kind
+            ));
         }
         let of_metric: Vec<&Sample> = samples
             .iter()
@@ -285,7 +351,10 @@ async fn every_metric_label_and_selector_in_operations_md_is_in_a_real_scrape() 
         }
     }
     for name in names_in_doc() {
-        if !samples.iter().any(|s| family(&s.name, &families) == name || s.name == name) {
+        if !samples
+            .iter()
+            .any(|s| family(&s.name, &families) == name || s.name == name)
+        {
             problems.push(format!("{name}: named in the doc, absent from the scrape"));
         }
     }
@@ -299,7 +368,9 @@ async fn every_metric_label_and_selector_in_operations_md_is_in_a_real_scrape() 
                 .filter_map(|s| s.labels.get(label).map(String::as_str))
                 .collect();
             if values.is_empty() {
-                problems.push(format!("{name}{{{label}…}}: the metric has no label {label:?}"));
+                problems.push(format!(
+                    "{name}{{{label}…}}: the metric has no label {label:?}"
+                ));
                 continue;
             }
             let Some(value) = value else { continue };
@@ -317,7 +388,11 @@ async fn every_metric_label_and_selector_in_operations_md_is_in_a_real_scrape() 
             }
         }
     }
-    assert!(problems.is_empty(), "docs/OPERATIONS.md vs /metrics:\n{}\n\nscrape:\n{scrape}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "docs/OPERATIONS.md vs /metrics:\n{}\n\nscrape:\n{scrape}",
+        problems.join("\n")
+    );
     let (status, _) = server.stop_with("TERM");
     assert!(status.success());
 }
