@@ -238,7 +238,14 @@ impl EhrServer {
             action: tool.name().to_owned(),
             patient_mrn: patient.cloned(),
             outcome,
-            detail,
+            // A signed-in person's calls name them (`user=…`) beside the client.
+            detail: match principal.and_then(|p| p.user.as_ref()) {
+                Some(user) => Some(match detail {
+                    Some(detail) => format!("user={user} {detail}"),
+                    None => format!("user={user}"),
+                }),
+                None => detail,
+            },
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod mcp_http;
 pub mod metrics_endpoint;
 pub mod oauth;
 pub mod shutdown;
+pub mod signin;
 pub mod sse_replay;
 pub mod tls;
 pub mod websocket;

@@ -14,6 +14,10 @@ mod authz_stdio;
 mod oauth;
 mod policy;
 mod signin_api_keys;
+mod signin_browser;
+mod signin_cimd;
+mod signin_flow;
+mod signin_support;
 mod signin_users;
 mod tokens;
 

@@ -81,6 +81,11 @@ const EXCEPTIONS: &[(&str, &str, &str)] = &[
         "token issuance writes its audit row itself",
     ),
     (
+        "src/auth/user_tokens.rs",
+        "crate::audit",
+        "user token issuance (code and refresh grants) writes its audit row itself, like issuance.rs",
+    ),
+    (
         "src/auth/error.rs",
         "crate::audit",
         "AuditError converts into AuthError",
