@@ -89,21 +89,29 @@ fn blocks_of(name: &str, text: &str) -> Result<Vec<Block>, String> {
             continue;
         };
         let fence_indent = lines[index].len() - line.len();
-        let language = info.trim().split_whitespace().next().unwrap_or("").to_owned();
+        let language = info
+            .trim()
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_owned();
         let marker_line = lines[..index]
             .iter()
             .rev()
             .find(|line| !line.trim().is_empty())
             .map(|line| line.trim())
             .unwrap_or_default();
-        let marker = parse_marker(marker_line)
-            .map_err(|error| format!("{name}:{}: {error}", index + 1))?;
+        let marker =
+            parse_marker(marker_line).map_err(|error| format!("{name}:{}: {error}", index + 1))?;
         let start = index;
         let mut body = Vec::new();
         index += 1;
         while index < lines.len() && !lines[index].trim_start().starts_with("```") {
             let raw = lines[index];
-            body.push(raw.get(fence_indent.min(raw.len() - raw.trim_start().len())..).unwrap_or(raw));
+            body.push(
+                raw.get(fence_indent.min(raw.len() - raw.trim_start().len())..)
+                    .unwrap_or(raw),
+            );
             index += 1;
         }
         if index == lines.len() {
@@ -243,7 +251,9 @@ impl Workspace {
 /// Runs a process to its end within `limit`, returning its combined output or a failure description.
 fn run_to_end(mut command: Command, limit: Duration) -> Result<String, String> {
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let child = command.spawn().map_err(|error| format!("cannot start: {error}"))?;
+    let child = command
+        .spawn()
+        .map_err(|error| format!("cannot start: {error}"))?;
     let id = child.id();
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -252,7 +262,9 @@ fn run_to_end(mut command: Command, limit: Duration) -> Result<String, String> {
     let output = match receiver.recv_timeout(limit) {
         Ok(output) => output.map_err(|error| error.to_string())?,
         Err(_) => {
-            let _ = Command::new("kill").args(["-KILL", &id.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", &id.to_string()])
+                .status();
             return Err(format!("did not finish within {} s", limit.as_secs()));
         }
     };
@@ -278,7 +290,8 @@ fn healthz_answers() -> bool {
         let request = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
         let mut head = [0u8; 16];
         stream.write_all(request.as_bytes()).is_ok()
-            && std::io::Read::read(&mut stream, &mut head).is_ok_and(|n| head[..n].starts_with(b"HTTP/1.1 200"))
+            && std::io::Read::read(&mut stream, &mut head)
+                .is_ok_and(|n| head[..n].starts_with(b"HTTP/1.1 200"))
     })
 }
 
@@ -302,7 +315,9 @@ fn run_shell(workspace: &mut Workspace, block: &Block) -> Result<String, String>
         .stdout(log.try_clone().map_err(|error| error.to_string())?)
         .stderr(log);
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
-    let mut child = command.spawn().map_err(|error| format!("cannot start: {error}"))?;
+    let mut child = command
+        .spawn()
+        .map_err(|error| format!("cannot start: {error}"))?;
     let started = Instant::now();
     loop {
         if healthz_answers() {
@@ -326,14 +341,21 @@ fn run_shell(workspace: &mut Workspace, block: &Block) -> Result<String, String>
     }
 }
 
-fn run_program(workspace: &Workspace, block: &Block, interpreter: &Path, extension: &str) -> Result<String, String> {
+fn run_program(
+    workspace: &Workspace,
+    block: &Block,
+    interpreter: &Path,
+    extension: &str,
+) -> Result<String, String> {
     if !interpreter.exists() {
         return Err(format!(
             "{} is missing: run tests/clients/setup.sh (scripts/test and .ci/run do)",
             interpreter.display()
         ));
     }
-    let script = workspace.path().join(format!("block-{}.{extension}", block.line));
+    let script = workspace
+        .path()
+        .join(format!("block-{}.{extension}", block.line));
     std::fs::write(&script, &block.text).map_err(|error| error.to_string())?;
     let mut command = workspace.command(interpreter);
     command.arg(&script);
@@ -341,8 +363,16 @@ fn run_program(workspace: &Workspace, block: &Block, interpreter: &Path, extensi
 }
 
 /// Replaces VS Code's variables and the documented placeholders the way a user fills them in.
-fn fill_in(workspace: &Workspace, value: &str, inputs: &[Value], env: &Value) -> Result<String, String> {
-    let mut text = value.replace("${workspaceFolder}", &workspace.path().display().to_string());
+fn fill_in(
+    workspace: &Workspace,
+    value: &str,
+    inputs: &[Value],
+    env: &Value,
+) -> Result<String, String> {
+    let mut text = value.replace(
+        "${workspaceFolder}",
+        &workspace.path().display().to_string(),
+    );
     while let Some(start) = text.find("${input:") {
         let end = text[start..]
             .find('}')
@@ -353,7 +383,10 @@ fn fill_in(workspace: &Workspace, value: &str, inputs: &[Value], env: &Value) ->
             .iter()
             .find(|input| input["id"] == id)
             .ok_or_else(|| format!("${{input:{id}}} is used but not declared in \"inputs\""))?;
-        let description = input["description"].as_str().unwrap_or_default().to_lowercase();
+        let description = input["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase();
         let answer = if description.contains("secret") {
             let client = workspace
                 .credentials()?
@@ -365,7 +398,9 @@ fn fill_in(workspace: &Workspace, value: &str, inputs: &[Value], env: &Value) ->
         } else if description.contains("token") {
             access_token(&workspace.secret_of("copilot-studio")?)?
         } else {
-            return Err(format!("input {id:?}: cannot tell what to answer from {description:?}"));
+            return Err(format!(
+                "input {id:?}: cannot tell what to answer from {description:?}"
+            ));
         };
         text.replace_range(start..=end, &answer);
     }
@@ -388,19 +423,31 @@ fn fill_in(workspace: &Workspace, value: &str, inputs: &[Value], env: &Value) ->
         );
     }
     if text.contains("<secret from oauth_clients_credentials.json>") {
-        let client = env["EHR_MCP_CLIENT_ID"].as_str().unwrap_or("copilot-studio");
-        text = text.replace("<secret from oauth_clients_credentials.json>", &workspace.secret_of(client)?);
+        let client = env["EHR_MCP_CLIENT_ID"]
+            .as_str()
+            .unwrap_or("copilot-studio");
+        text = text.replace(
+            "<secret from oauth_clients_credentials.json>",
+            &workspace.secret_of(client)?,
+        );
     }
     Ok(text)
 }
 
 fn access_token(secret: &str) -> Result<String, String> {
     let output = Command::new("curl")
-        .args(["-s", "-u", &format!("copilot-studio:{secret}"), "-d", "grant_type=client_credentials"])
+        .args([
+            "-s",
+            "-u",
+            &format!("copilot-studio:{secret}"),
+            "-d",
+            "grant_type=client_credentials",
+        ])
         .arg(format!("{BASE}/oauth/token"))
         .output()
         .map_err(|error| format!("curl: {error}"))?;
-    let body: Value = serde_json::from_slice(&output.stdout).map_err(|error| format!("token: {error}"))?;
+    let body: Value =
+        serde_json::from_slice(&output.stdout).map_err(|error| format!("token: {error}"))?;
     body["access_token"]
         .as_str()
         .map(str::to_owned)
@@ -408,17 +455,42 @@ fn access_token(secret: &str) -> Result<String, String> {
 }
 
 /// Launches a stdio MCP server config and exchanges `initialize` + `tools/list`.
-fn exchange_over_stdio(workspace: &Workspace, server: &Value, inputs: &[Value]) -> Result<String, String> {
+fn exchange_over_stdio(
+    workspace: &Workspace,
+    server: &Value,
+    inputs: &[Value],
+) -> Result<String, String> {
     let env = server.get("env").cloned().unwrap_or(json!({}));
-    let program = fill_in(workspace, server["command"].as_str().ok_or("no \"command\"")?, inputs, &env)?;
+    let program = fill_in(
+        workspace,
+        server["command"].as_str().ok_or("no \"command\"")?,
+        inputs,
+        &env,
+    )?;
     let mut command = workspace.command(&program);
-    for arg in server.get("args").and_then(Value::as_array).into_iter().flatten() {
-        command.arg(fill_in(workspace, arg.as_str().ok_or("an arg is not a string")?, inputs, &env)?);
+    for arg in server
+        .get("args")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        command.arg(fill_in(
+            workspace,
+            arg.as_str().ok_or("an arg is not a string")?,
+            inputs,
+            &env,
+        )?);
     }
     for (name, value) in env.as_object().into_iter().flatten() {
-        command.env(name, fill_in(workspace, value.as_str().unwrap_or_default(), inputs, &env)?);
+        command.env(
+            name,
+            fill_in(workspace, value.as_str().unwrap_or_default(), inputs, &env)?,
+        );
     }
-    command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = command
         .spawn()
         .map_err(|error| format!("cannot start {program:?} (is it on PATH?): {error}"))?;
@@ -444,15 +516,21 @@ fn exchange_over_stdio(workspace: &Workspace, server: &Value, inputs: &[Value]) 
     let mut answer = Err("no tools/list answer within 60 s".to_owned());
     let deadline = Instant::now() + Duration::from_secs(60);
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        let Ok(line) = receiver.recv_timeout(left) else { break };
+        let Ok(line) = receiver.recv_timeout(left) else {
+            break;
+        };
         let Ok(message) = serde_json::from_str::<Value>(&line) else {
-            answer = Err(format!("stdout carried a line that is not JSON-RPC: {line}"));
+            answer = Err(format!(
+                "stdout carried a line that is not JSON-RPC: {line}"
+            ));
             break;
         };
         if message["id"] == 2 {
             let tools = message["result"]["tools"].as_array().map_or(0, Vec::len);
             answer = if tools > 0 {
-                Ok(format!("stdio server {program:?}: initialize + tools/list, {tools} tools"))
+                Ok(format!(
+                    "stdio server {program:?}: initialize + tools/list, {tools} tools"
+                ))
             } else {
                 Err(format!("tools/list answered without tools: {message}"))
             };
@@ -461,14 +539,28 @@ fn exchange_over_stdio(workspace: &Workspace, server: &Value, inputs: &[Value]) 
     }
     drop(stdin);
     let _ = child.kill();
-    let output = child.wait_with_output().map_err(|error| error.to_string())?;
-    answer.map_err(|error| format!("{error}\nstderr:\n{}", String::from_utf8_lossy(&output.stderr)))
+    let output = child
+        .wait_with_output()
+        .map_err(|error| error.to_string())?;
+    answer.map_err(|error| {
+        format!(
+            "{error}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
 }
 
 /// Checks a `"type": "http"` server against the server's metadata and exchanges `initialize` + `tools/list`.
-fn exchange_over_http(workspace: &Workspace, server: &Value, inputs: &[Value]) -> Result<String, String> {
+fn exchange_over_http(
+    workspace: &Workspace,
+    server: &Value,
+    inputs: &[Value],
+) -> Result<String, String> {
     let url = server["url"].as_str().ok_or("no \"url\"")?;
-    let metadata = curl_json(&["-s", &format!("{BASE}/.well-known/oauth-protected-resource/mcp")])?;
+    let metadata = curl_json(&[
+        "-s",
+        &format!("{BASE}/.well-known/oauth-protected-resource/mcp"),
+    ])?;
     if metadata["resource"] != url {
         return Err(format!(
             "url {url:?} is not the server's MCP resource {} (/.well-known/oauth-protected-resource/mcp)",
@@ -484,9 +576,22 @@ fn exchange_over_http(workspace: &Workspace, server: &Value, inputs: &[Value]) -
         "-H".to_owned(),
         "MCP-Protocol-Version: 2025-06-18".to_owned(),
     ];
-    for (name, value) in server.get("headers").and_then(Value::as_object).into_iter().flatten() {
+    for (name, value) in server
+        .get("headers")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         args.push("-H".to_owned());
-        args.push(format!("{name}: {}", fill_in(workspace, value.as_str().unwrap_or_default(), inputs, &json!({}))?));
+        args.push(format!(
+            "{name}: {}",
+            fill_in(
+                workspace,
+                value.as_str().unwrap_or_default(),
+                inputs,
+                &json!({})
+            )?
+        ));
     }
     args.push("-d".to_owned());
     args.push(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string());
@@ -497,11 +602,16 @@ fn exchange_over_http(workspace: &Workspace, server: &Value, inputs: &[Value]) -
     if tools == 0 {
         return Err(format!("tools/list over {url} answered {answer}"));
     }
-    Ok(format!("http server {url}: matches the resource metadata; tools/list, {tools} tools"))
+    Ok(format!(
+        "http server {url}: matches the resource metadata; tools/list, {tools} tools"
+    ))
 }
 
 fn curl_json(args: &[&str]) -> Result<Value, String> {
-    let output = Command::new("curl").args(args).output().map_err(|error| format!("curl: {error}"))?;
+    let output = Command::new("curl")
+        .args(args)
+        .output()
+        .map_err(|error| format!("curl: {error}"))?;
     let text = String::from_utf8_lossy(&output.stdout);
     let json_text = text
         .lines()
@@ -511,7 +621,8 @@ fn curl_json(args: &[&str]) -> Result<Value, String> {
 }
 
 fn run_json(workspace: &Workspace, block: &Block) -> Result<String, String> {
-    let value: Value = serde_json::from_str(&block.text).map_err(|error| format!("not JSON: {error}"))?;
+    let value: Value =
+        serde_json::from_str(&block.text).map_err(|error| format!("not JSON: {error}"))?;
     let inputs: Vec<Value> = value["inputs"].as_array().cloned().unwrap_or_default();
     let servers = value.get("mcpServers").or_else(|| value.get("servers"));
     let Some(servers) = servers.and_then(Value::as_object) else {
@@ -538,11 +649,18 @@ fn run_block(workspace: &mut Workspace, block: &Block) -> Result<String, String>
         "js" | "javascript" | "mjs" => {
             let node = which("node").unwrap_or_else(|| PathBuf::from("/usr/bin/node"));
             if !repo().join("tests/clients/node_modules").exists() {
-                return Err("tests/clients/node_modules is missing: run tests/clients/setup.sh".to_owned());
+                return Err(
+                    "tests/clients/node_modules is missing: run tests/clients/setup.sh".to_owned(),
+                );
             }
             run_program(workspace, block, &node, "mjs")
         }
-        "python" | "py" => run_program(workspace, block, &repo().join("tests/clients/.venv/bin/python"), "py"),
+        "python" | "py" => run_program(
+            workspace,
+            block,
+            &repo().join("tests/clients/.venv/bin/python"),
+            "py",
+        ),
         other => Err(format!(
             "no runner for {other:?} blocks: mark it `<!-- doc-test: skip (reason) -->` or use sh, json, js \
              or python"
@@ -572,10 +690,17 @@ fn markers_need_a_reason_and_blocks_are_found_with_their_lines() {
     assert_eq!(blocks[0].marker, Marker::Skip("needs a browser".to_owned()));
     assert_eq!((blocks[0].line, blocks[0].text.as_str()), (4, "echo a\n"));
     assert_eq!(blocks[1].marker, Marker::Background);
-    assert_eq!((blocks[2].language.as_str(), blocks[2].text.as_str()), ("json", "{}\n"));
+    assert_eq!(
+        (blocks[2].language.as_str(), blocks[2].text.as_str()),
+        ("json", "{}\n")
+    );
     let error = blocks_of("t.md", "<!-- doc-test: skip -->\n```sh\nx\n```\n").unwrap_err();
     assert!(error.starts_with("t.md:2: bad marker"), "{error}");
-    assert!(blocks_of("t.md", "```sh\nx\n").unwrap_err().contains("never closed"));
+    assert!(
+        blocks_of("t.md", "```sh\nx\n")
+            .unwrap_err()
+            .contains("never closed")
+    );
 }
 
 #[test]
@@ -583,7 +708,11 @@ fn every_block_of_the_docs_runs_as_printed() {
     let mut blocks = Vec::new();
     let mut problems = Vec::new();
     for file in doc_files() {
-        let name = file.strip_prefix(repo()).unwrap_or(&file).display().to_string();
+        let name = file
+            .strip_prefix(repo())
+            .unwrap_or(&file)
+            .display()
+            .to_string();
         let text = std::fs::read_to_string(&file).unwrap();
         match blocks_of(&name, &text) {
             Ok(found) => blocks.extend(found),
@@ -608,8 +737,15 @@ fn every_block_of_the_docs_runs_as_printed() {
         }
         match run_block(&mut workspace, block) {
             Ok(summary) => {
-                let first = summary.lines().find(|l| !l.trim().is_empty() && *l != "stdout:").unwrap_or("");
-                ran.push(format!("{}: ok {}", block.place(), first.chars().take(100).collect::<String>()));
+                let first = summary
+                    .lines()
+                    .find(|l| !l.trim().is_empty() && *l != "stdout:")
+                    .unwrap_or("");
+                ran.push(format!(
+                    "{}: ok {}",
+                    block.place(),
+                    first.chars().take(100).collect::<String>()
+                ));
             }
             Err(error) => failures.push(format!(
                 "{}: FAILED\n--- block ---\n{}--- what happened ---\n{error}\n",
@@ -619,7 +755,11 @@ fn every_block_of_the_docs_runs_as_printed() {
         }
     }
     println!("ran {} blocks:\n  {}", ran.len(), ran.join("\n  "));
-    println!("skipped {} blocks:\n  {}", skipped.len(), skipped.join("\n  "));
+    println!(
+        "skipped {} blocks:\n  {}",
+        skipped.len(),
+        skipped.join("\n  ")
+    );
     println!("output or transcripts, not run: {}", shown.join(", "));
     assert!(
         failures.is_empty(),
