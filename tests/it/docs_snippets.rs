@@ -171,7 +171,7 @@ impl Drop for Workspace {
         for child in &mut self.background {
             // Each background block runs in its own process group: stop the group (the shell and ehr-mcp).
             let _ = Command::new("kill")
-                .args(["-TERM", &format!("-{}", child.id())])
+                .args(["-s", "TERM", "--", &format!("-{}", child.id())])
                 .status();
             let started = Instant::now();
             while started.elapsed() < Duration::from_secs(15) {
