@@ -19,6 +19,7 @@ pub mod completion;
 pub mod diagnostics;
 pub mod dump;
 pub mod error;
+pub mod fhir;
 pub(crate) mod float8;
 pub mod grants;
 pub mod keys;

@@ -22,7 +22,7 @@ use crate::domain::origin::Origin;
 use crate::store::clients::ClientRecord;
 
 mod form;
-mod metadata;
+pub(crate) mod metadata;
 
 use form::{Form, client_authentication};
 

@@ -53,6 +53,11 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     ),
     ("transport", &["cli", "app"], &["clap"]),
     (
+        "fhir",
+        &["auth", "audit", "tools", "transport", "cli", "app"],
+        &["axum", "rmcp", "http", "sqlx", "tokio", "clap"],
+    ),
+    (
         "dataset",
         &["auth", "tools", "transport", "cli", "app"],
         &["axum", "rmcp", "http"],
