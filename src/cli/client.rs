@@ -75,6 +75,7 @@ pub enum ApiKeyCommand {
 
 #[derive(Debug, Args)]
 pub struct SetRedirectsArgs {
+    /// The client's id (see `client list`).
     pub client_id: String,
     #[command(flatten)]
     pub redirects: RedirectArgs,
