@@ -567,6 +567,24 @@ fn exchange_over_http(
             metadata["resource"]
         ));
     }
+    if server.get("headers").is_none() {
+        // No credentials in the config: the client signs in through the browser. Check the part a test can
+        // see: the 401 pointing at the protected-resource metadata, where that flow starts.
+        let output = Command::new("curl")
+            .args(["-s", "-D", "-", "-o", "/dev/null", "-X", "POST", url])
+            .output()
+            .map_err(|error| format!("curl: {error}"))?;
+        let head = String::from_utf8_lossy(&output.stdout);
+        return if head.starts_with("HTTP/1.1 401") && head.contains("resource_metadata=") {
+            Ok(format!(
+                "http server {url}: matches the resource metadata; 401 starts sign-in"
+            ))
+        } else {
+            Err(format!(
+                "expected a 401 with resource_metadata from {url}, got:\n{head}"
+            ))
+        };
+    }
     let mut args = vec![
         "-s".to_owned(),
         "-H".to_owned(),
