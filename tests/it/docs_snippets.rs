@@ -89,12 +89,7 @@ fn blocks_of(name: &str, text: &str) -> Result<Vec<Block>, String> {
             continue;
         };
         let fence_indent = lines[index].len() - line.len();
-        let language = info
-            .trim()
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .to_owned();
+        let language = info.split_whitespace().next().unwrap_or("").to_owned();
         let marker_line = lines[..index]
             .iter()
             .rev()

@@ -109,7 +109,10 @@ fn names_in_doc() -> BTreeSet<String> {
 }
 
 /// Every selector `name{…}` in the doc, with its matchers (`label`, operator, value if quoted).
-fn selectors_in_doc() -> Vec<(String, Vec<(String, String, Option<String>)>)> {
+/// A label matcher of a selector: label, operator, value when quoted.
+type Matcher = (String, String, Option<String>);
+
+fn selectors_in_doc() -> Vec<(String, Vec<Matcher>)> {
     let mut selectors = Vec::new();
     for name in names_in_doc() {
         let needle = format!("{name}{{");
