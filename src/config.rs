@@ -13,6 +13,7 @@ use secrecy::SecretString;
 
 /// Settings shared by every command.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options (every command)")]
 pub struct CommonArgs {
     /// Database URL: `sqlite://ehr_database.db` (default) or `postgres://user@host/db`.
     #[arg(
@@ -50,6 +51,7 @@ pub enum LogFormat {
 
 /// Settings of the token service, shared by `serve` and `stdio`.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Token service options")]
 pub struct AuthArgs {
     /// Public base URL of this server (issuer; the MCP resource is `{this}/mcp`). Default `http://{host}:{port}`.
     #[arg(long, env = "EHR_MCP_PUBLIC_URL", value_parser = parse_public_url)]
@@ -102,6 +104,7 @@ impl AuthArgs {
 
 /// Network limits of the server.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Network limits")]
 pub struct LimitArgs {
     /// Largest accepted message (HTTP body or WebSocket frame), bytes.
     #[arg(long, env = "EHR_MCP_MAX_MESSAGE_BYTES", default_value_t = 1_048_576, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=67_108_864))]

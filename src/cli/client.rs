@@ -25,11 +25,20 @@ pub enum ClientCommand {
     /// List every client (no secrets).
     List,
     /// Disable a client: its tokens stop working and it can get no new ones.
-    Disable { client_id: String },
+    Disable {
+        /// The client's id (see `client list`).
+        client_id: String,
+    },
     /// Re-enable a disabled client.
-    Enable { client_id: String },
+    Enable {
+        /// The client's id (see `client list`).
+        client_id: String,
+    },
     /// Replace a client's secret; prints the new secret once, as JSON.
-    RotateSecret { client_id: String },
+    RotateSecret {
+        /// The client's id (see `client list`).
+        client_id: String,
+    },
     /// Replace a client's redirect URIs and grant types (the authorization code flow), e.g. once
     /// Copilot Studio has shown the redirect URL of its connector.
     SetRedirects(SetRedirectsArgs),
@@ -42,23 +51,31 @@ pub enum ClientCommand {
 pub enum ApiKeyCommand {
     /// Create a key for CLIENT_ID; prints it once, as JSON.
     Create {
+        /// The client the key acts as (see `client list`).
         client_id: String,
+        /// A label for the key, shown by `api-key list` (e.g. where it is used).
         #[arg(long, default_value = "")]
         name: String,
+        /// Days until the key expires (1-3650); without it the key does not expire.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3650))]
         expires_in_days: Option<u32>,
     },
     /// List keys (no secrets): created, last used, expiry, revoked.
     List {
+        /// Only this client's keys.
         #[arg(long)]
         client_id: Option<String>,
     },
     /// Revoke a key by its key_id: it stops working at once.
-    Revoke { key_id: String },
+    Revoke {
+        /// The key's id (`key_id` in `api-key list`), not the key itself.
+        key_id: String,
+    },
 }
 
 #[derive(Debug, Args)]
 pub struct SetRedirectsArgs {
+    /// The client's id (see `client list`).
     pub client_id: String,
     #[command(flatten)]
     pub redirects: RedirectArgs,

@@ -49,7 +49,7 @@ pub async fn healthcheck(args: HealthcheckArgs) -> Result<ExitCode, CliError> {
     }
 }
 
-async fn probe(args: &HealthcheckArgs) -> Result<(), String> {
+pub(super) async fn probe(args: &HealthcheckArgs) -> Result<(), String> {
     let mut stream = TcpStream::connect((args.host.as_str(), args.port))
         .await
         .map_err(|error| format!("cannot connect to {}:{}: {error}", args.host, args.port))?;

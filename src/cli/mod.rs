@@ -10,6 +10,7 @@ use crate::config::{CommonArgs, ServeArgs};
 mod audit;
 mod client;
 mod data;
+mod doctor;
 mod healthcheck;
 mod keys;
 mod serve;
@@ -55,6 +56,9 @@ pub enum Command {
     Export(data::ExportArgs),
     /// Check that a running server answers `/healthz` (exit 0) — for container health checks.
     Healthcheck(healthcheck::HealthcheckArgs),
+    /// Check the settings `serve` would use (same options): listen address, database, migrations,
+    /// secret files, public URL and TLS; say what is wrong and how to fix it (exit 1 if anything fails).
+    Doctor(Box<ServeArgs>),
 }
 
 /// A failure of a command, with the exit code it maps to.
@@ -129,6 +133,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Serve(args) => return serve::serve(&cli.common, *args).await,
         Command::Stdio(args) => return stdio::stdio(&cli.common, *args).await,
         Command::Healthcheck(args) => return healthcheck::healthcheck(args).await,
+        Command::Doctor(args) => return doctor::doctor(&cli.common, *args).await,
         command => command,
     };
     let store = open_store(&cli.common).await?;
@@ -154,9 +159,11 @@ async fn run_on_store(store: &crate::store::Store, command: Command) -> Result<E
         Command::Seed(args) => data::seed(store, args).await,
         Command::Import(args) => data::import(store, args).await,
         Command::Export(args) => data::export(store, args).await,
-        Command::Serve(_) | Command::Stdio(_) | Command::Healthcheck(_) => Err(CliError::Failed(
-            anyhow::anyhow!("serve, stdio and healthcheck manage their own connections"),
-        )),
+        Command::Serve(_) | Command::Stdio(_) | Command::Healthcheck(_) | Command::Doctor(_) => {
+            Err(CliError::Failed(anyhow::anyhow!(
+                "serve, stdio, healthcheck and doctor manage their own connections"
+            )))
+        }
     }
 }
 

@@ -25,18 +25,28 @@ pub enum UserCommand {
     /// List every user (no password hashes).
     List,
     /// Disable a user: their tokens stop working at once and they cannot sign in.
-    Disable { username: String },
+    Disable {
+        /// The user's sign-in name.
+        username: String,
+    },
     /// Re-enable a disabled user.
-    Enable { username: String },
+    Enable {
+        /// The user's sign-in name.
+        username: String,
+    },
     /// Set a new password, read from stdin (one line) or generated and printed once.
     SetPassword {
+        /// The user's sign-in name.
         username: String,
+        /// Read the password from the first line of stdin instead of generating one.
         #[arg(long)]
         password_stdin: bool,
     },
     /// Forget the consent a user gave (one client, or all) and revoke the matching refresh tokens.
     RevokeConsent {
+        /// The user's sign-in name.
         username: String,
+        /// Only the consent given to this client (default: every client).
         #[arg(long)]
         client_id: Option<String>,
     },
@@ -44,6 +54,7 @@ pub enum UserCommand {
 
 #[derive(Debug, Args)]
 pub struct AddArgs {
+    /// Sign-in name of the new user.
     #[arg(long)]
     pub username: String,
     /// doctor, nurse, patient or admin.
@@ -52,6 +63,7 @@ pub struct AddArgs {
     /// The patient a patient user is bound to.
     #[arg(long)]
     pub patient_mrn: Option<String>,
+    /// Full name shown by `user list` (optional, 1-200 printable characters).
     #[arg(long)]
     pub display_name: Option<String>,
     /// Read the password from the first line of stdin instead of generating one.

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod bulk;
 pub mod clients;
 pub mod completion;
+pub mod diagnostics;
 pub mod dump;
 pub mod error;
 pub mod fhir;

@@ -5,7 +5,14 @@
 //! of the first name, the last name or the MRN. Tokens shorter than three characters cannot use a trigram
 //! index: next to a longer token they only filter its matches; when every token is short, each must be a
 //! *prefix* of a name or the MRN, served by the name and MRN b-tree indexes. A term that is an ISO date
-//! matches the date of birth exactly. Order: last name, first name (case-insensitive), MRN.
+//! matches the date of birth exactly.
+//!
+//! Order: exact matches first, then last name, first name (case-insensitive), MRN. A patient matches a name
+//! term *exactly* when every token equals (case-insensitively) their first name, last name or MRN, or the
+//! whole term equals "first last" or "last first" — so `Olivia Ward` lists Olivia Ward before Olivia
+//! Edwards. The rank is computed on the rows the index found (it filters nothing), and it is the first
+//! key of the keyset cursor, so pages stay complete and stable. Everyone and date-of-birth searches have
+//! no rank: their order is the name index's own.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -49,14 +56,22 @@ impl Store {
             .await?;
         let mut patients = rows
             .iter()
-            .map(patient_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|row| {
+                Ok((
+                    patient_from_row(row)?,
+                    row.try_get::<i64, _>("search_rank")?,
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let next_cursor = if patients.len() > limit as usize {
             patients.truncate(limit as usize);
-            patients.last().map(encode_cursor)
+            patients
+                .last()
+                .map(|(patient, rank)| encode_cursor(*rank, patient))
         } else {
             None
         };
+        let patients = patients.into_iter().map(|(patient, _)| patient).collect();
         Ok(PatientPage {
             patients,
             next_cursor,
@@ -112,15 +127,23 @@ enum Criteria {
     },
 }
 
+impl Criteria {
+    /// Every token in the order written (long and short), for the exact-match rank.
+    fn tokens(term: &str) -> Vec<String> {
+        term.split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|token| !token.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    }
+}
+
 fn criteria_of(term: &str) -> Criteria {
     let term = term.trim();
     if let Ok(date) = Date::parse("dob", term) {
         return Criteria::DateOfBirth(date.to_string());
     }
-    let (long, short): (Vec<String>, Vec<String>) = term
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|token| !token.is_empty())
-        .map(str::to_lowercase)
+    let (long, short): (Vec<String>, Vec<String>) = Criteria::tokens(term)
+        .into_iter()
         .partition(|token| token.chars().count() >= 3);
     if long.is_empty() && short.is_empty() {
         Criteria::Everyone
@@ -146,11 +169,24 @@ impl SearchQuery {
 fn build_search(engine: Engine, search: &PatientSearch) -> Result<SearchQuery, StoreError> {
     let cursor = search.cursor.as_deref().map(decode_cursor).transpose()?;
     let mut query = SearchQuery {
-        sql: format!("SELECT {PATIENT_COLUMNS} FROM patients p WHERE 1 = 1"),
+        sql: String::new(),
         values: Vec::new(),
     };
+    let criteria = criteria_of(&search.term);
+    let rank = match criteria {
+        Criteria::Tokens { .. } => Some(exact_rank(
+            engine,
+            &mut query,
+            &Criteria::tokens(&search.term),
+        )),
+        Criteria::Everyone | Criteria::DateOfBirth(_) => None,
+    };
+    query.sql = format!(
+        "SELECT {PATIENT_COLUMNS}, {} AS search_rank FROM patients p WHERE 1 = 1",
+        rank.as_deref().unwrap_or("CAST(0 AS BIGINT)")
+    );
     let mut conditions = Vec::new();
-    match criteria_of(&search.term) {
+    match criteria {
         Criteria::Everyone => {}
         Criteria::DateOfBirth(dob) => conditions.push(format!("p.dob = {}", query.value(dob))),
         Criteria::Tokens { long, short } => {
@@ -173,12 +209,18 @@ fn build_search(engine: Engine, search: &PatientSearch) -> Result<SearchQuery, S
         let last = query.value(cursor.last_name);
         let first = query.value(cursor.first_name);
         let mrn = query.value(cursor.mrn);
+        let (rank_key, rank_value) = match &rank {
+            Some(rank) => (format!("{rank}, "), format!("{}, ", cursor.rank)),
+            None => (String::new(), String::new()),
+        };
         conditions.push(match engine {
             Engine::Sqlite => format!(
-                "(p.last_name COLLATE NOCASE, p.first_name COLLATE NOCASE, p.mrn) > ({last}, {first}, {mrn})"
+                "({rank_key}p.last_name COLLATE NOCASE, p.first_name COLLATE NOCASE, p.mrn) \
+                 > ({rank_value}{last}, {first}, {mrn})"
             ),
             Engine::Postgres => format!(
-                "(lower(p.last_name), lower(p.first_name), p.mrn) > (lower({last}), lower({first}), {mrn})"
+                "({rank_key}lower(p.last_name), lower(p.first_name), p.mrn) \
+                 > ({rank_value}lower({last}), lower({first}), {mrn})"
             ),
         });
     }
@@ -187,15 +229,45 @@ fn build_search(engine: Engine, search: &PatientSearch) -> Result<SearchQuery, S
         query.sql.push_str(&condition);
     }
     let limit = format!("${}", query.values.len() + 1);
+    let rank_key = if rank.is_some() { "search_rank, " } else { "" };
     query.sql.push_str(&match engine {
         Engine::Sqlite => format!(
-            " ORDER BY p.last_name COLLATE NOCASE, p.first_name COLLATE NOCASE, p.mrn LIMIT {limit}"
+            " ORDER BY {rank_key}p.last_name COLLATE NOCASE, p.first_name COLLATE NOCASE, p.mrn \
+             LIMIT {limit}"
         ),
-        Engine::Postgres => {
-            format!(" ORDER BY lower(p.last_name), lower(p.first_name), p.mrn LIMIT {limit}")
-        }
+        Engine::Postgres => format!(
+            " ORDER BY {rank_key}lower(p.last_name), lower(p.first_name), p.mrn LIMIT {limit}"
+        ),
     });
     Ok(query)
+}
+
+/// The exact-match rank of a row as SQL: 0 when every token equals the first name, the last name or the
+/// MRN, or the whole term equals "first last" or "last first" (case-insensitive); else 1.
+fn exact_rank(engine: Engine, query: &mut SearchQuery, tokens: &[String]) -> String {
+    let equals = |column: &str, value: &str| match engine {
+        Engine::Sqlite => format!("{column} = {value} COLLATE NOCASE"),
+        Engine::Postgres => format!("lower({column}) = {value}"),
+    };
+    let every_token = tokens
+        .iter()
+        .map(|token| {
+            let token = query.value(token.clone());
+            format!(
+                "({} OR {} OR {})",
+                equals("p.first_name", &token),
+                equals("p.last_name", &token),
+                equals("p.mrn", &token)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let whole = query.value(tokens.join(" "));
+    format!(
+        "CAST(CASE WHEN ({every_token}) OR {} OR {} THEN 0 ELSE 1 END AS BIGINT)",
+        equals("(p.first_name || ' ' || p.last_name)", &whole),
+        equals("(p.last_name || ' ' || p.first_name)", &whole)
+    )
 }
 
 /// Every long token through the trigram index. PostgreSQL: the exact expression of the
@@ -283,16 +355,19 @@ fn escape_like(token: &str) -> String {
     escaped
 }
 
-/// The position after a patient in the search order.
-#[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// The position after a patient in the search order: its exact-match rank (0 or 1; 0 when the search
+/// has no rank), then its name and MRN.
+#[derive(Debug, PartialEq, Eq)]
 struct Cursor {
+    rank: u8,
     last_name: String,
     first_name: String,
     mrn: String,
 }
 
-fn encode_cursor(patient: &Patient) -> String {
+fn encode_cursor(rank: i64, patient: &Patient) -> String {
     let cursor = (
+        rank,
         &patient.last_name,
         &patient.first_name,
         patient.mrn.as_str(),
@@ -307,9 +382,13 @@ fn decode_cursor(raw: &str) -> Result<Cursor, StoreError> {
         rule: "expected the next_cursor of a previous search".to_owned(),
     };
     let bytes = URL_SAFE_NO_PAD.decode(raw.trim()).map_err(|_| invalid())?;
-    let (last_name, first_name, mrn): (String, String, String) =
+    let (rank, last_name, first_name, mrn): (u8, String, String, String) =
         serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    if rank > 1 {
+        return Err(invalid());
+    }
     Ok(Cursor {
+        rank,
         last_name,
         first_name,
         mrn,
@@ -345,21 +424,28 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
-        let cursor = URL_SAFE_NO_PAD.encode(br#"["Doe","John","MRN001"]"#);
+        let cursor = URL_SAFE_NO_PAD.encode(br#"[1,"Doe","John","MRN001"]"#);
         assert_eq!(
             decode_cursor(&cursor).ok(),
             Some(Cursor {
+                rank: 1,
                 last_name: "Doe".into(),
                 first_name: "John".into(),
                 mrn: "MRN001".into()
             })
         );
-        assert!(matches!(
-            decode_cursor("not a cursor"),
-            Err(StoreError::Invalid {
-                field: "cursor",
-                ..
-            })
-        ));
+        for garbage in [
+            "not a cursor".to_owned(),
+            URL_SAFE_NO_PAD.encode(br#"[7,"Doe","John","MRN001"]"#),
+            URL_SAFE_NO_PAD.encode(br#"["Doe","John","MRN001"]"#),
+        ] {
+            assert!(matches!(
+                decode_cursor(&garbage),
+                Err(StoreError::Invalid {
+                    field: "cursor",
+                    ..
+                })
+            ));
+        }
     }
 }

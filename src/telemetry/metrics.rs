@@ -143,8 +143,8 @@ pub fn render() -> Option<String> {
     Some(handle.render())
 }
 
-/// One MCP tool call finished. `tool` must be a registered tool name (or `unknown`); `outcome` a short code
-/// such as the audit outcome (`success`, `denied`, `failed`).
+/// One MCP tool call finished. `tool` must be a registered tool name (or `unknown`); `outcome` is `success`
+/// or the tool error's code (`ToolError::code`: `unauthenticated`, `forbidden`, `not_found`, …).
 pub fn record_request(
     transport: &'static str,
     tool: &str,
@@ -192,13 +192,14 @@ pub fn token_issued() {
     counter!(TOKENS_ISSUED).increment(1);
 }
 
-/// A token request or a presented token was refused; `reason` is a short code (`invalid_client`,
-/// `expired`, `revoked`, …).
+/// A token request or a presented token was refused; `reason` is the OAuth error code (`invalid_client`,
+/// `invalid_scope`, …; `invalid_token` for a presented token that is garbage, expired or revoked).
 pub fn token_refused(reason: &'static str) {
     counter!(TOKENS_REFUSED, "reason" => reason).increment(1);
 }
 
-/// A call was refused by a rate limit; `kind` names the limit (`token_endpoint`, `tool_calls`, …).
+/// A call was refused by a rate limit; `kind` names the limit (`client_requests`, `token_requests`,
+/// `failed_authentication`).
 pub fn rate_limited(kind: &'static str) {
     counter!(RATE_LIMITED, "kind" => kind).increment(1);
 }

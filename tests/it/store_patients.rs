@@ -119,7 +119,8 @@ async fn search_matches_names_in_any_order_partially_and_case_insensitively() {
         assert_eq!(found(&db, "doe john").await, ["MRN001"]);
         assert_eq!(found(&db, "Doe, J").await, ["MRN001"]);
         assert_eq!(found(&db, "ohn").await, ["MRN003", "MRN001", "MRN004"]);
-        assert_eq!(found(&db, "JOHN").await, ["MRN003", "MRN001", "MRN004"]);
+        // John Doe is named exactly "John": he comes before the substring matches.
+        assert_eq!(found(&db, "JOHN").await, ["MRN001", "MRN003", "MRN004"]);
         assert_eq!(found(&db, "mrn002").await, ["MRN002"]);
         assert_eq!(found(&db, "1985-06-15").await, ["MRN001", "MRN004"]);
         assert_eq!(found(&db, "smith jane").await, ["MRN002"]);
@@ -137,9 +138,10 @@ async fn search_matches_names_in_any_order_partially_and_case_insensitively() {
 async fn short_terms_match_name_and_mrn_prefixes() {
     for db in TestDb::all().await {
         seed_people(&db).await;
+        // Ali Jo's last name is exactly "jo"; the prefix matches follow in name order.
         assert_eq!(
             found(&db, "jo").await,
-            ["MRN003", "MRN001", "MRN005", "MRN004"]
+            ["MRN005", "MRN003", "MRN001", "MRN004"]
         );
         assert_eq!(found(&db, "J D").await, ["MRN001"]);
         assert_eq!(found(&db, "ma").await, ["MRN004"]);
@@ -186,6 +188,77 @@ async fn search_pages_with_a_cursor_in_a_stable_order() {
             db.store.search_patients(&search("john", 101)).await,
             Err(StoreError::Invalid { field: "limit", .. })
         ));
+    }
+}
+
+/// Every page of `term`, `limit` at a time, as MRNs in the order served.
+async fn all_pages(db: &TestDb, term: &str, limit: u32) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut request = search(term, limit);
+    loop {
+        let page = db.store.search_patients(&request).await.expect("page");
+        assert!(page.patients.len() <= limit as usize);
+        seen.extend(page.patients.into_iter().map(|p| p.mrn.into_string()));
+        match page.next_cursor {
+            Some(cursor) => request.cursor = Some(cursor),
+            None => return seen,
+        }
+    }
+}
+
+#[tokio::test]
+async fn exact_names_rank_before_substring_matches_on_every_page() {
+    for db in TestDb::all().await {
+        let people = [
+            ("MRN101", "Olivia", "Edwards"),
+            ("MRN102", "Olivia", "Howard"),
+            ("MRN103", "Olivia", "Ward"),
+            ("MRN104", "Oliviana", "Ward"),
+            ("MRN105", "Olivia", "Warden"),
+            ("MRN106", "Ward", "Olivia"),
+            ("MRN107", "Olivia", "Ward"),
+            ("MRN108", "Mary Ann", "Smith"),
+            ("MRN109", "Mary", "Annsmith"),
+        ];
+        for (mrn_text, first, last) in people {
+            db.store
+                .insert_patient(&patient(mrn_text, first, last, "1980-01-01"))
+                .await
+                .expect("insert patient");
+        }
+        let olivia_ward = [
+            // Exact: both tokens are whole names (either order), then name order and MRN.
+            "MRN106", "MRN103", "MRN107", // Substring matches in name order.
+            "MRN101", "MRN102", "MRN104", "MRN105",
+        ];
+        let ward = [
+            "MRN106", "MRN103", "MRN107", "MRN104", "MRN101", "MRN102", "MRN105",
+        ];
+        for limit in [1, 2, 3, 100] {
+            assert_eq!(
+                all_pages(&db, "Olivia Ward", limit).await,
+                olivia_ward,
+                "limit {limit}"
+            );
+            assert_eq!(
+                all_pages(&db, "ward, olivia", limit).await,
+                olivia_ward,
+                "limit {limit}"
+            );
+            assert_eq!(all_pages(&db, "WARD", limit).await, ward, "limit {limit}");
+            // The whole term equal to "first last" counts even when the first name has a space.
+            assert_eq!(
+                all_pages(&db, "mary ann smith", limit).await,
+                ["MRN108", "MRN109"],
+                "limit {limit}"
+            );
+        }
+        // An exact MRN is exact too; short-token (prefix) searches rank the same way.
+        assert_eq!(found(&db, "mrn105").await, ["MRN105"]);
+        assert_eq!(
+            all_pages(&db, "ol wa", 2).await,
+            ["MRN106", "MRN103", "MRN107", "MRN104", "MRN105"]
+        );
     }
 }
 
