@@ -19,6 +19,7 @@ use serde::Serialize;
 use super::EhrServer;
 use super::args::{ToolArgs, parse_args, take_access_token};
 use super::error::ToolError;
+use super::views::View;
 use crate::audit::{AuditEvent, Outcome};
 use crate::auth::{Principal, Tool};
 use crate::domain::ids::Mrn;
@@ -51,6 +52,7 @@ pub struct ToolCall<'s> {
     patient: Option<Mrn>,
     started: Instant,
     audited: AtomicBool,
+    view: View,
 }
 
 /// A call that stopped before its tool ran: the caller (if known) and why.
@@ -71,7 +73,7 @@ impl EhrServer {
         let request_id = uuid::Uuid::now_v7().to_string();
         let started = Instant::now();
         match self.admit::<A>(tool, context, arguments, &request_id).await {
-            Ok((principal, args)) => Ok((
+            Ok((principal, view, args)) => Ok((
                 ToolCall {
                     server: self,
                     principal,
@@ -80,6 +82,7 @@ impl EhrServer {
                     tool,
                     started,
                     audited: AtomicBool::new(false),
+                    view,
                 },
                 args,
             )),
@@ -93,7 +96,7 @@ impl EhrServer {
         context: &RequestContext<RoleServer>,
         arguments: JsonObject,
         request_id: &str,
-    ) -> Result<(Principal, A), Refusal> {
+    ) -> Result<(Principal, View, A), Refusal> {
         let refuse = |principal: Option<&Principal>, patient: Option<&Mrn>, error| Refusal {
             principal: principal.cloned(),
             patient: patient.cloned(),
@@ -119,6 +122,8 @@ impl EhrServer {
                 ToolError::from_auth(request_id, error),
             )
         })?;
+        let view = View::take(tool, &mut arguments)
+            .map_err(|error| refuse(Some(&principal), None, error))?;
         let args =
             parse_args::<A>(arguments).map_err(|error| refuse(Some(&principal), None, error))?;
         crate::auth::policy::authorize(&principal, tool, args.patient()).map_err(|error| {
@@ -128,7 +133,7 @@ impl EhrServer {
                 ToolError::from_auth(request_id, error),
             )
         })?;
-        Ok((principal, args))
+        Ok((principal, view, args))
     }
 
     async fn refuse(
@@ -166,10 +171,13 @@ impl EhrServer {
         call: ToolCall<'_>,
         outcome: Result<R, ToolError>,
     ) -> CallToolResult {
-        let outcome = outcome.and_then(|result| {
-            serde_json::to_value(result)
-                .map_err(|error| ToolError::internal(&call.request_id, &error))
-        });
+        let budget = self.services().result_budget;
+        let outcome = outcome
+            .and_then(|result| {
+                serde_json::to_value(result)
+                    .map_err(|error| ToolError::internal(&call.request_id, &error))
+            })
+            .and_then(|value| super::views::fit(&call.view, budget, value));
         let already_audited = call.audited.load(Ordering::Acquire);
         let (audit_outcome, detail) = match &outcome {
             Ok(_) => (Outcome::Success, None),
@@ -243,7 +251,28 @@ impl EhrServer {
     }
 }
 
-impl ToolCall<'_> {
+impl<'s> ToolCall<'s> {
+    /// A read admitted by a request other than `tools/call` (`resources/read`, `prompts/get`) that runs
+    /// a tool's read under that tool's policy row; the request writes its own audit row (`request`).
+    pub(crate) fn for_request(
+        server: &'s EhrServer,
+        principal: Principal,
+        tool: Tool,
+        patient: Option<Mrn>,
+        request_id: String,
+    ) -> Self {
+        Self {
+            server,
+            principal,
+            request_id,
+            tool,
+            patient,
+            started: Instant::now(),
+            audited: AtomicBool::new(false),
+            view: View::default(),
+        }
+    }
+
     pub fn store(&self) -> &crate::store::Store {
         &self.server.services().store
     }

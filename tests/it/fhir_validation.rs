@@ -31,7 +31,7 @@ fn run_validators(resources: &[serde_json::Value]) -> std::process::Output {
 }
 
 /// Runs both validators; fails with their report unless every resource is valid.
-fn validate(resources: &[serde_json::Value]) -> serde_json::Value {
+pub(crate) fn validate(resources: &[serde_json::Value]) -> serde_json::Value {
     let output = run_validators(resources);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(

@@ -31,6 +31,7 @@ mod mcp_client;
 mod mcp_completion;
 mod mcp_http;
 mod mcp_protocol_versions;
+mod mcp_resources;
 mod mcp_resume;
 mod mcp_sdk_clients;
 mod mcp_seed_export;
