@@ -34,6 +34,7 @@ mod mcp_protocol_versions;
 mod mcp_resources;
 mod mcp_resume;
 mod mcp_sdk_clients;
+mod mcp_sdk_generations;
 mod mcp_seed_export;
 mod mcp_support;
 mod mcp_tools;
