@@ -80,3 +80,32 @@ async fn python_sdk2_on_2024_11_05() {
     let summary = python_sdk2("2024-11-05").await;
     assert_full_surface(&summary, "2024-11-05");
 }
+
+async fn typescript_sdk2(protocol: &str) -> Value {
+    let sdk = clients_dir().join("node_modules/@modelcontextprotocol/client");
+    assert!(
+        sdk.exists(),
+        "the TypeScript MCP SDK 2.x is not installed: run tests/clients/setup.sh (scripts/test and .ci/run do)"
+    );
+    let mcp = spawn_mcp_app(&[]).await;
+    let token = mcp.token("copilot-studio").await;
+    let mut command = tokio::process::Command::new("node");
+    command
+        .current_dir(clients_dir())
+        .arg("ts_sdk2_check.mjs")
+        .args([&mcp.mcp_url(), &token, protocol]);
+    let summary = run_client(command).await;
+    mcp.shutdown().await;
+    summary
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typescript_sdk2_at_every_generation() {
+    for protocol in ["2026-07-28", "2025-11-25", "2024-11-05"] {
+        let summary = typescript_sdk2(protocol).await;
+        assert_eq!(summary["protocol_version"], protocol, "{summary}");
+        assert_eq!(summary["tools_listed"], 21, "{summary}");
+        assert_eq!(summary["templates_listed"], 5, "{summary}");
+        assert_eq!(summary["prompts_listed"].as_array().map(Vec::len), Some(4), "{summary}");
+    }
+}
