@@ -275,22 +275,7 @@ async fn prompt_text(
             )
         }
         ClinicalPrompt::MedicationReview => {
-            let mut data = String::new();
-            if let Some(medications) = &summary.active_medications {
-                data.push_str(&markdown::medication_section(
-                    "Active medications",
-                    medications,
-                ));
-            }
-            if let Some(allergies) = &summary.allergies {
-                data.push_str(&markdown::allergy_section(allergies));
-            }
-            if let Some(vitals) = &summary.latest_vital_signs {
-                data.push_str(&markdown::vitals_section(vitals.as_ref()));
-            }
-            if let Some(labs) = &summary.recent_lab_results {
-                data.push_str(&markdown::lab_section("Recent lab results", labs));
-            }
+            let data = sections(&summary, false);
             format!(
                 "Review the medications of {header}. For each active medication check: interactions with \
                  the others, duplicate therapy, conflicts with the recorded allergies, dosing against the \
@@ -300,25 +285,7 @@ async fn prompt_text(
             )
         }
         ClinicalPrompt::DischargeChecklist => {
-            let mut data = String::new();
-            if let Some(medications) = &summary.active_medications {
-                data.push_str(&markdown::medication_section(
-                    "Active medications",
-                    medications,
-                ));
-            }
-            if let Some(allergies) = &summary.allergies {
-                data.push_str(&markdown::allergy_section(allergies));
-            }
-            if let Some(vitals) = &summary.latest_vital_signs {
-                data.push_str(&markdown::vitals_section(vitals.as_ref()));
-            }
-            if let Some(labs) = &summary.recent_lab_results {
-                data.push_str(&markdown::lab_section("Recent lab results", labs));
-            }
-            if let Some(appointments) = &summary.upcoming_appointments {
-                data.push_str(&markdown::appointment_section(appointments));
-            }
+            let data = sections(&summary, true);
             format!(
                 "Write a discharge checklist for {header} as Markdown checkboxes: medication \
                  reconciliation (continue, stop, new — by id), allergy list confirmed, last vitals within \
@@ -330,6 +297,30 @@ async fn prompt_text(
         ClinicalPrompt::LabTrend => String::new(),
     };
     Ok(text)
+}
+
+/// The clinical sections of a summary the caller may see, as Markdown (appointments when asked).
+fn sections(summary: &super::summary::PatientSummaryResult, appointments: bool) -> String {
+    let mut data = String::new();
+    if let Some(medications) = &summary.active_medications {
+        data.push_str(&markdown::medication_section(
+            "Active medications",
+            medications,
+        ));
+    }
+    if let Some(allergies) = &summary.allergies {
+        data.push_str(&markdown::allergy_section(allergies));
+    }
+    if let Some(vitals) = &summary.latest_vital_signs {
+        data.push_str(&markdown::vitals_section(vitals.as_ref()));
+    }
+    if let Some(labs) = &summary.recent_lab_results {
+        data.push_str(&markdown::lab_section("Recent lab results", labs));
+    }
+    if let (true, Some(upcoming)) = (appointments, &summary.upcoming_appointments) {
+        data.push_str(&markdown::appointment_section(upcoming));
+    }
+    data
 }
 
 /// The lab-trend prompt: every component of the matching orders, oldest first, per component.

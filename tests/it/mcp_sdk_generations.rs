@@ -45,7 +45,14 @@ async fn python_sdk2(protocol: &str) -> Value {
     let mut command = tokio::process::Command::new(python);
     command
         .arg(clients_dir().join("python_sdk2_check.py"))
-        .args(["--url", &mcp.mcp_url(), "--token", &token, "--protocol", protocol]);
+        .args([
+            "--url",
+            &mcp.mcp_url(),
+            "--token",
+            &token,
+            "--protocol",
+            protocol,
+        ]);
     let summary = run_client(command).await;
     mcp.shutdown().await;
     summary
@@ -57,10 +64,18 @@ fn assert_full_surface(summary: &Value, protocol: &str) {
     assert_eq!(summary["templates_listed"], 5, "{summary}");
     assert_eq!(
         summary["prompts_listed"],
-        serde_json::json!(["discharge_checklist", "lab_trend", "medication_review", "pre_visit_summary"]),
+        serde_json::json!([
+            "discharge_checklist",
+            "lab_trend",
+            "medication_review",
+            "pre_visit_summary"
+        ]),
         "{summary}"
     );
-    assert!(summary["bundle_entries"].as_u64().unwrap_or(0) >= 4, "{summary}");
+    assert!(
+        summary["bundle_entries"].as_u64().unwrap_or(0) >= 4,
+        "{summary}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,6 +121,10 @@ async fn typescript_sdk2_at_every_generation() {
         assert_eq!(summary["protocol_version"], protocol, "{summary}");
         assert_eq!(summary["tools_listed"], 21, "{summary}");
         assert_eq!(summary["templates_listed"], 5, "{summary}");
-        assert_eq!(summary["prompts_listed"].as_array().map(Vec::len), Some(4), "{summary}");
+        assert_eq!(
+            summary["prompts_listed"].as_array().map(Vec::len),
+            Some(4),
+            "{summary}"
+        );
     }
 }
