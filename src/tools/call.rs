@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -19,6 +20,7 @@ use serde::Serialize;
 use super::EhrServer;
 use super::args::{ToolArgs, parse_args, take_access_token};
 use super::error::ToolError;
+use super::session::BearerPrincipal;
 use super::views::View;
 use crate::audit::{AuditEvent, Outcome};
 use crate::auth::{Principal, Tool};
@@ -49,7 +51,9 @@ pub struct ToolCall<'s> {
     pub principal: Principal,
     pub request_id: String,
     pub tool: Tool,
-    patient: Option<Mrn>,
+    patient: Mutex<Option<Mrn>>,
+    /// What a successful read's audit row says it read (no PHI): set by the tool.
+    detail: Mutex<Option<String>>,
     started: Instant,
     audited: AtomicBool,
     view: View,
@@ -70,14 +74,28 @@ impl EhrServer {
         context: &RequestContext<RoleServer>,
         arguments: JsonObject,
     ) -> Result<(ToolCall<'_>, A), CallToolResult> {
+        self.begin_as(tool, super::session::bearer_of(context), arguments)
+            .await
+            .map_err(|error| error.into_call_tool_result(tool))
+    }
+
+    /// [`Self::begin`] for a caller an HTTP request already authenticated (`bearer`), or none: the same
+    /// steps, the same audit row for a refusal. `Err` is the (audited) refusal.
+    pub(crate) async fn begin_as<A: ToolArgs>(
+        &self,
+        tool: Tool,
+        bearer: Option<BearerPrincipal>,
+        arguments: JsonObject,
+    ) -> Result<(ToolCall<'_>, A), ToolError> {
         let request_id = uuid::Uuid::now_v7().to_string();
         let started = Instant::now();
-        match self.admit::<A>(tool, context, arguments, &request_id).await {
+        match self.admit::<A>(tool, bearer, arguments, &request_id).await {
             Ok((principal, view, args)) => Ok((
                 ToolCall {
                     server: self,
                     principal,
-                    patient: args.patient().cloned(),
+                    patient: Mutex::new(args.patient().cloned()),
+                    detail: Mutex::new(None),
                     request_id,
                     tool,
                     started,
@@ -93,7 +111,7 @@ impl EhrServer {
     async fn admit<A: ToolArgs>(
         &self,
         tool: Tool,
-        context: &RequestContext<RoleServer>,
+        bearer: Option<BearerPrincipal>,
         arguments: JsonObject,
         request_id: &str,
     ) -> Result<(Principal, View, A), Refusal> {
@@ -108,11 +126,7 @@ impl EhrServer {
         let auth = &self.services().auth;
         let principal = self
             .session()
-            .resolve(
-                auth,
-                super::session::bearer_of(context),
-                access_token.as_deref(),
-            )
+            .resolve(auth, bearer, access_token.as_deref())
             .await
             .map_err(|error| refuse(None, None, ToolError::from_auth(request_id, error)))?;
         auth.check_rate_limit(&principal).map_err(|error| {
@@ -142,7 +156,7 @@ impl EhrServer {
         request_id: &str,
         started: Instant,
         refusal: Refusal,
-    ) -> CallToolResult {
+    ) -> ToolError {
         let event = self.audit_event(
             tool,
             request_id,
@@ -161,26 +175,44 @@ impl EhrServer {
             started,
             Some(&refusal.error),
         );
-        refusal.error.into_call_tool_result(tool)
+        refusal.error
     }
 
     /// Everything after a tool's own work: the audit row (unless the write already wrote it), then the
     /// wire result. A read's data leaves only after its audit row is committed.
     pub(crate) async fn finish<R: Serialize>(
         &self,
-        call: ToolCall<'_>,
+        mut call: ToolCall<'_>,
         outcome: Result<R, ToolError>,
     ) -> CallToolResult {
+        let tool = call.tool;
         let budget = self.services().result_budget;
-        let outcome = outcome
-            .and_then(|result| {
-                serde_json::to_value(result)
-                    .map_err(|error| ToolError::internal(&call.request_id, &error))
-            })
-            .and_then(|value| super::views::fit(&call.view, budget, value));
+        let view = std::mem::take(&mut call.view);
+        // The MCP result's compact view and size budget (the FHIR API pages by `_count` instead).
+        match self
+            .finish_as(call, outcome)
+            .await
+            .and_then(|value| super::views::fit(&view, budget, value))
+        {
+            Ok(value) => CallToolResult::structured(value),
+            Err(error) => error.into_call_tool_result(tool),
+        }
+    }
+
+    /// [`Self::finish`] for a caller that is not an MCP client (the FHIR API): the same audit row and
+    /// log line, the result as JSON.
+    pub(crate) async fn finish_as<R: Serialize>(
+        &self,
+        call: ToolCall<'_>,
+        outcome: Result<R, ToolError>,
+    ) -> Result<serde_json::Value, ToolError> {
+        let outcome = outcome.and_then(|result| {
+            serde_json::to_value(result)
+                .map_err(|error| ToolError::internal(&call.request_id, &error))
+        });
         let already_audited = call.audited.load(Ordering::Acquire);
         let (audit_outcome, detail) = match &outcome {
-            Ok(_) => (Outcome::Success, None),
+            Ok(_) => (Outcome::Success, call.detail()),
             Err(error) => (outcome_of(error), Some(error.code().to_owned())),
         };
         if !already_audited {
@@ -188,7 +220,7 @@ impl EhrServer {
                 call.tool,
                 &call.request_id,
                 Some(&call.principal),
-                call.patient.as_ref(),
+                call.patient().as_ref(),
                 audit_outcome,
                 detail,
             );
@@ -201,31 +233,17 @@ impl EhrServer {
                     call.started,
                     Some(&failure),
                 );
-                return failure.into_call_tool_result(call.tool);
+                return Err(failure);
             }
         }
-        match outcome {
-            Ok(value) => {
-                log_finished(
-                    self.session().transport(),
-                    call.tool,
-                    &call.request_id,
-                    call.started,
-                    None,
-                );
-                CallToolResult::structured(value)
-            }
-            Err(error) => {
-                log_finished(
-                    self.session().transport(),
-                    call.tool,
-                    &call.request_id,
-                    call.started,
-                    Some(&error),
-                );
-                error.into_call_tool_result(call.tool)
-            }
-        }
+        log_finished(
+            self.session().transport(),
+            call.tool,
+            &call.request_id,
+            call.started,
+            outcome.as_ref().err(),
+        );
+        outcome
     }
 
     pub(crate) fn audit_event(
@@ -246,7 +264,14 @@ impl EhrServer {
             action: tool.name().to_owned(),
             patient_mrn: patient.cloned(),
             outcome,
-            detail,
+            // A signed-in person's calls name them (`user=…`) beside the client.
+            detail: match principal.and_then(|p| p.user.as_ref()) {
+                Some(user) => Some(match detail {
+                    Some(detail) => format!("user={user} {detail}"),
+                    None => format!("user={user}"),
+                }),
+                None => detail,
+            },
         }
     }
 }
@@ -266,7 +291,8 @@ impl<'s> ToolCall<'s> {
             principal,
             request_id,
             tool,
-            patient,
+            patient: Mutex::new(patient),
+            detail: Mutex::new(None),
             started: Instant::now(),
             audited: AtomicBool::new(false),
             view: View::default(),
@@ -275,6 +301,29 @@ impl<'s> ToolCall<'s> {
 
     pub fn store(&self) -> &crate::store::Store {
         &self.server.services().store
+    }
+
+    /// The patient this call touches (named by its arguments, or found by the tool: the record it read).
+    pub fn patient(&self) -> Option<Mrn> {
+        self.patient.lock().ok().and_then(|patient| patient.clone())
+    }
+
+    /// Records that this call touches `mrn`'s records (its audit row names the patient).
+    pub fn concerns(&self, mrn: &Mrn) {
+        if let Ok(mut patient) = self.patient.lock() {
+            *patient = Some(mrn.clone());
+        }
+    }
+
+    /// What the success audit row says was read (no PHI: a resource type and interaction).
+    pub fn describe(&self, detail: String) {
+        if let Ok(mut slot) = self.detail.lock() {
+            *slot = Some(detail);
+        }
+    }
+
+    fn detail(&self) -> Option<String> {
+        self.detail.lock().ok().and_then(|detail| detail.clone())
     }
 
     /// Whether the policy lets this caller read `mrn`'s record (asked as `get_patient`); used to scope
@@ -298,7 +347,7 @@ impl<'s> ToolCall<'s> {
             self.tool,
             &self.request_id,
             Some(&self.principal),
-            self.patient.as_ref(),
+            self.patient().as_ref(),
             Outcome::Success,
             detail,
         );

@@ -15,6 +15,9 @@
 //! `resources/list` shows a known caller what it may read: the directory, and a patient client's own
 //! chart; the templates cover every patient. Every result fits the result budget ([`super::views`]).
 
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
 use rmcp::model::{
     CacheScope, ListResourceTemplatesResult, ListResourcesResult, ProtocolVersion,
     ReadResourceResult, Resource, ResourceContents, ResourceTemplate,
@@ -374,7 +377,7 @@ async fn read_json(call: &ToolCall<'_>, uri: &ResourceUri) -> Result<Value, Tool
         ResourceUri::Summary(mrn) => to_value(serde_json::to_value(
             read_summary(call, mrn).await?.to_wire(),
         )),
-        ResourceUri::SummaryFhir(mrn) => Ok(fhir_bundle(&read_summary(call, mrn).await?)),
+        ResourceUri::SummaryFhir(mrn) => fhir_bundle(call, &read_summary(call, mrn).await?).await,
         ResourceUri::SummaryMarkdown(_) => Err(ToolError::internal(
             &call.request_id,
             &"the Markdown summary is not JSON",
@@ -382,28 +385,78 @@ async fn read_json(call: &ToolCall<'_>, uri: &ResourceUri) -> Result<Value, Tool
     }
 }
 
-/// The summary as a FHIR R4 `collection` Bundle, from the FHIR mapping (`crate::fhir`).
-fn fhir_bundle(records: &SummaryRecords) -> Value {
+/// When each record of `stamped` was last changed, by its public id.
+fn stamps<T>(
+    stamped: Vec<crate::store::fhir::Stamped<T>>,
+    id: impl Fn(&T) -> String,
+) -> HashMap<String, NaiveDateTime> {
+    stamped
+        .into_iter()
+        .map(|s| (id(&s.record), s.last_updated))
+        .collect()
+}
+
+/// The summary as a FHIR R4 `collection` Bundle, from the FHIR mapping (`crate::fhir`), each resource
+/// with its record's `meta.lastUpdated`. Only the kinds in `records` (what the caller may see) are read.
+async fn fhir_bundle(call: &ToolCall<'_>, records: &SummaryRecords) -> Result<Value, ToolError> {
+    let store = call.store();
+    let fail = |error| call.store_error(error);
+    let mrn = records.mrn();
+    let now = chrono::Utc::now().naive_utc();
+    let at = |stamps: &HashMap<String, NaiveDateTime>, id: String| {
+        stamps.get(&id).copied().unwrap_or(now)
+    };
     let mut resources: Vec<Value> = Vec::new();
     if records.demographics {
-        resources.push(crate::fhir::patient(&records.patient));
-        resources.extend(crate::fhir::coverage(&records.patient));
+        let patient = store.stamped_patient(mrn).await.map_err(fail)?;
+        resources.push(crate::fhir::patient(&patient.record, patient.last_updated));
+        resources.extend(crate::fhir::coverage(&patient.record, patient.last_updated));
     }
-    for medication in records.active_medications.iter().flatten() {
-        resources.push(crate::fhir::medication_request(medication));
+    if let Some(medications) = &records.active_medications {
+        let stamps = stamps(store.patient_medications(mrn).await.map_err(fail)?, |m| {
+            m.medication_id.to_string()
+        });
+        for medication in medications {
+            let when = at(&stamps, medication.medication_id.to_string());
+            resources.push(crate::fhir::medication_request(medication, when));
+        }
     }
-    for allergy in records.allergies.iter().flatten() {
-        resources.push(crate::fhir::allergy_intolerance(allergy));
+    if let Some(allergies) = &records.allergies {
+        let stamps = stamps(store.patient_allergies(mrn).await.map_err(fail)?, |a| {
+            a.allergy_id.to_string()
+        });
+        for allergy in allergies {
+            let when = at(&stamps, allergy.allergy_id.to_string());
+            resources.push(crate::fhir::allergy_intolerance(allergy, when));
+        }
     }
-    for vitals in records.latest_vital_signs.iter().flatten() {
-        resources.extend(crate::fhir::vital_sign_observations(vitals));
+    if let Some(vitals) = &records.latest_vital_signs {
+        let stamps = stamps(store.patient_vital_signs(mrn).await.map_err(fail)?, |v| {
+            v.vital_id.to_string()
+        });
+        for vital in vitals {
+            let when = at(&stamps, vital.vital_id.to_string());
+            resources.extend(crate::fhir::vital_sign_observations(vital, when));
+        }
     }
-    for lab in records.recent_lab_results.iter().flatten() {
-        resources.extend(crate::fhir::lab_observations(lab));
-        resources.push(crate::fhir::diagnostic_report(lab));
+    if let Some(labs) = &records.recent_lab_results {
+        let stamps = stamps(store.patient_lab_results(mrn).await.map_err(fail)?, |l| {
+            l.order_id.to_string()
+        });
+        for lab in labs {
+            let when = at(&stamps, lab.order_id.to_string());
+            resources.extend(crate::fhir::lab_observations(lab, when));
+            resources.push(crate::fhir::diagnostic_report(lab, when));
+        }
     }
-    for appointment in records.upcoming_appointments.iter().flatten() {
-        resources.push(crate::fhir::appointment(appointment));
+    if let Some(appointments) = &records.upcoming_appointments {
+        let stamps = stamps(store.patient_appointments(mrn).await.map_err(fail)?, |a| {
+            a.appointment_id.to_string()
+        });
+        for appointment in appointments {
+            let when = at(&stamps, appointment.appointment_id.to_string());
+            resources.push(crate::fhir::appointment(appointment, when));
+        }
     }
     let entries: Vec<Value> = resources
         .into_iter()
@@ -412,13 +465,13 @@ fn fhir_bundle(records: &SummaryRecords) -> Value {
     let mut bundle = json!({
         "resourceType": "Bundle",
         "type": "collection",
-        "timestamp": crate::fhir::instant(chrono::Utc::now().naive_utc()),
+        "timestamp": crate::fhir::instant(now),
     });
     // FHIR forbids empty arrays: a bundle with nothing the caller may see has no `entry`.
     if !entries.is_empty() {
         bundle["entry"] = Value::Array(entries);
     }
-    bundle
+    Ok(bundle)
 }
 
 #[cfg(test)]

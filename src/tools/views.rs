@@ -385,6 +385,14 @@ fn fit_any(budget: ResultBudget, value: Value) -> Result<Value, ToolError> {
     let Value::Object(mut object) = value else {
         return Err(over_budget(budget));
     };
+    // A FHIR resource (fhir_read, fhir_search) is never reshaped: it pages with `_count` instead.
+    if object.contains_key("resourceType") {
+        return Err(ToolError::InvalidInput(format!(
+            "the FHIR result is larger than the {}-byte result budget (EHR_MCP_RESULT_BUDGET_BYTES); \
+             ask for fewer resources per page (`_count`)",
+            budget.bytes()
+        )));
+    }
     let mut shortened: Vec<String> = Vec::new();
     while json_len(&Value::Object(object.clone())) + CUT_NOTE_BYTES > budget.bytes() {
         let longest = object

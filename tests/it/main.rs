@@ -14,6 +14,10 @@ mod authz_stdio;
 mod oauth;
 mod policy;
 mod signin_api_keys;
+mod signin_browser;
+mod signin_cimd;
+mod signin_flow;
+mod signin_support;
 mod signin_users;
 mod tokens;
 
@@ -21,6 +25,7 @@ mod cli_data;
 mod compat_earlier_system;
 mod compat_shapes;
 mod dataset;
+mod fhir_api;
 mod fhir_validation;
 mod harden_connections;
 mod harden_memory;

@@ -60,7 +60,7 @@ async fn python_sdk2(protocol: &str) -> Value {
 
 fn assert_full_surface(summary: &Value, protocol: &str) {
     assert_eq!(summary["protocol_version"], protocol, "{summary}");
-    assert_eq!(summary["tools_listed"], 21, "{summary}");
+    assert_eq!(summary["tools_listed"], 23, "{summary}");
     assert_eq!(summary["templates_listed"], 5, "{summary}");
     assert_eq!(
         summary["prompts_listed"],
@@ -119,7 +119,7 @@ async fn typescript_sdk2_at_every_generation() {
     for protocol in ["2026-07-28", "2025-11-25", "2024-11-05"] {
         let summary = typescript_sdk2(protocol).await;
         assert_eq!(summary["protocol_version"], protocol, "{summary}");
-        assert_eq!(summary["tools_listed"], 21, "{summary}");
+        assert_eq!(summary["tools_listed"], 23, "{summary}");
         assert_eq!(summary["templates_listed"], 5, "{summary}");
         assert_eq!(
             summary["prompts_listed"].as_array().map(Vec::len),
