@@ -27,7 +27,12 @@ pub async fn start_services(
 ) -> Result<ToolServices, AuthError> {
     let audit = AuditLog::start(store.clone(), AuditOptions::default());
     let auth = AuthService::new(store.clone(), audit.clone(), settings).await?;
-    Ok(ToolServices { store, auth, audit })
+    Ok(ToolServices {
+        store,
+        auth,
+        audit,
+        result_budget: crate::tools::views::ResultBudget::default(),
+    })
 }
 
 pub struct Application {
@@ -53,7 +58,9 @@ impl Application {
         let address = listener.local_addr()?;
         let base_url = args.public_base_url(address.port());
         let settings = args.auth.auth_settings(&base_url)?;
-        let ToolServices { store, auth, audit } = start_services(store, settings).await?;
+        let ToolServices {
+            store, auth, audit, ..
+        } = start_services(store, settings).await?;
         let state = AppState {
             store,
             auth,

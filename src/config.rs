@@ -163,6 +163,15 @@ impl LimitArgs {
     }
 }
 
+/// How much one MCP result may hold, shared by `serve` and `stdio`.
+#[derive(Debug, Clone, Args)]
+pub struct ResultArgs {
+    /// Size budget of one tool result, resource or prompt, bytes of JSON (or Markdown); a longer one is
+    /// cut at an item boundary and says how to get the rest (default 64 KiB, about 16k tokens).
+    #[arg(long, env = "EHR_MCP_RESULT_BUDGET_BYTES", default_value_t = 65_536, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(4_096..=16_777_216))]
+    pub result_budget_bytes: usize,
+}
+
 /// `ehr-mcp serve` settings.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -207,6 +216,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub limits: LimitArgs,
+
+    #[command(flatten)]
+    pub results: ResultArgs,
 }
 
 impl ServeArgs {

@@ -10,7 +10,7 @@ use rmcp::ServiceExt;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{CliError, open_store};
-use crate::config::{AuthArgs, CommonArgs};
+use crate::config::{AuthArgs, CommonArgs, ResultArgs};
 use crate::domain::origin::Transport;
 use crate::tools::{ClientCredentials, EhrServer, Session, ToolServices};
 
@@ -39,12 +39,18 @@ pub struct StdioArgs {
 
     #[command(flatten)]
     pub auth: AuthArgs,
+
+    #[command(flatten)]
+    pub results: ResultArgs,
 }
 
 pub async fn stdio(common: &CommonArgs, args: StdioArgs) -> Result<ExitCode, CliError> {
     let store = open_store(common).await?;
     store.migrate().await?;
-    let tools = Arc::new(build_tool_services(store, &args.auth).await?);
+    let tools = Arc::new(ToolServices {
+        result_budget: crate::tools::views::ResultBudget::new(args.results.result_budget_bytes),
+        ..build_tool_services(store, &args.auth).await?
+    });
     let session = session_from(&args)?;
     if args.client_id.is_some() || args.access_token.is_some() {
         check_identity(&tools, &session).await?;

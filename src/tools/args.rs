@@ -59,7 +59,17 @@ pub fn take_access_token(arguments: &mut JsonObject) -> Result<Option<String>, T
 /// could not read had malformed params (e.g. `arguments` as a string rather than an object). Methods
 /// that protocol 2026-07-28 removed (`initialize`, `logging/setLevel`, `resources/subscribe`, …) and
 /// capabilities we don't offer stay "method not found", which Streamable HTTP answers with 404.
-const KNOWN_METHODS: &[&str] = &["ping", "tools/list", "tools/call", "completion/complete"];
+const KNOWN_METHODS: &[&str] = &[
+    "ping",
+    "tools/list",
+    "tools/call",
+    "completion/complete",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "prompts/list",
+    "prompts/get",
+];
 
 /// The JSON-RPC error for a request rmcp could not read: −32602 (invalid params) for a known method,
 /// −32601 (method not found, the method named as rmcp names it) otherwise.

@@ -21,6 +21,7 @@ use super::EhrServer;
 use super::args::{ToolArgs, parse_args, take_access_token};
 use super::error::ToolError;
 use super::session::BearerPrincipal;
+use super::views::View;
 use crate::audit::{AuditEvent, Outcome};
 use crate::auth::{Principal, Tool};
 use crate::domain::ids::Mrn;
@@ -55,6 +56,7 @@ pub struct ToolCall<'s> {
     detail: Mutex<Option<String>>,
     started: Instant,
     audited: AtomicBool,
+    view: View,
 }
 
 /// A call that stopped before its tool ran: the caller (if known) and why.
@@ -88,7 +90,7 @@ impl EhrServer {
         let request_id = uuid::Uuid::now_v7().to_string();
         let started = Instant::now();
         match self.admit::<A>(tool, bearer, arguments, &request_id).await {
-            Ok((principal, args)) => Ok((
+            Ok((principal, view, args)) => Ok((
                 ToolCall {
                     server: self,
                     principal,
@@ -98,6 +100,7 @@ impl EhrServer {
                     tool,
                     started,
                     audited: AtomicBool::new(false),
+                    view,
                 },
                 args,
             )),
@@ -111,7 +114,7 @@ impl EhrServer {
         bearer: Option<BearerPrincipal>,
         arguments: JsonObject,
         request_id: &str,
-    ) -> Result<(Principal, A), Refusal> {
+    ) -> Result<(Principal, View, A), Refusal> {
         let refuse = |principal: Option<&Principal>, patient: Option<&Mrn>, error| Refusal {
             principal: principal.cloned(),
             patient: patient.cloned(),
@@ -133,6 +136,8 @@ impl EhrServer {
                 ToolError::from_auth(request_id, error),
             )
         })?;
+        let view = View::take(tool, &mut arguments)
+            .map_err(|error| refuse(Some(&principal), None, error))?;
         let args =
             parse_args::<A>(arguments).map_err(|error| refuse(Some(&principal), None, error))?;
         crate::auth::policy::authorize(&principal, tool, args.patient()).map_err(|error| {
@@ -142,7 +147,7 @@ impl EhrServer {
                 ToolError::from_auth(request_id, error),
             )
         })?;
-        Ok((principal, args))
+        Ok((principal, view, args))
     }
 
     async fn refuse(
@@ -177,11 +182,18 @@ impl EhrServer {
     /// wire result. A read's data leaves only after its audit row is committed.
     pub(crate) async fn finish<R: Serialize>(
         &self,
-        call: ToolCall<'_>,
+        mut call: ToolCall<'_>,
         outcome: Result<R, ToolError>,
     ) -> CallToolResult {
         let tool = call.tool;
-        match self.finish_as(call, outcome).await {
+        let budget = self.services().result_budget;
+        let view = std::mem::take(&mut call.view);
+        // The MCP result's compact view and size budget (the FHIR API pages by `_count` instead).
+        match self
+            .finish_as(call, outcome)
+            .await
+            .and_then(|value| super::views::fit(&view, budget, value))
+        {
             Ok(value) => CallToolResult::structured(value),
             Err(error) => error.into_call_tool_result(tool),
         }
@@ -264,7 +276,29 @@ impl EhrServer {
     }
 }
 
-impl ToolCall<'_> {
+impl<'s> ToolCall<'s> {
+    /// A read admitted by a request other than `tools/call` (`resources/read`, `prompts/get`) that runs
+    /// a tool's read under that tool's policy row; the request writes its own audit row (`request`).
+    pub(crate) fn for_request(
+        server: &'s EhrServer,
+        principal: Principal,
+        tool: Tool,
+        patient: Option<Mrn>,
+        request_id: String,
+    ) -> Self {
+        Self {
+            server,
+            principal,
+            request_id,
+            tool,
+            patient: Mutex::new(patient),
+            detail: Mutex::new(None),
+            started: Instant::now(),
+            audited: AtomicBool::new(false),
+            view: View::default(),
+        }
+    }
+
     pub fn store(&self) -> &crate::store::Store {
         &self.server.services().store
     }

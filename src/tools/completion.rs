@@ -5,7 +5,8 @@
 //! prompts and templates added later complete without a change here; other arguments get no values.
 //! Candidates pass the same policy as the tools: MRNs need `search_patients` and each one is shown only if
 //! the caller may open it as `get_patient` (a patient client completes only its own MRN, without a query);
-//! NPIs and names need `search_providers`. Every completion that reaches the store writes one audit row.
+//! NPIs and names need `search_providers`. The caller's rate limit applies as for tools. Every completion
+//! that reaches the policy writes one audit row.
 //!
 //! `logging/setLevel` is accepted for clients of the revisions that have it; the server sends no log
 //! notifications at all, so no level can make PHI reach the client.
@@ -68,9 +69,14 @@ impl EhrServer {
             .resolve(auth, super::session::bearer_of(&context), None)
             .await
             .map_err(|error| ToolError::from_auth(&request_id, error).into_error_data())?;
-        let outcome = self
-            .candidates(&principal, kind, &request.argument.value, &request_id)
-            .await;
+        // The caller's rate limit, as for tools; a limited completion is audited as denied.
+        let outcome = match auth.check_rate_limit(&principal) {
+            Ok(()) => {
+                self.candidates(&principal, kind, &request.argument.value, &request_id)
+                    .await
+            }
+            Err(error) => Err(ToolError::from_auth(&request_id, error)),
+        };
         let (audit_outcome, detail) = match &outcome {
             Ok(_) => (Outcome::Success, kind.as_str().to_owned()),
             Err(error) => (

@@ -12,7 +12,10 @@ use rmcp::handler::server::router::tool::ToolRouter;
 #[allow(deprecated)]
 use rmcp::model::SetLevelRequestParams;
 use rmcp::model::{
-    CompleteRequestParams, CompleteResult, Implementation, ServerCapabilities, ServerConfig,
+    CompleteRequestParams, CompleteResult, GetPromptRequestParams, GetPromptResponse,
+    Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
+    ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
@@ -32,12 +35,17 @@ mod demographics;
 pub mod fhir;
 mod labs;
 mod listing;
+mod markdown;
 mod medications;
 mod patients;
+mod prompts;
 mod providers;
 mod record_change;
+mod request;
+mod resources;
 mod summary;
 mod token_calls;
+pub mod views;
 mod vitals;
 
 pub use call::ToolCall;
@@ -54,6 +62,8 @@ pub struct ToolServices {
     pub store: Store,
     pub auth: AuthService,
     pub audit: AuditLog,
+    /// The size budget of every result (`EHR_MCP_RESULT_BUDGET_BYTES`).
+    pub result_budget: views::ResultBudget,
 }
 
 /// The MCP server: the shared services plus one connection's [`Session`]. Cheap to clone; build one per
@@ -109,9 +119,21 @@ one with `search_patients`. `get_patient_summary` gives demographics, active med
 vitals, recent labs and upcoming appointments in one call. Errors come back as \
 {\"status\": \"error\", \"code\", \"message\", \"tool\"}; `forbidden` means your client's role or scopes do not allow the tool.";
 
-/// Every tool's definition (name, schemas, annotations), sorted by name.
-fn all_tools() -> Vec<rmcp::model::Tool> {
+/// Every tool's definition (name, schemas, annotations), sorted by name, the list tools with their
+/// compact-view arguments (`views::describe`).
+static TOOL_DEFINITIONS: LazyLock<Vec<rmcp::model::Tool>> = LazyLock::new(|| {
+    let mut tools = TOOL_ROUTER.list_all();
+    tools.iter_mut().for_each(views::describe);
+    tools
+});
+
+/// The tools as the router defines them (before `views::describe`).
+fn tool_definitions() -> Vec<rmcp::model::Tool> {
     TOOL_ROUTER.list_all()
+}
+
+fn all_tools() -> Vec<rmcp::model::Tool> {
+    TOOL_DEFINITIONS.clone()
 }
 
 #[tool_handler(router = TOOL_ROUTER)]
@@ -140,12 +162,58 @@ impl ServerHandler for EhrServer {
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_tools()
+                .enable_resources()
+                .enable_prompts()
                 .enable_completions()
                 .enable_logging()
                 .build(),
         )
         .with_server_info(Implementation::new("ehr-mcp", env!("CARGO_PKG_VERSION")))
         .with_instructions(INSTRUCTIONS.to_owned())
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(self.list_resources_for(&context).await)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(self.list_resource_templates_for(&context).await)
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        self.read_resource_at(&request.uri, &context)
+            .await
+            .map(ReadResourceResponse::from)
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(self.list_prompts_for(&context).await)
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        self.get_prompt_named(&request.name, request.arguments.as_ref(), &context)
+            .await
+            .map(GetPromptResponse::from)
     }
 
     async fn complete(

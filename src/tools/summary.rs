@@ -18,7 +18,10 @@ use super::wire::{
 };
 use crate::auth::Tool;
 use crate::auth::{DataKind, policy};
-use crate::domain::clinical::{AllergyStatus, MedicationStatus};
+use crate::domain::clinical::{
+    Allergy, AllergyStatus, Appointment, LabResult, Medication, MedicationStatus, Patient,
+    VitalSigns,
+};
 use crate::domain::ids::Mrn;
 use crate::store::StoreError;
 use crate::store::appointments::AppointmentFilter;
@@ -66,7 +69,7 @@ pub struct PatientSummaryResult {
 }
 
 /// The result key of each summary section.
-fn section_name(kind: DataKind) -> &'static str {
+pub(super) fn section_name(kind: DataKind) -> &'static str {
     match kind {
         DataKind::Demographics => "patient",
         DataKind::Medications => "active_medications",
@@ -121,8 +124,58 @@ async fn get_patient_summary(
     call: &ToolCall<'_>,
     args: GetPatientSummaryArgs,
 ) -> Result<PatientSummaryResult, ToolError> {
+    Ok(summary_records(call, &args.mrn).await?.to_wire())
+}
+
+/// The domain records of a patient summary (the tool, its resources in JSON, Markdown and FHIR, and the
+/// prompts all read this): each section only when the caller may see its kind of data.
+pub(super) struct SummaryRecords {
+    pub patient: Patient,
+    /// Whether the caller may see the demographics (the patient is always read, to tell not found).
+    pub demographics: bool,
+    pub active_medications: Option<Vec<Medication>>,
+    pub allergies: Option<Vec<Allergy>>,
+    /// The latest vital signs (at most one).
+    pub latest_vital_signs: Option<Vec<VitalSigns>>,
+    pub recent_lab_results: Option<Vec<LabResult>>,
+    pub upcoming_appointments: Option<Vec<Appointment>>,
+    /// The kinds of data the caller's scopes do not cover.
+    pub withheld: Vec<DataKind>,
+}
+
+impl SummaryRecords {
+    pub fn mrn(&self) -> &Mrn {
+        &self.patient.mrn
+    }
+
+    pub fn to_wire(&self) -> PatientSummaryResult {
+        PatientSummaryResult {
+            status: Success::Success,
+            mrn: self.mrn().to_string(),
+            patient: self.demographics.then(|| PatientWire::from(&self.patient)),
+            active_medications: self.active_medications.as_deref().map(wire::all),
+            allergies: self.allergies.as_deref().map(wire::all),
+            latest_vital_signs: self
+                .latest_vital_signs
+                .as_ref()
+                .map(|vitals| vitals.first().map(VitalSignsWire::from)),
+            recent_lab_results: self.recent_lab_results.as_deref().map(wire::all),
+            upcoming_appointments: self.upcoming_appointments.as_deref().map(wire::all),
+            withheld: self
+                .withheld
+                .iter()
+                .map(|kind| section_name(*kind))
+                .collect(),
+        }
+    }
+}
+
+/// Reads the summary of `mrn` for `call`'s caller (the policy row of `get_patient_summary` decides).
+pub(super) async fn summary_records(
+    call: &ToolCall<'_>,
+    mrn: &Mrn,
+) -> Result<SummaryRecords, ToolError> {
     let store = call.store();
-    let mrn = &args.mrn;
     let fail = |error| call.store_error(error);
     let sections = policy::policy(Tool::GetPatientSummary).returns;
     let visible = policy::readable(&call.principal, sections);
@@ -158,25 +211,23 @@ async fn get_patient_summary(
     .map_err(fail)?;
     let upcoming = appointments.map(|appointments| {
         appointments
-            .iter()
+            .into_iter()
             .filter(|appointment| appointment.status.holds_slot())
             .take(UPCOMING_APPOINTMENTS as usize)
-            .map(AppointmentWire::from)
             .collect()
     });
-    Ok(PatientSummaryResult {
-        status: Success::Success,
-        mrn: mrn.to_string(),
-        patient: shown(DataKind::Demographics).then(|| PatientWire::from(&patient)),
-        active_medications: medications.as_deref().map(wire::all),
-        allergies: allergies.as_deref().map(wire::all),
-        latest_vital_signs: vitals.map(|vitals| vitals.first().map(VitalSignsWire::from)),
-        recent_lab_results: labs.as_deref().map(wire::all),
+    Ok(SummaryRecords {
+        demographics: shown(DataKind::Demographics),
+        patient,
+        active_medications: medications,
+        allergies,
+        latest_vital_signs: vitals,
+        recent_lab_results: labs,
         upcoming_appointments: upcoming,
         withheld: sections
             .iter()
-            .filter(|kind| !shown(**kind))
-            .map(|kind| section_name(*kind))
+            .copied()
+            .filter(|kind| !shown(*kind))
             .collect(),
     })
 }

@@ -50,6 +50,7 @@ pub fn router(state: &AppState, args: &ServeArgs, public_base_url: &str) -> Rout
         store: state.store.clone(),
         auth: state.auth.clone(),
         audit: state.audit.clone(),
+        result_budget: crate::tools::views::ResultBudget::new(args.results.result_budget_bytes),
     });
     let router = Router::new()
         .route("/healthz", get(health::healthz))

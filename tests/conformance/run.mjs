@@ -21,7 +21,7 @@ const binary = path.resolve(process.argv[2] ?? path.join(here, '../../target/deb
 const suite = path.join(here, 'node_modules/@modelcontextprotocol/conformance/dist/index.js');
 const VERSIONS = ['2025-06-18', '2025-11-25', '2026-07-28'];
 
-/** Scenarios for a server with our tools, completions and logging. */
+/** Scenarios for a server with our tools, resources, prompts, completions and logging. */
 const APPLICABLE = [
   'server-initialize',
   'server-session-lifecycle',
@@ -34,14 +34,13 @@ const APPLICABLE = [
   'server-sse-multiple-streams',
   'dns-rebinding-protection',
   'http-header-validation',
+  'resources-list',
+  'sep-2164-resource-not-found',
+  'prompts-list',
+  'caching',
 ];
-/** Applicable as soon as the server advertises the capability (resources and prompts: the FHIR work). */
-const WHEN_ADVERTISED = {
-  'resources-list': ['resources'],
-  'sep-2164-resource-not-found': ['resources'],
-  'prompts-list': ['prompts'],
-  caching: ['resources', 'prompts'],
-};
+/** The capabilities those scenarios need; the run fails if the server stops advertising one. */
+const REQUIRED_CAPABILITIES = ['tools', 'resources', 'prompts', 'completions'];
 const SUITE_TOOL = "calls a tool only the suite's reference server has";
 const NOT_APPLICABLE = {
   'tools-call-simple-text': `${SUITE_TOOL} (test_simple_text)`,
@@ -57,12 +56,12 @@ const NOT_APPLICABLE = {
   'json-schema-2020-12': `${SUITE_TOOL} (json_schema_2020_12_tool)`,
   'elicitation-sep1034-defaults': `${SUITE_TOOL} (test_elicitation_sep1034_defaults)`,
   'elicitation-sep1330-enums': `${SUITE_TOOL} (test_elicitation_sep1330_enums)`,
-  'resources-read-text': 'reads the fixture test://static-text',
+  'resources-read-text': 'reads the fixture test://static-text (our reads: tests/it/mcp_resources.rs)',
   'resources-read-binary': 'reads the fixture test://static-binary',
   'resources-templates-read': 'reads the fixture template test://template/{id}/data',
   'resources-subscribe': 'subscribes to the fixture test://watched-resource (no subscriptions here)',
   'resources-unsubscribe': 'unsubscribes from the fixture test://watched-resource',
-  'prompts-get-simple': 'gets the fixture prompt test_simple_prompt',
+  'prompts-get-simple': 'gets the fixture prompt test_simple_prompt (our prompts: tests/it/mcp_resources.rs)',
   'prompts-get-with-args': 'gets the fixture prompt test_prompt_with_arguments',
   'prompts-get-embedded-resource': 'gets the fixture prompt test_prompt_with_embedded_resource',
   'prompts-get-with-image': 'gets the fixture prompt test_prompt_with_image',
@@ -174,11 +173,9 @@ async function main() {
     proxy = await startProxy(base, await token(base, dir));
     const mcpUrl = `http://127.0.0.1:${proxy.address().port}/mcp`;
     const advertised = await capabilities(mcpUrl);
+    const missing = REQUIRED_CAPABILITIES.filter((capability) => !advertised[capability]);
+    if (missing.length > 0) throw new Error(`the server does not advertise ${missing.join(', ')}`);
     const scenarios = [...APPLICABLE];
-    for (const [scenario, needs] of Object.entries(WHEN_ADVERTISED)) {
-      if (needs.every((capability) => advertised[capability])) scenarios.push(scenario);
-      else NOT_APPLICABLE[scenario] = `the server does not advertise ${needs.join(' and ')} yet`;
-    }
     const results = path.join(here, 'results');
     fs.rmSync(results, { recursive: true, force: true });
     let passed = 0;

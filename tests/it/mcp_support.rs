@@ -203,6 +203,11 @@ pub async fn spawn_mcp_app(extra: &[&str]) -> McpApp {
 /// The application over `db` holding the earlier system's data (`tests/fixtures/seed_export.json`,
 /// imported) and the demo clients.
 pub async fn spawn_on_seed_export(db: TestDb) -> McpApp {
+    spawn_seed_export_with(db, &[]).await
+}
+
+/// [`spawn_on_seed_export`] with `extra` serve flags.
+pub async fn spawn_seed_export_with(db: TestDb, extra: &[&str]) -> McpApp {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed_export.json");
     ehr_mcp::dataset::import::import_file(&db.store, &path, false)
         .await
@@ -210,7 +215,7 @@ pub async fn spawn_on_seed_export(db: TestDb) -> McpApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let credentials = demo_clients(&db, &dir).await;
     McpApp {
-        app: spawn_app_on(db, &[]).await,
+        app: spawn_app_on(db, extra).await,
         credentials,
         _dir: dir,
     }
