@@ -51,6 +51,8 @@ pub struct ToolCall<'s> {
     patient: Option<Mrn>,
     started: Instant,
     audited: AtomicBool,
+    /// What the success row says beyond the outcome (set by the tool: what it created).
+    detail: std::sync::Mutex<Option<String>>,
 }
 
 /// A call that stopped before its tool ran: the caller (if known) and why.
@@ -70,6 +72,11 @@ impl EhrServer {
     ) -> Result<(ToolCall<'_>, A), CallToolResult> {
         let request_id = uuid::Uuid::now_v7().to_string();
         let started = Instant::now();
+        let peer = self.session().origin_of(context).peer;
+        let named_patient = arguments
+            .get("mrn")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|text| Mrn::parse(text).ok());
         match self.admit::<A>(tool, context, arguments, &request_id).await {
             Ok((principal, args)) => Ok((
                 ToolCall {
@@ -80,10 +87,16 @@ impl EhrServer {
                     tool,
                     started,
                     audited: AtomicBool::new(false),
+                    detail: std::sync::Mutex::new(None),
                 },
                 args,
             )),
-            Err(refusal) => Err(self.refuse(tool, &request_id, started, refusal).await),
+            Err(mut refusal) => {
+                if refusal.patient.is_none() {
+                    refusal.patient = named_patient;
+                }
+                Err(self.refuse(tool, &request_id, started, peer, refusal).await)
+            }
         }
     }
 
@@ -136,8 +149,27 @@ impl EhrServer {
         tool: Tool,
         request_id: &str,
         started: Instant,
+        peer: Option<std::net::IpAddr>,
         refusal: Refusal,
     ) -> CallToolResult {
+        if refusal.principal.is_none() {
+            // A caller who never authenticated: counted into an aggregated row (bounded, not dropped).
+            self.services().audit.record_refusal(crate::audit::Refusal {
+                transport: self.session().transport(),
+                peer,
+                action: tool.name().to_owned(),
+                reason: refusal.error.code().to_owned(),
+                patient: refusal.patient.clone(),
+            });
+            log_finished(
+                self.session().transport(),
+                tool,
+                request_id,
+                started,
+                Some(&refusal.error),
+            );
+            return refusal.error.into_call_tool_result(tool);
+        }
         let event = self.audit_event(
             tool,
             request_id,
@@ -171,8 +203,13 @@ impl EhrServer {
                 .map_err(|error| ToolError::internal(&call.request_id, &error))
         });
         let already_audited = call.audited.load(Ordering::Acquire);
+        let success_detail = call
+            .detail
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
         let (audit_outcome, detail) = match &outcome {
-            Ok(_) => (Outcome::Success, None),
+            Ok(_) => (Outcome::Success, success_detail),
             Err(error) => (outcome_of(error), Some(error.code().to_owned())),
         };
         if !already_audited {
@@ -184,8 +221,18 @@ impl EhrServer {
                 audit_outcome,
                 detail,
             );
-            if let Err(error) = self.services().audit.record(event).await {
-                let failure = ToolError::internal(&call.request_id, &error);
+            if matches!(outcome, Err(ToolError::Unavailable { .. })) {
+                // The database is down: no data leaves, so the caller gets its retryable answer now
+                // and the row is written (or its failure logged) in the background.
+                let audit = self.services().audit.clone();
+                let request_id = call.request_id.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = audit.record(event).await {
+                        tracing::warn!(request_id, %error, "audit row of an unavailable call not written");
+                    }
+                });
+            } else if let Err(error) = self.services().audit.record(event).await {
+                let failure = ToolError::from_audit(&call.request_id, &error);
                 log_finished(
                     self.session().transport(),
                     call.tool,
@@ -244,6 +291,14 @@ impl EhrServer {
 }
 
 impl ToolCall<'_> {
+    /// Sets the detail of this call's success row (no PHI: ids, role, scopes).
+    pub fn set_detail(&self, detail: String) {
+        *self
+            .detail
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(detail);
+    }
+
     pub fn store(&self) -> &crate::store::Store {
         &self.server.services().store
     }
@@ -289,7 +344,7 @@ impl ToolCall<'_> {
                 self.audited.store(true, Ordering::Release);
                 Err(self.store_error(store_error))
             }
-            Err(audit_error) => Err(ToolError::internal(&self.request_id, &audit_error)),
+            Err(audit_error) => Err(ToolError::from_audit(&self.request_id, &audit_error)),
         }
     }
 }
