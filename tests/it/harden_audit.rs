@@ -189,7 +189,7 @@ async fn register_client_names_what_it_created_and_refuses_an_unknown_mrn() {
             .send()
     };
     let created: Value = call(json!({"app_id": "portal-two", "app_name": "Portal Two",
-                                     "role": "patient", "patient_mrn": "MRN002"}))
+                                     "role": "patient", "scopes": "read:patients", "patient_mrn": "MRN002"}))
     .await
     .unwrap()
     .json()
@@ -214,7 +214,7 @@ async fn register_client_names_what_it_created_and_refuses_an_unknown_mrn() {
     assert!(!detail.contains("secret"));
 
     let refused: Value = call(json!({"app_id": "portal-three", "app_name": "Portal Three",
-                                     "role": "patient", "patient_mrn": "MRN999"}))
+                                     "role": "patient", "scopes": "read:patients", "patient_mrn": "MRN999"}))
     .await
     .unwrap()
     .json()
