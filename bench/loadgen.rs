@@ -5,6 +5,7 @@
 //! cargo run --release --example loadgen -- --url http://127.0.0.1:7777 \
 //!     --credentials oauth_clients_credentials.json --transport ws --connections 32 --seconds 20 \
 //!     --tool get_patient --arguments '{"mrn":"MRN001"}'
+//! cargo run --release --example loadgen -- --transport fhir --path 'Patient/MRN001/$everything'
 //! ```
 
 use std::path::PathBuf;
@@ -23,6 +24,8 @@ enum Transport {
     Ws,
     /// MCP Streamable HTTP (`/mcp`), one session per connection.
     Http,
+    /// The FHIR API: `GET /fhir/r4/{path}` with the bearer token, keep-alive per connection.
+    Fhir,
 }
 
 /// Drives audited tool calls against a running server.
@@ -51,6 +54,9 @@ struct Args {
     /// Tool arguments as JSON.
     #[arg(long, default_value = r#"{"mrn":"MRN001"}"#)]
     arguments: String,
+    /// With `--transport fhir`: the request under `/fhir/r4/` (`Patient/MRN001`).
+    #[arg(long, default_value = "Patient/MRN001")]
+    path: String,
 }
 
 #[derive(Default)]
@@ -75,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
             match args.transport {
                 Transport::Ws => ws_worker(&args, &token, arguments, deadline).await,
                 Transport::Http => http_worker(&args, &token, arguments, deadline).await,
+                Transport::Fhir => fhir_worker(&args, &token, deadline).await,
             }
         }));
     }
@@ -209,6 +216,20 @@ async fn http_worker(
     Ok(tally)
 }
 
+async fn fhir_worker(args: &Args, token: &str, deadline: Instant) -> anyhow::Result<Tally> {
+    let client = reqwest::Client::new();
+    let url = format!("{}/fhir/r4/{}", args.url, args.path);
+    let mut tally = Tally::default();
+    while Instant::now() < deadline {
+        let started = Instant::now();
+        let response = client.get(&url).bearer_auth(token).send().await?;
+        let ok = response.status().is_success();
+        response.bytes().await?;
+        record(&mut tally, started, ok);
+    }
+    Ok(tally)
+}
+
 /// The JSON-RPC response in a body that is either JSON or an SSE stream of `data:` lines.
 fn json_rpc_body(body: &str) -> Option<Value> {
     serde_json::from_str(body).ok().or_else(|| {
@@ -243,7 +264,10 @@ fn report(args: &Args, mut total: Tally, elapsed: Duration) {
         "transport={:?} connections={} tool={} seconds={:.1}",
         args.transport,
         args.connections,
-        args.tool,
+        match args.transport {
+            Transport::Fhir => &args.path,
+            _ => &args.tool,
+        },
         elapsed.as_secs_f64()
     );
     println!(

@@ -1,5 +1,7 @@
 //! The demo OAuth clients (PRODUCT §5) and their credentials file `oauth_clients_credentials.json`
-//! (mode 0600), created only when the database has no clients.
+//! (mode 0600), created only when the database has no clients; the demo users (a doctor, a nurse, a
+//! patient bound to MRN001, an admin) and `demo_users.json` beside it (mode 0600), created only when
+//! the database has no users.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -181,11 +183,73 @@ pub async fn ensure_demo_clients(
     })
 }
 
+/// One entry of `demo_users.json`.
+#[derive(Debug, Serialize)]
+pub struct DemoUser {
+    pub username: String,
+    pub password: String,
+    pub role: String,
+    pub patient_mrn: Option<String>,
+}
+
+const DEMO_USERS: &[(&str, &str, Role, Option<&str>)] = &[
+    ("demo.doctor", "Dr. Demo Doctor", Role::Doctor, None),
+    ("demo.nurse", "Demo Nurse", Role::Nurse, None),
+    (
+        "demo.patient",
+        "John Doe (demo patient)",
+        Role::Patient,
+        Some("MRN001"),
+    ),
+    ("demo.admin", "Demo Administrator", Role::Admin, None),
+];
+
+/// Where the demo users' file goes: `demo_users.json` beside the clients' credentials file.
+pub fn demo_users_path(credentials_file: &Path) -> PathBuf {
+    credentials_file.with_file_name("demo_users.json")
+}
+
+/// Creates the demo users when the database has none and writes their passwords to `path` (0600).
+/// Returns a note for the operator.
+pub async fn ensure_demo_users(store: &Store, path: &Path) -> Result<String, AuthError> {
+    if store.count_users().await? > 0 {
+        return Ok(format!(
+            "users already exist; demo users are in {} if it was written before",
+            path.display()
+        ));
+    }
+    let mut created = Vec::with_capacity(DEMO_USERS.len());
+    for (username, display_name, role, mrn) in DEMO_USERS {
+        let invalid = || AuthError::Internal("a demo user is invalid".to_owned());
+        let password = super::users::generate_password();
+        let user = super::users::NewUser {
+            username: crate::domain::user::Username::parse(username).map_err(|_| invalid())?,
+            role: *role,
+            patient_mrn: mrn.map(Mrn::parse).transpose().map_err(|_| invalid())?,
+            display_name: Some((*display_name).to_owned()),
+        };
+        super::users::add(store, user, &password).await?;
+        created.push(DemoUser {
+            username: (*username).to_owned(),
+            password,
+            role: role.as_str().to_owned(),
+            patient_mrn: mrn.map(str::to_owned),
+        });
+    }
+    write_private_file(path, &created)?;
+    Ok(format!(
+        "created {} demo users (demo.doctor, demo.nurse, demo.patient, demo.admin); passwords written \
+         to {} (mode 0600)",
+        created.len(),
+        path.display()
+    ))
+}
+
 /// Writes JSON to `path` readable by the owner only (0600), replacing it atomically.
-fn write_private_file(path: &Path, credentials: &[DemoCredentials]) -> Result<(), AuthError> {
+fn write_private_file(path: &Path, credentials: &impl Serialize) -> Result<(), AuthError> {
     let failed = |what: &str| {
         AuthError::Config(format!(
-            "cannot write the credentials file {}: {what}",
+            "cannot write the private file {}: {what}",
             path.display()
         ))
     };

@@ -18,6 +18,7 @@ use crate::store::Store;
 
 pub mod api_keys;
 pub mod assertion;
+pub mod cimd;
 pub mod clients;
 pub mod demo;
 mod error;
@@ -29,8 +30,10 @@ pub mod policy;
 pub mod registration;
 pub mod scope;
 pub mod secret;
+pub mod signin;
 pub mod token;
 pub mod tool;
+pub mod user_tokens;
 pub mod users;
 mod validation;
 
@@ -167,6 +170,8 @@ struct Inner {
     api_key_touches: DashMap<String, std::time::Instant>,
     /// Dynamic registrations per address.
     registration_limits: limits::Limits,
+    /// Client metadata documents by URL.
+    cimd_cache: DashMap<String, cimd::CachedClient>,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -207,6 +212,7 @@ impl AuthService {
                 known_logins: DashMap::new(),
                 api_key_touches: DashMap::new(),
                 registration_limits: limits::Limits::new(limits::ThrottleSettings::default()),
+                cimd_cache: DashMap::new(),
                 store,
                 audit,
                 keys,

@@ -60,6 +60,17 @@ const PRESCRIBERS: &[Role] = &[Doctor, System];
 const ADMINS: &[Role] = &[Admin];
 const ALLERGY_RECORDERS: &[Role] = &[Doctor, Nurse];
 
+/// Every kind the FHIR API serves (`fhir_read`, `fhir_search`, `/fhir/r4/`); AuditEvent is not served.
+const FHIR: &[DataKind] = &[
+    Demographics,
+    Providers,
+    Appointments,
+    Medications,
+    Allergies,
+    VitalSigns,
+    LabResults,
+];
+
 /// Every section of a patient summary.
 const SUMMARY: &[DataKind] = &[
     Demographics,
@@ -112,6 +123,15 @@ pub const fn policy(tool: Tool) -> ToolPolicy {
             patient_scoped: true,
             patient_access: ReadOwn,
             returns: SUMMARY,
+        },
+        T::FhirRead | T::FhirSearch => ToolPolicy {
+            tool,
+            access: Access::AnyReturnedKind,
+            roles: CLINICAL_READERS,
+            // Which patient (if any) depends on the resource: `authorize_read` binds it per kind.
+            patient_scoped: false,
+            patient_access: ReadOwn,
+            returns: FHIR,
         },
         T::SearchPatients => row(tool, Scope::ReadPatients, STAFF, false, NoPatients, &[Demographics]),
         T::CreatePatient => row(tool, Scope::WritePatients, STAFF, false, NoPatients, &[Demographics]),
@@ -215,6 +235,49 @@ pub fn authorize(
         ));
     }
     Ok(())
+}
+
+/// May `principal` read data of `kind` through `tool` (a tool returning several kinds: the FHIR reads),
+/// about `patient` (whose record it is; `None` for the provider directory or a search across patients)?
+/// The tool's own rule, then: the kind is one the tool returns, the caller may read it, and a patient
+/// client reads clinical data of its own patient only.
+pub fn authorize_read(
+    principal: &Principal,
+    tool: Tool,
+    kind: DataKind,
+    patient: Option<&Mrn>,
+) -> Result<(), AuthError> {
+    let policy = policy(tool);
+    authorize_tool(principal, &policy)?;
+    if !policy.returns.contains(&kind) {
+        return Err(AuthError::Forbidden(format!(
+            "{tool} does not return {kind:?}"
+        )));
+    }
+    if !may_read(principal, kind) {
+        return Err(AuthError::Forbidden(format!(
+            "missing scope {}",
+            kind.read_scope()
+        )));
+    }
+    if principal.role == Role::Patient
+        && kind.is_clinical()
+        && (patient.is_none() || patient != principal.patient.as_ref())
+    {
+        return Err(AuthError::Forbidden(
+            "patient clients may only access their own records".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// The patient whose records alone `principal` may read: its own patient, for a patient client.
+/// Searches that name no patient are confined to it.
+pub fn compartment(principal: &Principal) -> Option<&Mrn> {
+    match principal.role {
+        Role::Patient => principal.patient.as_ref(),
+        _ => None,
+    }
 }
 
 fn authorize_tool(principal: &Principal, policy: &ToolPolicy) -> Result<(), AuthError> {

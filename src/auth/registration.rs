@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::access::Role;
 use crate::domain::ids::ClientId;
+use crate::store::Store;
 use crate::store::grants::ClientRedirectRecord;
 
 use super::clients::NewClient;
@@ -114,7 +115,7 @@ impl AuthMethod {
         }
     }
 
-    fn parse(raw: &str) -> Result<Self, AuthError> {
+    pub fn parse(raw: &str) -> Result<Self, AuthError> {
         match raw {
             "none" => Ok(Self::None),
             "client_secret_basic" => Ok(Self::ClientSecretBasic),
@@ -131,6 +132,7 @@ impl AuthMethod {
 #[derive(Debug, Clone)]
 pub struct RedirectClient {
     pub client_id: ClientId,
+    pub app_id: String,
     pub app_name: String,
     pub redirect_uris: Vec<String>,
     pub grant_types: Vec<String>,
@@ -201,7 +203,12 @@ impl RegisteredBy {
     }
 }
 
-fn checked_grants(grants: Option<Vec<String>>, operator: bool) -> Result<Vec<String>, AuthError> {
+/// The grant types a registration may hold (`operator`: also `client_credentials`; else
+/// `authorization_code` must be among them). Absent: authorization code and refresh token.
+pub fn checked_grants(
+    grants: Option<Vec<String>>,
+    operator: bool,
+) -> Result<Vec<String>, AuthError> {
     let grants = grants.unwrap_or_else(|| USER_GRANTS.iter().map(|g| (*g).to_owned()).collect());
     for grant in &grants {
         let allowed =
@@ -251,7 +258,18 @@ impl AuthService {
         let allowed = ScopeSet::all_clinical().with(Scope::ReadOwnRecords);
         let scopes = match request.scope.as_deref().map(str::trim) {
             None | Some("") => allowed,
-            Some(raw) => ScopeSet::parse_request(raw)?.grant(allowed)?,
+            // Clients often ask for every scope the metadata lists: they get what they may hold.
+            Some(raw) => {
+                let asked = ScopeSet::parse_request(raw)?;
+                let held = asked.named().intersection(allowed);
+                if held.is_empty() {
+                    return Err(AuthError::InvalidClientMetadata(
+                        "none of the requested scopes is available to registered clients"
+                            .to_owned(),
+                    ));
+                }
+                held
+            }
         };
         let name = request
             .client_name
@@ -298,8 +316,7 @@ impl AuthService {
         })
     }
 
-    /// Gives an existing client redirect URIs and grant types (the CLI's `client register
-    /// --redirect-uri`; the operator may name any https host).
+    /// Gives an existing client redirect URIs and grant types (the operator may name any https host).
     pub async fn set_client_redirects(
         &self,
         client_id: &ClientId,
@@ -307,16 +324,7 @@ impl AuthService {
         grant_types: Vec<String>,
         method: AuthMethod,
     ) -> Result<(), AuthError> {
-        self.settings().redirects.check_all(redirect_uris, true)?;
-        let grants = checked_grants(Some(grant_types), true)?;
-        self.save_redirects(
-            client_id,
-            redirect_uris,
-            &grants,
-            method,
-            RegisteredBy::Operator,
-        )
-        .await
+        save_operator_redirects(self.store(), client_id, redirect_uris, grant_types, method).await
     }
 
     pub(super) async fn save_redirects(
@@ -327,16 +335,7 @@ impl AuthService {
         method: AuthMethod,
         by: RegisteredBy,
     ) -> Result<(), AuthError> {
-        let record = ClientRedirectRecord {
-            client_id: client_id.as_str().to_owned(),
-            redirect_uris: serde_json::to_string(redirect_uris)
-                .map_err(|_| AuthError::Internal("cannot encode redirect URIs".to_owned()))?,
-            grant_types: grants.join(" "),
-            auth_method: method.as_str().to_owned(),
-            registered_by: by.as_str().to_owned(),
-        };
-        self.store().save_client_redirects(&record).await?;
-        Ok(())
+        save_redirect_record(self.store(), client_id, redirect_uris, grants, method, by).await
     }
 
     /// The authorization-code settings of a client, or `None` for a machine-only client. A `client_id`
@@ -371,6 +370,7 @@ impl AuthService {
         let corrupt = || AuthError::Internal("stored client settings are invalid".to_owned());
         Ok(Some(RedirectClient {
             client_id: client.client_id,
+            app_id: client.app_id,
             app_name: client.app_name,
             redirect_uris: serde_json::from_str(&settings.redirect_uris).map_err(|_| corrupt())?,
             grant_types: settings
@@ -382,6 +382,48 @@ impl AuthService {
             scopes: ScopeSet::parse_canonical(&client.scopes).map_err(|_| corrupt())?,
         }))
     }
+}
+
+/// Gives an existing client redirect URIs and grant types: the command line's `client register
+/// --redirect-uri` (the operator may name any https host; loopback http as always).
+pub async fn save_operator_redirects(
+    store: &Store,
+    client_id: &ClientId,
+    redirect_uris: &[String],
+    grant_types: Vec<String>,
+    method: AuthMethod,
+) -> Result<(), AuthError> {
+    RedirectPolicy::new(&[]).check_all(redirect_uris, true)?;
+    let grants = checked_grants(Some(grant_types), true)?;
+    save_redirect_record(
+        store,
+        client_id,
+        redirect_uris,
+        &grants,
+        method,
+        RegisteredBy::Operator,
+    )
+    .await
+}
+
+async fn save_redirect_record(
+    store: &Store,
+    client_id: &ClientId,
+    redirect_uris: &[String],
+    grants: &[String],
+    method: AuthMethod,
+    by: RegisteredBy,
+) -> Result<(), AuthError> {
+    let record = ClientRedirectRecord {
+        client_id: client_id.as_str().to_owned(),
+        redirect_uris: serde_json::to_string(redirect_uris)
+            .map_err(|_| AuthError::Internal("cannot encode redirect URIs".to_owned()))?,
+        grant_types: grants.join(" "),
+        auth_method: method.as_str().to_owned(),
+        registered_by: by.as_str().to_owned(),
+    };
+    store.save_client_redirects(&record).await?;
+    Ok(())
 }
 
 #[cfg(test)]

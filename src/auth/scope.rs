@@ -194,6 +194,13 @@ pub struct ScopeRequest {
 }
 
 impl ScopeRequest {
+    /// Every scope the request names, wildcards expanded (to cut to what a holder may have).
+    pub fn named(&self) -> ScopeSet {
+        self.wildcards
+            .iter()
+            .fold(self.exact, |set, group| set.union(*group))
+    }
+
     /// What to grant a client allowed `allowed`: exact scopes must all be allowed (else `invalid_scope`,
     /// naming the first one missing); a wildcard group grants its allowed part and must not come out empty.
     pub fn grant(&self, allowed: ScopeSet) -> Result<ScopeSet, AuthError> {

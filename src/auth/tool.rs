@@ -47,6 +47,8 @@ tools! {
     RecordVitalSigns => "record_vital_signs",
     GetAllergies => "get_allergies",
     AddAllergy => "add_allergy",
+    FhirRead => "fhir_read",
+    FhirSearch => "fhir_search",
 }
 
 impl Tool {
@@ -144,6 +146,6 @@ mod tests {
             assert_eq!(Tool::from_name(tool.name()), Some(*tool));
         }
         assert_eq!(Tool::from_name("drop_tables"), None);
-        assert_eq!(Tool::ALL.len(), 23);
+        assert_eq!(Tool::ALL.len(), 25);
     }
 }

@@ -8,6 +8,9 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use crate::audit::{AuditEvent, AuditLog, AuditOptions, Outcome, Transport};
+use crate::auth::registration::{
+    AuthMethod, RedirectPolicy, checked_grants, save_operator_redirects,
+};
 use crate::auth::{AuthError, NewClient, api_keys, clients};
 use crate::domain::access::Role;
 use crate::domain::ids::{ClientId, Mrn};
@@ -74,6 +77,18 @@ pub struct RegisterArgs {
     /// Requests per hour (default 1000).
     #[arg(long)]
     pub rate_limit: Option<i64>,
+    /// A redirect URI for the authorization code flow (repeat for several; any https host, or
+    /// loopback http). People then sign in through this client (Copilot Studio "Manual", Claude).
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// Grant types with --redirect-uri (comma-separated): authorization_code, refresh_token,
+    /// client_credentials.
+    #[arg(long, value_delimiter = ',', requires = "redirect_uris")]
+    pub grant_types: Vec<String>,
+    /// How the client authenticates at the token endpoint with --redirect-uri: client_secret_basic
+    /// (default), client_secret_post, or none (a public client: PKCE only).
+    #[arg(long, requires = "redirect_uris")]
+    pub token_endpoint_auth_method: Option<String>,
 }
 
 pub(super) fn usage(error: AuthError) -> CliError {
@@ -128,6 +143,25 @@ async fn register(store: &Store, args: RegisterArgs) -> Result<ExitCode, CliErro
         })?),
         None => None,
     };
+    let redirects = if args.redirect_uris.is_empty() {
+        None
+    } else {
+        let method = AuthMethod::parse(
+            args.token_endpoint_auth_method
+                .as_deref()
+                .unwrap_or("client_secret_basic"),
+        )
+        .map_err(usage)?;
+        let grants = checked_grants(
+            (!args.grant_types.is_empty()).then(|| args.grant_types.clone()),
+            true,
+        )
+        .map_err(usage)?;
+        RedirectPolicy::new(&[])
+            .check_all(&args.redirect_uris, true)
+            .map_err(usage)?;
+        Some((args.redirect_uris.clone(), grants, method))
+    };
     let registered = clients::register(
         store,
         NewClient {
@@ -143,8 +177,17 @@ async fn register(store: &Store, args: RegisterArgs) -> Result<ExitCode, CliErro
     )
     .await
     .map_err(usage)?;
+    let mut shown = json!(registered);
+    if let Some((uris, grants, method)) = redirects {
+        save_operator_redirects(store, &registered.client_id, &uris, grants.clone(), method)
+            .await
+            .map_err(usage)?;
+        shown["redirect_uris"] = json!(uris);
+        shown["grant_types"] = json!(grants);
+        shown["token_endpoint_auth_method"] = json!(method.as_str());
+    }
     audit(store, "client.register", &registered.client_id).await?;
-    println!("{}", pretty(&json!(registered))?);
+    println!("{}", pretty(&shown)?);
     Ok(ExitCode::SUCCESS)
 }
 

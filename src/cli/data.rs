@@ -71,6 +71,11 @@ pub async fn seed(store: &Store, args: SeedArgs) -> Result<ExitCode, CliError> {
             .await
             .map_err(|error| CliError::Failed(anyhow::Error::new(error)))?;
         println!("{}", outcome.message());
+        let users_file = crate::auth::demo::demo_users_path(&args.credentials_file);
+        let note = crate::auth::demo::ensure_demo_users(store, &users_file)
+            .await
+            .map_err(|error| CliError::Failed(anyhow::Error::new(error)))?;
+        println!("{note}");
         if demo::load_demo_data_if_empty(store).await.map_err(failed)? {
             println!("demo data loaded: {}", store_counts(store).await?);
         } else {

@@ -24,6 +24,11 @@ pub async fn serve(common: &CommonArgs, args: ServeArgs) -> Result<ExitCode, Cli
             .await
             .map_err(|error| CliError::Failed(anyhow::Error::new(error)))?;
         eprintln!("{}", outcome.message());
+        let users_file = crate::auth::demo::demo_users_path(&args.credentials_file);
+        let note = crate::auth::demo::ensure_demo_users(&store, &users_file)
+            .await
+            .map_err(|error| CliError::Failed(anyhow::Error::new(error)))?;
+        eprintln!("{note}");
     }
     if args.demo
         && crate::dataset::demo::load_demo_data_if_empty(&store)
@@ -55,7 +60,8 @@ fn banner(application: &Application) -> String {
         .unwrap_or_else(|| public.to_owned());
     let mut banner = format!(
         "ehr-mcp listening on {}\n  MCP (Streamable HTTP): {public}/mcp\n  MCP (WebSocket):       \
-         {websocket}/ws\n  OAuth token endpoint:  {public}/oauth/token",
+         {websocket}/ws\n  OAuth token endpoint:  {public}/oauth/token\n  Sign-in (browser):     \
+         {public}/oauth/authorize (people; see docs/CLIENTS.md)",
         application.listen_url()
     );
     if public != application.listen_url() {

@@ -238,8 +238,11 @@ impl Generator {
         let date = NaiveDate::parse_from_str(&appointment.date, "%Y-%m-%d").ok();
         let time = AppointmentTime::parse(&appointment.time).ok();
         if let (Some(provider), Some(date), Some(time)) = (provider, date, time) {
-            let minutes = time.slot.num_seconds_from_midnight() / 60;
-            self.taken_slots.insert(slot_key(provider, date, minutes));
+            let start = time.slot.num_seconds_from_midnight() / 60;
+            let duration = u32::try_from(appointment.duration_minutes).unwrap_or(0);
+            for minutes in half_hours_covered(start, duration) {
+                self.taken_slots.insert(slot_key(provider, date, minutes));
+            }
         }
     }
 
@@ -247,14 +250,23 @@ impl Generator {
         if self.providers.is_empty() {
             return None;
         }
+        // The visit's length decides how many half-hour slots it occupies: one provider's bookings
+        // never overlap (the database refuses overlapping slots, migration 0003).
+        let (kind, duration_minutes) = pick(rng, words::APPOINTMENT_TYPES);
+        let duration = u32::try_from(duration_minutes).unwrap_or(0);
         let (index, date, slot) = (0..20).find_map(|_| {
             let index = rng.random_range(0..self.providers.len());
             let date = reference_date() + Duration::days(rng.random_range(-365..120));
             let slot = rng.random_range(0..SLOTS_PER_DAY);
-            let minutes = 8 * 60 + slot * 30;
             let weekend = matches!(date.weekday(), Weekday::Sat | Weekday::Sun);
-            (!weekend && self.taken_slots.insert(slot_key(index, date, minutes)))
-                .then_some((index, date, slot))
+            let keys: Vec<u64> = half_hours_covered(8 * 60 + slot * 30, duration)
+                .map(|minutes| slot_key(index, date, minutes))
+                .collect();
+            let free = !weekend && keys.iter().all(|key| !self.taken_slots.contains(key));
+            free.then(|| {
+                self.taken_slots.extend(keys);
+                (index, date, slot)
+            })
         })?;
         let provider = &self.providers[index];
         let (hour, minute) = (8 + slot / 2, (slot % 2) * 30);
@@ -290,7 +302,6 @@ impl Generator {
                 ],
             )
         };
-        let (kind, duration_minutes) = pick(rng, words::APPOINTMENT_TYPES);
         let department = provider.department.clone();
         let number = self.next[0];
         self.next[0] += 1;
@@ -354,6 +365,13 @@ fn allergies(
             notes: None,
         });
     }
+}
+
+/// The starting minutes of the half-hour slots that `[start, start + duration)` overlaps.
+fn half_hours_covered(start: u32, duration: u32) -> impl Iterator<Item = u32> {
+    let first = start / 30 * 30;
+    let end = start + duration.max(1);
+    (first..end).step_by(30)
 }
 
 /// One number per (provider, day, minute of the day) for the set of booked slots.

@@ -16,7 +16,8 @@ pub fn audit_event(record: &AuditRecord) -> Resource {
     prune(json!({
         "resourceType": "AuditEvent",
         "id": format!("audit-{}", record.seq),
-        "meta": meta(None, recorded),
+        // An audit row never changes: it was last updated when it was recorded.
+        "meta": recorded.map(|at| meta(None, at)),
         "type": { "system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation" },
         "subtype": [{ "system": TOOL_SYSTEM, "code": record.action, "display": record.action }],
         "action": "E",

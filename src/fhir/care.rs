@@ -1,9 +1,9 @@
 //! Appointment, MedicationRequest and AllergyIntolerance.
 
-use chrono::{Duration, NaiveDate};
+use chrono::{Duration, NaiveDate, NaiveDateTime};
 use serde_json::{Value, json};
 
-use super::{Resource, coded, date_time, instant, meta, prune, reference, text_concept, timestamp};
+use super::{Resource, coded, date_time, instant, meta, prune, reference, text_concept};
 use crate::domain::clinical::{
     Allergy, AllergySeverity, AllergyStatus, Appointment, AppointmentStatus, Medication,
     MedicationStatus,
@@ -21,7 +21,7 @@ pub fn appointment_status(status: AppointmentStatus) -> &'static str {
     }
 }
 
-pub fn appointment(appointment: &Appointment) -> Resource {
+pub fn appointment(appointment: &Appointment, last_updated: NaiveDateTime) -> Resource {
     let start = NaiveDate::parse_from_str(&appointment.date, "%Y-%m-%d")
         .ok()
         .zip(AppointmentTime::parse(&appointment.time).ok())
@@ -35,7 +35,7 @@ pub fn appointment(appointment: &Appointment) -> Resource {
     prune(json!({
         "resourceType": "Appointment",
         "id": appointment.appointment_id.as_str(),
-        "meta": meta(None, None),
+        "meta": meta(None, last_updated),
         "status": appointment_status(appointment.status),
         "appointmentType": appointment.appointment_type.as_deref().map(text_concept),
         "serviceType": [appointment.department.as_deref().map(text_concept)],
@@ -64,7 +64,7 @@ pub fn medication_status(status: MedicationStatus) -> &'static str {
 }
 
 /// US Core MedicationRequest; the prescriber is a name only, so `requester` is a display.
-pub fn medication_request(medication: &Medication) -> Resource {
+pub fn medication_request(medication: &Medication, last_updated: NaiveDateTime) -> Resource {
     let dosage_text = [
         medication.dosage.as_deref(),
         medication.frequency.as_deref(),
@@ -79,7 +79,7 @@ pub fn medication_request(medication: &Medication) -> Resource {
         "id": medication.medication_id.as_str(),
         "meta": meta(
             Some("http://hl7.org/fhir/us/core/StructureDefinition/us-core-medicationrequest"),
-            medication.prescribed_date.as_deref().and_then(timestamp),
+            last_updated,
         ),
         "status": medication_status(medication.status),
         "intent": "order",
@@ -121,7 +121,7 @@ pub fn allergy_severity(severity: AllergySeverity) -> (&'static str, &'static st
 }
 
 /// US Core AllergyIntolerance; the reaction text becomes the manifestation.
-pub fn allergy_intolerance(allergy: &Allergy) -> Resource {
+pub fn allergy_intolerance(allergy: &Allergy, last_updated: NaiveDateTime) -> Resource {
     let (criticality, reaction_severity) = allergy_severity(allergy.severity);
     let reaction = allergy.reaction.as_deref().map(|reaction| {
         json!({ "manifestation": [text_concept(reaction)], "severity": reaction_severity })
@@ -131,7 +131,7 @@ pub fn allergy_intolerance(allergy: &Allergy) -> Resource {
         "id": allergy.allergy_id.as_str(),
         "meta": meta(
             Some("http://hl7.org/fhir/us/core/StructureDefinition/us-core-allergyintolerance"),
-            allergy.onset_date.as_deref().and_then(timestamp),
+            last_updated,
         ),
         "clinicalStatus": allergy_clinical_status(allergy.status),
         "verificationStatus": coded(

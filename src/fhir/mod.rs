@@ -10,9 +10,11 @@ use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::{Value, json};
 
 mod audit_event;
+pub mod capability;
 mod care;
 mod observations;
 mod people;
+pub mod search;
 
 pub use audit_event::audit_event;
 pub use care::{allergy_intolerance, appointment, medication_request};
@@ -37,12 +39,11 @@ pub fn reference(resource_type: &str, id: &str) -> Value {
     json!({ "reference": format!("{resource_type}/{id}") })
 }
 
-/// `meta` with the US Core profile and, when the record carries a time, `lastUpdated`.
-fn meta(profile: Option<&str>, last_updated: Option<NaiveDateTime>) -> Value {
+/// `meta` with `lastUpdated` (when the record last changed on this server: its `updated_at`) and the
+/// profile it claims.
+fn meta(profile: Option<&str>, last_updated: NaiveDateTime) -> Value {
     let mut meta = serde_json::Map::new();
-    if let Some(at) = last_updated {
-        meta.insert("lastUpdated".into(), Value::String(instant(at)));
-    }
+    meta.insert("lastUpdated".into(), Value::String(instant(last_updated)));
     if let Some(profile) = profile {
         meta.insert("profile".into(), json!([profile]));
     }
@@ -131,12 +132,18 @@ pub fn searchset(
     }))
 }
 
+/// An entry; its `fullUrl` is absolute under `base`, or relative (`Type/id`) when `base` is empty.
 fn entry(base: &str, resource: Resource) -> Value {
-    let url = format!(
-        "{base}/{}/{}",
+    let path = format!(
+        "{}/{}",
         resource["resourceType"].as_str().unwrap_or_default(),
         resource["id"].as_str().unwrap_or_default()
     );
+    let url = if base.is_empty() {
+        path
+    } else {
+        format!("{base}/{path}")
+    };
     json!({ "fullUrl": url, "resource": resource, "search": { "mode": "match" } })
 }
 
@@ -148,21 +155,31 @@ pub fn operation_outcome(severity: &str, code: &str, diagnostics: &str) -> Resou
     })
 }
 
-/// Every resource of a data set: Practitioners, Patients (with Coverage), Appointments,
-/// MedicationRequests, AllergyIntolerances, vital-sign Observations, lab Observations and DiagnosticReports.
-pub fn dataset_resources(dataset: &crate::dataset::Dataset) -> Vec<Resource> {
-    let mut resources: Vec<Resource> = dataset.providers.iter().map(practitioner).collect();
+/// Every resource of a data set, each last updated `at`: Practitioners, Patients (with Coverage),
+/// Appointments, MedicationRequests, AllergyIntolerances, vital-sign Observations, lab Observations and
+/// DiagnosticReports.
+pub fn dataset_resources(dataset: &crate::dataset::Dataset, at: NaiveDateTime) -> Vec<Resource> {
+    let mut resources: Vec<Resource> = dataset
+        .providers
+        .iter()
+        .map(|record| practitioner(record, at))
+        .collect();
     for record in &dataset.patients {
-        resources.push(patient(record));
-        resources.extend(coverage(record));
+        resources.push(patient(record, at));
+        resources.extend(coverage(record, at));
     }
-    resources.extend(dataset.appointments.iter().map(appointment));
-    resources.extend(dataset.medications.iter().map(medication_request));
-    resources.extend(dataset.allergies.iter().map(allergy_intolerance));
-    resources.extend(dataset.vitals.iter().flat_map(vital_sign_observations));
+    resources.extend(dataset.appointments.iter().map(|r| appointment(r, at)));
+    resources.extend(dataset.medications.iter().map(|r| medication_request(r, at)));
+    resources.extend(dataset.allergies.iter().map(|r| allergy_intolerance(r, at)));
+    resources.extend(
+        dataset
+            .vitals
+            .iter()
+            .flat_map(|r| vital_sign_observations(r, at)),
+    );
     for lab in &dataset.labs {
-        resources.extend(lab_observations(lab));
-        resources.push(diagnostic_report(lab));
+        resources.extend(lab_observations(lab, at));
+        resources.push(diagnostic_report(lab, at));
     }
     resources
 }

@@ -2,6 +2,7 @@
 //! pressure as the 85354-9 panel), laboratory results (one Observation per component) and the
 //! DiagnosticReport of each lab order.
 
+use chrono::NaiveDateTime;
 use serde_json::{Value, json};
 
 use super::{
@@ -98,6 +99,7 @@ fn vital_category() -> Value {
 
 fn vital_base(
     vitals: &VitalSigns,
+    last_updated: NaiveDateTime,
     suffix: &str,
     profile: &str,
     code: Value,
@@ -108,7 +110,7 @@ fn vital_base(
         "id": format!("{}-{suffix}", vitals.vital_id.as_str()),
         "meta": meta(
             Some(&format!("http://hl7.org/fhir/StructureDefinition/{profile}")),
-            timestamp(&vitals.recorded_date),
+            last_updated,
         ),
         "status": "final",
         "category": vital_category(),
@@ -124,10 +126,16 @@ fn vital_base(
     base
 }
 
-fn measurement(vitals: &VitalSigns, kind: &VitalKind, value: Option<f64>) -> Option<Resource> {
+fn measurement(
+    vitals: &VitalSigns,
+    last_updated: NaiveDateTime,
+    kind: &VitalKind,
+    value: Option<f64>,
+) -> Option<Resource> {
     let value = value?;
     let mut observation = vital_base(
         vitals,
+        last_updated,
         kind.suffix,
         kind.profile,
         coded(LOINC, kind.loinc, kind.display),
@@ -136,7 +144,7 @@ fn measurement(vitals: &VitalSigns, kind: &VitalKind, value: Option<f64>) -> Opt
     Some(prune(Value::Object(observation)))
 }
 
-fn blood_pressure(vitals: &VitalSigns) -> Option<Resource> {
+fn blood_pressure(vitals: &VitalSigns, last_updated: NaiveDateTime) -> Option<Resource> {
     if vitals.systolic_bp.is_none() && vitals.diastolic_bp.is_none() {
         return None;
     }
@@ -150,6 +158,7 @@ fn blood_pressure(vitals: &VitalSigns) -> Option<Resource> {
     };
     let mut observation = vital_base(
         vitals,
+        last_updated,
         "bp",
         "bp",
         coded(
@@ -169,17 +178,18 @@ fn blood_pressure(vitals: &VitalSigns) -> Option<Resource> {
 }
 
 /// Every measurement of one vital-signs row as its own Observation (`{vital_id}-{bp|hr|temp|rr|spo2|wt|ht|bmi}`).
-pub fn vital_sign_observations(vitals: &VitalSigns) -> Vec<Resource> {
+pub fn vital_sign_observations(vitals: &VitalSigns, last_updated: NaiveDateTime) -> Vec<Resource> {
     let as_f64 = |value: Option<i64>| value.map(|value| value as f64);
+    let at = last_updated;
     [
-        blood_pressure(vitals),
-        measurement(vitals, &HEART_RATE, as_f64(vitals.heart_rate)),
-        measurement(vitals, &TEMPERATURE, vitals.temperature),
-        measurement(vitals, &RESPIRATORY_RATE, as_f64(vitals.respiratory_rate)),
-        measurement(vitals, &OXYGEN_SATURATION, as_f64(vitals.oxygen_saturation)),
-        measurement(vitals, &WEIGHT, vitals.weight),
-        measurement(vitals, &HEIGHT, vitals.height),
-        measurement(vitals, &BMI, vitals.bmi),
+        blood_pressure(vitals, at),
+        measurement(vitals, at, &HEART_RATE, as_f64(vitals.heart_rate)),
+        measurement(vitals, at, &TEMPERATURE, vitals.temperature),
+        measurement(vitals, at, &RESPIRATORY_RATE, as_f64(vitals.respiratory_rate)),
+        measurement(vitals, at, &OXYGEN_SATURATION, as_f64(vitals.oxygen_saturation)),
+        measurement(vitals, at, &WEIGHT, vitals.weight),
+        measurement(vitals, at, &HEIGHT, vitals.height),
+        measurement(vitals, at, &BMI, vitals.bmi),
     ]
     .into_iter()
     .flatten()
@@ -244,7 +254,12 @@ pub fn lab_observation_id(lab: &LabResult, index: usize) -> String {
     format!("{}-{}", lab.order_id.as_str(), index + 1)
 }
 
-fn lab_observation(lab: &LabResult, index: usize, component: &LabComponent) -> Resource {
+fn lab_observation(
+    lab: &LabResult,
+    last_updated: NaiveDateTime,
+    index: usize,
+    component: &LabComponent,
+) -> Resource {
     let unit = component
         .unit
         .as_deref()
@@ -264,7 +279,7 @@ fn lab_observation(lab: &LabResult, index: usize, component: &LabComponent) -> R
         "id": lab_observation_id(lab, index),
         "meta": meta(
             Some("http://hl7.org/fhir/us/core/StructureDefinition/us-core-observation-lab"),
-            lab.resulted_date.as_deref().or(effective).and_then(timestamp),
+            last_updated,
         ),
         "status": lab_status(lab.status).0,
         "category": [coded(OBSERVATION_CATEGORY, "laboratory", "Laboratory")],
@@ -280,17 +295,17 @@ fn lab_observation(lab: &LabResult, index: usize, component: &LabComponent) -> R
 }
 
 /// One Observation per component of a lab order (an order without parsable results has none).
-pub fn lab_observations(lab: &LabResult) -> Vec<Resource> {
+pub fn lab_observations(lab: &LabResult, last_updated: NaiveDateTime) -> Vec<Resource> {
     lab.components()
         .unwrap_or_default()
         .iter()
         .enumerate()
-        .map(|(index, component)| lab_observation(lab, index, component))
+        .map(|(index, component)| lab_observation(lab, last_updated, index, component))
         .collect()
 }
 
 /// US Core DiagnosticReport for a lab order (id = order id), its results referencing [`lab_observations`].
-pub fn diagnostic_report(lab: &LabResult) -> Resource {
+pub fn diagnostic_report(lab: &LabResult, last_updated: NaiveDateTime) -> Resource {
     let results: Vec<Value> = (0..lab.components().map(|c| c.len()).unwrap_or(0))
         .map(|index| reference("Observation", &lab_observation_id(lab, index)))
         .collect();
@@ -308,7 +323,7 @@ pub fn diagnostic_report(lab: &LabResult) -> Resource {
         "id": lab.order_id.as_str(),
         "meta": meta(
             Some("http://hl7.org/fhir/us/core/StructureDefinition/us-core-diagnosticreport-lab"),
-            lab.resulted_date.as_deref().or(effective).and_then(timestamp),
+            last_updated,
         ),
         "status": status,
         "category": [coded("http://terminology.hl7.org/CodeSystem/v2-0074", "LAB", "Laboratory")],

@@ -1,5 +1,6 @@
 //! Patient, its Coverage, and Practitioner.
 
+use chrono::NaiveDateTime;
 use serde_json::{Value, json};
 
 use super::{MRN_SYSTEM, NPI_SYSTEM, Resource, coded, meta, prune, reference, text_concept};
@@ -8,12 +9,12 @@ use crate::domain::clinical::{Patient, Provider};
 const IDENTIFIER_TYPE: &str = "http://terminology.hl7.org/CodeSystem/v2-0203";
 
 /// US Core Patient. The SSN is left out (minimum necessary); insurance is a separate [`coverage`].
-pub fn patient(patient: &Patient) -> Resource {
+pub fn patient(patient: &Patient, last_updated: NaiveDateTime) -> Resource {
     let mrn = patient.mrn.as_str();
     prune(json!({
         "resourceType": "Patient",
         "id": mrn,
-        "meta": meta(Some("http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"), None),
+        "meta": meta(Some("http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"), last_updated),
         "identifier": [{
             "use": "usual",
             "type": coded(IDENTIFIER_TYPE, "MR", "Medical record number"),
@@ -78,7 +79,7 @@ fn telecom(system: &str, value: Option<&str>) -> Value {
 }
 
 /// The patient's insurance as a Coverage (`{mrn}-coverage`); `None` without an insurer.
-pub fn coverage(patient: &Patient) -> Option<Resource> {
+pub fn coverage(patient: &Patient, last_updated: NaiveDateTime) -> Option<Resource> {
     let insurer = patient.insurance_provider.as_deref()?;
     let mrn = patient.mrn.as_str();
     let group = patient.group_number.as_deref().map(|group| {
@@ -90,7 +91,7 @@ pub fn coverage(patient: &Patient) -> Option<Resource> {
     Some(prune(json!({
         "resourceType": "Coverage",
         "id": format!("{mrn}-coverage"),
-        "meta": meta(Some("http://hl7.org/fhir/us/core/StructureDefinition/us-core-coverage"), None),
+        "meta": meta(Some("http://hl7.org/fhir/us/core/StructureDefinition/us-core-coverage"), last_updated),
         "status": "active",
         "subscriberId": patient.policy_number,
         "beneficiary": reference("Patient", mrn),
@@ -102,13 +103,13 @@ pub fn coverage(patient: &Patient) -> Option<Resource> {
 
 /// US Core Practitioner: NPI identifier, name (family = last word, given = the rest, "Dr." dropped),
 /// specialty as a qualification, department phone and email as telecom.
-pub fn practitioner(provider: &Provider) -> Resource {
+pub fn practitioner(provider: &Provider, last_updated: NaiveDateTime) -> Resource {
     let npi = provider.npi.as_str();
     let (given, family) = split_name(&provider.name);
     prune(json!({
         "resourceType": "Practitioner",
         "id": npi,
-        "meta": meta(Some("http://hl7.org/fhir/us/core/StructureDefinition/us-core-practitioner"), None),
+        "meta": meta(Some("http://hl7.org/fhir/us/core/StructureDefinition/us-core-practitioner"), last_updated),
         "identifier": [{ "system": NPI_SYSTEM, "value": npi }],
         "active": true,
         "name": [{

@@ -18,6 +18,7 @@ pub mod clients;
 pub mod completion;
 pub mod dump;
 pub mod error;
+pub mod fhir;
 pub(crate) mod float8;
 pub mod grants;
 pub mod keys;

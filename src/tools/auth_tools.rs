@@ -270,7 +270,7 @@ async fn register_client(
         .register_client(new_client)
         .await
         .map_err(|error| ToolError::from_auth(&call.request_id, error))?;
-    call.set_detail(format!(
+    call.describe(format!(
         "created client_id={} app_id={} role={} scopes={} rate_limit={}{}",
         registered.client_id,
         registered.app_id,

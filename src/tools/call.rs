@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -19,6 +20,7 @@ use serde::Serialize;
 use super::EhrServer;
 use super::args::{ToolArgs, parse_args, take_access_token};
 use super::error::ToolError;
+use super::session::BearerPrincipal;
 use crate::audit::{AuditEvent, Outcome};
 use crate::auth::{Principal, Tool};
 use crate::domain::ids::Mrn;
@@ -48,11 +50,11 @@ pub struct ToolCall<'s> {
     pub principal: Principal,
     pub request_id: String,
     pub tool: Tool,
-    patient: Option<Mrn>,
+    patient: Mutex<Option<Mrn>>,
+    /// What a successful read's audit row says it read (no PHI): set by the tool.
+    detail: Mutex<Option<String>>,
     started: Instant,
     audited: AtomicBool,
-    /// What the success row says beyond the outcome (set by the tool: what it created).
-    detail: std::sync::Mutex<Option<String>>,
 }
 
 /// A call that stopped before its tool ran: the caller (if known) and why.
@@ -70,24 +72,36 @@ impl EhrServer {
         context: &RequestContext<RoleServer>,
         arguments: JsonObject,
     ) -> Result<(ToolCall<'_>, A), CallToolResult> {
+        self.begin_as(tool, super::session::bearer_of(context), arguments)
+            .await
+            .map_err(|error| error.into_call_tool_result(tool))
+    }
+
+    /// [`Self::begin`] for a caller an HTTP request already authenticated (`bearer`), or none: the same
+    /// steps, the same audit row for a refusal. `Err` is the (audited) refusal.
+    pub(crate) async fn begin_as<A: ToolArgs>(
+        &self,
+        tool: Tool,
+        bearer: Option<BearerPrincipal>,
+        arguments: JsonObject,
+    ) -> Result<(ToolCall<'_>, A), ToolError> {
         let request_id = uuid::Uuid::now_v7().to_string();
         let started = Instant::now();
-        let peer = self.session().origin_of(context).peer;
         let named_patient = arguments
             .get("mrn")
             .and_then(serde_json::Value::as_str)
             .and_then(|text| Mrn::parse(text).ok());
-        match self.admit::<A>(tool, context, arguments, &request_id).await {
+        match self.admit::<A>(tool, bearer, arguments, &request_id).await {
             Ok((principal, args)) => Ok((
                 ToolCall {
                     server: self,
                     principal,
-                    patient: args.patient().cloned(),
+                    patient: Mutex::new(args.patient().cloned()),
+                    detail: Mutex::new(None),
                     request_id,
                     tool,
                     started,
                     audited: AtomicBool::new(false),
-                    detail: std::sync::Mutex::new(None),
                 },
                 args,
             )),
@@ -95,7 +109,7 @@ impl EhrServer {
                 if refusal.patient.is_none() {
                     refusal.patient = named_patient;
                 }
-                Err(self.refuse(tool, &request_id, started, peer, refusal).await)
+                Err(self.refuse(tool, &request_id, started, refusal).await)
             }
         }
     }
@@ -103,7 +117,7 @@ impl EhrServer {
     async fn admit<A: ToolArgs>(
         &self,
         tool: Tool,
-        context: &RequestContext<RoleServer>,
+        bearer: Option<BearerPrincipal>,
         arguments: JsonObject,
         request_id: &str,
     ) -> Result<(Principal, A), Refusal> {
@@ -118,11 +132,7 @@ impl EhrServer {
         let auth = &self.services().auth;
         let principal = self
             .session()
-            .resolve(
-                auth,
-                super::session::bearer_of(context),
-                access_token.as_deref(),
-            )
+            .resolve(auth, bearer, access_token.as_deref())
             .await
             .map_err(|error| refuse(None, None, ToolError::from_auth(request_id, error)))?;
         auth.check_rate_limit(&principal).map_err(|error| {
@@ -149,14 +159,13 @@ impl EhrServer {
         tool: Tool,
         request_id: &str,
         started: Instant,
-        peer: Option<std::net::IpAddr>,
         refusal: Refusal,
-    ) -> CallToolResult {
+    ) -> ToolError {
         if refusal.principal.is_none() {
             // A caller who never authenticated: counted into an aggregated row (bounded, not dropped).
             self.services().audit.record_refusal(crate::audit::Refusal {
                 transport: self.session().transport(),
-                peer,
+                peer: self.session().origin().peer,
                 action: tool.name().to_owned(),
                 reason: refusal.error.code().to_owned(),
                 patient: refusal.patient.clone(),
@@ -168,7 +177,7 @@ impl EhrServer {
                 started,
                 Some(&refusal.error),
             );
-            return refusal.error.into_call_tool_result(tool);
+            return refusal.error;
         }
         let event = self.audit_event(
             tool,
@@ -188,7 +197,7 @@ impl EhrServer {
             started,
             Some(&refusal.error),
         );
-        refusal.error.into_call_tool_result(tool)
+        refusal.error
     }
 
     /// Everything after a tool's own work: the audit row (unless the write already wrote it), then the
@@ -198,18 +207,27 @@ impl EhrServer {
         call: ToolCall<'_>,
         outcome: Result<R, ToolError>,
     ) -> CallToolResult {
+        let tool = call.tool;
+        match self.finish_as(call, outcome).await {
+            Ok(value) => CallToolResult::structured(value),
+            Err(error) => error.into_call_tool_result(tool),
+        }
+    }
+
+    /// [`Self::finish`] for a caller that is not an MCP client (the FHIR API): the same audit row and
+    /// log line, the result as JSON.
+    pub(crate) async fn finish_as<R: Serialize>(
+        &self,
+        call: ToolCall<'_>,
+        outcome: Result<R, ToolError>,
+    ) -> Result<serde_json::Value, ToolError> {
         let outcome = outcome.and_then(|result| {
             serde_json::to_value(result)
                 .map_err(|error| ToolError::internal(&call.request_id, &error))
         });
         let already_audited = call.audited.load(Ordering::Acquire);
-        let success_detail = call
-            .detail
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
         let (audit_outcome, detail) = match &outcome {
-            Ok(_) => (Outcome::Success, success_detail),
+            Ok(_) => (Outcome::Success, call.detail()),
             Err(error) => (outcome_of(error), Some(error.code().to_owned())),
         };
         if !already_audited {
@@ -217,7 +235,7 @@ impl EhrServer {
                 call.tool,
                 &call.request_id,
                 Some(&call.principal),
-                call.patient.as_ref(),
+                call.patient().as_ref(),
                 audit_outcome,
                 detail,
             );
@@ -240,31 +258,17 @@ impl EhrServer {
                     call.started,
                     Some(&failure),
                 );
-                return failure.into_call_tool_result(call.tool);
+                return Err(failure);
             }
         }
-        match outcome {
-            Ok(value) => {
-                log_finished(
-                    self.session().transport(),
-                    call.tool,
-                    &call.request_id,
-                    call.started,
-                    None,
-                );
-                CallToolResult::structured(value)
-            }
-            Err(error) => {
-                log_finished(
-                    self.session().transport(),
-                    call.tool,
-                    &call.request_id,
-                    call.started,
-                    Some(&error),
-                );
-                error.into_call_tool_result(call.tool)
-            }
-        }
+        log_finished(
+            self.session().transport(),
+            call.tool,
+            &call.request_id,
+            call.started,
+            outcome.as_ref().err(),
+        );
+        outcome
     }
 
     pub(crate) fn audit_event(
@@ -285,22 +289,44 @@ impl EhrServer {
             action: tool.name().to_owned(),
             patient_mrn: patient.cloned(),
             outcome,
-            detail,
+            // A signed-in person's calls name them (`user=…`) beside the client.
+            detail: match principal.and_then(|p| p.user.as_ref()) {
+                Some(user) => Some(match detail {
+                    Some(detail) => format!("user={user} {detail}"),
+                    None => format!("user={user}"),
+                }),
+                None => detail,
+            },
         }
     }
 }
 
 impl ToolCall<'_> {
-    /// Sets the detail of this call's success row (no PHI: ids, role, scopes).
-    pub fn set_detail(&self, detail: String) {
-        *self
-            .detail
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(detail);
-    }
-
     pub fn store(&self) -> &crate::store::Store {
         &self.server.services().store
+    }
+
+    /// The patient this call touches (named by its arguments, or found by the tool: the record it read).
+    pub fn patient(&self) -> Option<Mrn> {
+        self.patient.lock().ok().and_then(|patient| patient.clone())
+    }
+
+    /// Records that this call touches `mrn`'s records (its audit row names the patient).
+    pub fn concerns(&self, mrn: &Mrn) {
+        if let Ok(mut patient) = self.patient.lock() {
+            *patient = Some(mrn.clone());
+        }
+    }
+
+    /// What the success audit row says was read (no PHI: a resource type and interaction).
+    pub fn describe(&self, detail: String) {
+        if let Ok(mut slot) = self.detail.lock() {
+            *slot = Some(detail);
+        }
+    }
+
+    fn detail(&self) -> Option<String> {
+        self.detail.lock().ok().and_then(|detail| detail.clone())
     }
 
     /// Whether the policy lets this caller read `mrn`'s record (asked as `get_patient`); used to scope
@@ -324,7 +350,7 @@ impl ToolCall<'_> {
             self.tool,
             &self.request_id,
             Some(&self.principal),
-            self.patient.as_ref(),
+            self.patient().as_ref(),
             Outcome::Success,
             detail,
         );

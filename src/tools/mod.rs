@@ -29,6 +29,7 @@ mod audit_tools;
 mod auth_tools;
 mod completion;
 mod demographics;
+pub mod fhir;
 mod labs;
 mod listing;
 mod medications;
@@ -75,6 +76,7 @@ static TOOL_ROUTER: LazyLock<ToolRouter<EhrServer>> = LazyLock::new(|| {
         + EhrServer::lab_tools()
         + EhrServer::summary_tools()
         + EhrServer::audit_tools()
+        + EhrServer::fhir_tools()
 });
 
 impl EhrServer {

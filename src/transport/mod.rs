@@ -1,9 +1,11 @@
-//! Transports: the axum router on one port (WebSocket `/` and `/ws`, Streamable HTTP `/mcp`, OAuth, health,
+//! Transports: the axum router on one port (WebSocket `/` and `/ws`, Streamable HTTP `/mcp`, the FHIR API
+//! `/fhir/r4/`, OAuth, health,
 //! metrics), the JSON-RPC framing the message transports share, limits, TLS and the shutdown signal.
 //! stdio lives in `cli::stdio`. Transports resolve identity and hand the same tool server a `Principal`;
 //! they hold no policy.
 
 pub mod bearer;
+pub mod fhir;
 pub mod health;
 pub mod jsonrpc;
 pub mod limits;
@@ -11,6 +13,7 @@ pub mod mcp_http;
 pub mod metrics_endpoint;
 pub mod oauth;
 pub mod shutdown;
+pub mod signin;
 pub mod sse_replay;
 pub mod tls;
 pub mod websocket;
@@ -54,6 +57,7 @@ pub fn router(state: &AppState, args: &ServeArgs, public_base_url: &str) -> Rout
         .route("/metrics", get(metrics_endpoint::metrics))
         .with_state(state.clone())
         .merge(oauth::router(state.auth.clone()))
+        .merge(fhir::router(tools.clone(), public_base_url))
         .merge(mcp_routes(
             tools,
             args,

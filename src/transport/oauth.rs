@@ -1,6 +1,8 @@
-//! The OAuth 2.0 endpoints: token (RFC 6749 §4.4 client credentials), introspection (RFC 7662),
-//! revocation (RFC 7009), authorization (answers `unsupported_response_type`), discovery (RFC 8414,
-//! RFC 9728) and the JWKS. Errors follow RFC 6749 §5.2, mapped to HTTP in [`oauth_error_response`] only.
+//! The OAuth 2.0 endpoints: token (client credentials RFC 6749 §4.4, authorization code §4.1 with PKCE,
+//! refresh tokens §6), dynamic client registration (RFC 7591), introspection (RFC 7662), revocation
+//! (RFC 7009), discovery (RFC 8414, OpenID configuration, RFC 9728) and the JWKS; the authorization
+//! endpoint's pages are `transport::signin`. Errors follow RFC 6749 §5.2, mapped to HTTP in
+//! [`oauth_error_response`] only.
 
 use std::net::SocketAddr;
 
@@ -13,12 +15,14 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::audit::{AuditEvent, Outcome, Transport};
+use crate::auth::registration::RegistrationRequest;
+use crate::auth::user_tokens::{GrantClient, UserGrant, UserTokenRequest};
 use crate::auth::{AuthError, AuthService, TokenRequest, retry_after_seconds};
 use crate::domain::origin::Origin;
 use crate::store::clients::ClientRecord;
 
 mod form;
-mod metadata;
+pub(crate) mod metadata;
 
 use form::{Form, client_authentication};
 
@@ -28,9 +32,13 @@ pub fn router(auth: AuthService) -> Router {
         .route("/oauth/token", post(token))
         .route("/oauth/introspect", post(introspect))
         .route("/oauth/revoke", post(revoke))
-        .route("/oauth/authorize", get(authorize))
+        .route("/oauth/register", post(register))
         .route(
             "/.well-known/oauth-authorization-server",
+            get(authorization_server_metadata),
+        )
+        .route(
+            "/.well-known/openid-configuration",
             get(authorization_server_metadata),
         )
         .route(
@@ -42,7 +50,8 @@ pub fn router(auth: AuthService) -> Router {
             get(protected_resource_metadata),
         )
         .route("/.well-known/jwks.json", get(jwks))
-        .with_state(auth)
+        .with_state(auth.clone())
+        .merge(super::signin::router(auth))
 }
 
 /// The RFC 6749 §5.2 error response: JSON `{error, error_description}`, 400 (401 for `invalid_client`,
@@ -152,9 +161,16 @@ async fn token_request(
             ));
         }
         Some("client_credentials") => {}
+        Some(grant @ ("authorization_code" | "refresh_token")) => {
+            let grant = grant.to_owned();
+            return user_grant(auth, headers, &form, &grant, origin, request_id).await;
+        }
         Some(_) => {
             return Err((
-                AuthError::UnsupportedGrantType("only client_credentials is supported".to_owned()),
+                AuthError::UnsupportedGrantType(
+                    "supported grant types: authorization_code, refresh_token, client_credentials"
+                        .to_owned(),
+                ),
                 false,
             ));
         }
@@ -185,6 +201,155 @@ async fn token_request(
         Err(error) => oauth_error_response(&error, client.basic),
     })
 }
+
+/// The `authorization_code` and `refresh_token` grants: a public client names itself with `client_id`
+/// only; a confidential one authenticates as at the token endpoint.
+async fn user_grant(
+    auth: &AuthService,
+    headers: &HeaderMap,
+    form: &Form,
+    grant: &str,
+    origin: Origin,
+    request_id: String,
+) -> Result<Response, (AuthError, bool)> {
+    let required = |name: &str| {
+        form.get(name).map(str::to_owned).ok_or_else(|| {
+            (
+                AuthError::InvalidRequest(format!("{name} is required")),
+                false,
+            )
+        })
+    };
+    let presented_credentials = headers.contains_key(header::AUTHORIZATION)
+        || form.get("client_secret").is_some()
+        || form.get("client_assertion").is_some();
+    let (client, basic) = if presented_credentials {
+        let authentication = client_authentication(headers, form)?;
+        (
+            GrantClient::Confidential(authentication.credentials),
+            authentication.basic,
+        )
+    } else {
+        let client_id = form.get("client_id").ok_or_else(|| {
+            (
+                AuthError::InvalidClient(
+                    "client_id or client authentication is required".to_owned(),
+                ),
+                true,
+            )
+        })?;
+        (
+            GrantClient::Public {
+                client_id: client_id.to_owned(),
+            },
+            false,
+        )
+    };
+    let grant = if grant == "authorization_code" {
+        UserGrant::AuthorizationCode {
+            code: required("code")?,
+            redirect_uri: form.get("redirect_uri").map(str::to_owned),
+            code_verifier: form.get("code_verifier").map(str::to_owned),
+        }
+    } else {
+        UserGrant::RefreshToken {
+            refresh_token: required("refresh_token")?,
+            scope: form.get("scope").map(str::to_owned),
+        }
+    };
+    let issued = auth
+        .issue_for_user(UserTokenRequest {
+            client,
+            grant,
+            resource: form.get("resource").map(str::to_owned),
+            origin,
+            request_id,
+        })
+        .await;
+    Ok(match issued {
+        Ok(tokens) => {
+            let mut body = json!({
+                "access_token": tokens.access.access_token,
+                "token_type": tokens.access.token_type,
+                "expires_in": tokens.access.expires_in,
+                "scope": tokens.access.scope,
+            });
+            if let Some(refresh_token) = tokens.refresh_token {
+                body["refresh_token"] = json!(refresh_token);
+            }
+            (StatusCode::OK, no_store(), axum::Json(body)).into_response()
+        }
+        Err(error) => oauth_error_response(&error, basic),
+    })
+}
+
+/// RFC 7591 dynamic registration: a JSON body, answered 201 with the client's metadata (and a secret
+/// for a confidential client), or 400 `invalid_redirect_uri` / `invalid_client_metadata`.
+async fn register(State(auth): State<AuthService>, request: Request) -> Response {
+    let source = origin_of(&request).budget_key();
+    let (parts, body) = request.into_parts();
+    let request_id = request_id_of(&parts.headers);
+    let is_json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
+    let parsed = if is_json {
+        match axum::body::to_bytes(body, MAX_REGISTRATION_BYTES).await {
+            Ok(bytes) => serde_json::from_slice::<RegistrationRequest>(&bytes).map_err(|_| {
+                AuthError::InvalidClientMetadata("the body is not valid client metadata".to_owned())
+            }),
+            Err(_) => Err(AuthError::InvalidClientMetadata(
+                "the body is too large".to_owned(),
+            )),
+        }
+    } else {
+        Err(AuthError::InvalidClientMetadata(
+            "the body must be application/json".to_owned(),
+        ))
+    };
+    let outcome = match parsed {
+        Ok(metadata) => auth.register_dynamic_client(metadata, &source).await,
+        Err(error) => Err(error),
+    };
+    let event = AuditEvent {
+        request_id,
+        client_id: outcome
+            .as_ref()
+            .ok()
+            .map(|registered| registered.client_id.clone()),
+        app_id: outcome.as_ref().ok().map(|_| "dcr".to_owned()),
+        detail: Some(match &outcome {
+            Ok(registered) => format!(
+                "auth_method={} redirect_uris={}",
+                registered.token_endpoint_auth_method,
+                registered.redirect_uris.len()
+            ),
+            Err(error) => format!("{}: {error}", error.code()),
+        }),
+        ..AuditEvent::new(
+            Transport::Http,
+            "client.register",
+            if outcome.is_ok() {
+                Outcome::Success
+            } else {
+                Outcome::Denied
+            },
+        )
+    };
+    if let Err(error) = auth.audit().record(event).await {
+        tracing::error!(error = %error, "cannot audit a registration");
+        return oauth_error_response(&AuthError::Internal(String::new()), false);
+    }
+    match outcome {
+        Ok(registered) => (StatusCode::CREATED, no_store(), axum::Json(registered)).into_response(),
+        Err(error) => oauth_error_response(&error, false),
+    }
+}
+
+/// Largest accepted registration request.
+const MAX_REGISTRATION_BYTES: usize = 64 * 1024;
 
 /// Reads the form and authenticates the calling client, auditing a refusal under `action`.
 async fn authenticated_caller(
@@ -294,20 +459,6 @@ async fn revoke(State(auth): State<AuthService>, request: Request) -> Response {
         Ok(()) => (StatusCode::OK, no_store()).into_response(),
         Err(error) => oauth_error_response(&error, false),
     }
-}
-
-/// No user sign-in flow exists yet: every authorization request is `unsupported_response_type`. The
-/// error is not redirected, because no redirect URI can be trusted without a registered client.
-async fn authorize() -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        no_store(),
-        axum::Json(json!({
-            "error": "unsupported_response_type",
-            "error_description": "this server supports only the client_credentials grant at the token endpoint",
-        })),
-    )
-        .into_response()
 }
 
 /// Public, cacheable JSON readable from any origin (discovery documents and keys).

@@ -24,7 +24,7 @@ EXPECTED_TOOLS = {
     "create_patient", "update_patient", "get_appointments", "schedule_appointment", "cancel_appointment",
     "search_providers", "get_provider", "get_medications", "prescribe_medication", "discontinue_medication",
     "get_lab_results", "order_lab", "get_vital_signs", "record_vital_signs", "get_allergies", "add_allergy",
-    "get_patient_summary", "query_audit_log",
+    "get_patient_summary", "query_audit_log", "fhir_read", "fhir_search",
 }
 
 
@@ -65,6 +65,16 @@ class Caller:
         check(result.structuredContent is not None, f"{name}: no structuredContent")
         check(json.loads(text) == result.structuredContent, f"{name}: text and structuredContent differ")
         check(result.structuredContent.get("status") == "success", f"{name}: status is not success")
+        self.called.append(name)
+        return result.structuredContent
+
+    async def fhir(self, name, arguments):
+        """A FHIR tool: the resource (no earlier-system `status`) in structuredContent and as text."""
+        result = await self.session.call_tool(name, arguments)
+        text = result.content[0].text if result.content else ""
+        check(not result.isError, f"{name} failed: {text}")
+        check(result.structuredContent is not None, f"{name}: no structuredContent")
+        check(json.loads(text) == result.structuredContent, f"{name}: text and structuredContent differ")
         self.called.append(name)
         return result.structuredContent
 
@@ -116,6 +126,11 @@ async def clinical_calls(caller):
     await caller.ok("get_provider", {"npi": npi})
     summary = await caller.ok("get_patient_summary", {"mrn": "MRN001"})
     check(summary["patient"]["mrn"] == "MRN001", "summary of another patient")
+    resource = await caller.fhir("fhir_read", {"resource_type": "Patient", "id": "MRN001"})
+    check(resource["resourceType"] == "Patient" and resource["id"] == "MRN001", "fhir_read: not MRN001")
+    bundle = await caller.fhir("fhir_search", {
+        "resource_type": "Observation", "params": {"patient": "MRN001", "category": "vital-signs"}})
+    check(bundle["resourceType"] == "Bundle" and bundle["total"] >= 1, "fhir_search: no vital signs")
 
     created = await caller.ok("create_patient", {
         "first_name": "Ada", "last_name": "Sdkcheck", "dob": "1970-01-02", "gender": "female",

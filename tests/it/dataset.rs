@@ -331,3 +331,20 @@ async fn synthetic_data_is_deterministic_complete_and_loads_on_every_engine() {
         "engines agree"
     );
 }
+
+/// A provider's generated visits never overlap: 45- and 60-minute visits take every half hour they
+/// cover, so the database's overlap constraint (migration 0003) accepts a large synthetic set.
+#[tokio::test]
+async fn large_synthetic_sets_book_no_overlapping_visits() {
+    let options = SyntheticOptions {
+        patients: 3000,
+        rng_seed: 42,
+    };
+    for db in TestDb::all().await {
+        let written = load_synthetic(&db.store, options, |_| {})
+            .await
+            .expect("3,000 synthetic patients load without an overlapping booking");
+        assert_eq!(written.patients, 3000);
+        assert!(written.appointments > 1000, "{}", written.appointments);
+    }
+}

@@ -31,7 +31,7 @@ fn run_validators(resources: &[serde_json::Value]) -> std::process::Output {
 }
 
 /// Runs both validators; fails with their report unless every resource is valid.
-fn validate(resources: &[serde_json::Value]) -> serde_json::Value {
+pub(crate) fn validate(resources: &[serde_json::Value]) -> serde_json::Value {
     let output = run_validators(resources);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -40,6 +40,10 @@ fn validate(resources: &[serde_json::Value]) -> serde_json::Value {
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap()
+}
+
+fn last_updated() -> chrono::NaiveDateTime {
+    chrono::Utc::now().naive_utc()
 }
 
 fn assert_every_type_present(report: &serde_json::Value) {
@@ -80,7 +84,7 @@ fn the_validators_refuse_an_invalid_resource() {
 #[test]
 fn every_resource_of_the_demo_data_is_valid_fhir_r4() {
     let dataset = ehr_mcp::dataset::demo::demo_dataset().unwrap();
-    let resources = ehr_mcp::fhir::dataset_resources(&dataset);
+    let resources = ehr_mcp::fhir::dataset_resources(&dataset, last_updated());
     let report = validate(&resources);
     assert_eq!(report["errors"], 0);
     assert_eq!(report["resources"].as_u64(), Some(resources.len() as u64));
@@ -108,7 +112,7 @@ async fn every_resource_of_the_imported_seed_export_and_its_audit_events_is_vali
         dataset.patients.len() >= 200,
         "the seed export has 221 patients"
     );
-    let mut resources = ehr_mcp::fhir::dataset_resources(&dataset);
+    let mut resources = ehr_mcp::fhir::dataset_resources(&dataset, last_updated());
     let audit = [
         ("success", Some("MRN001")),
         ("denied", None),

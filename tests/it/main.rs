@@ -14,6 +14,10 @@ mod authz_stdio;
 mod oauth;
 mod policy;
 mod signin_api_keys;
+mod signin_browser;
+mod signin_cimd;
+mod signin_flow;
+mod signin_support;
 mod signin_users;
 mod tokens;
 
@@ -23,6 +27,7 @@ mod compat_shapes;
 mod dataset;
 mod fault_postgres_outage;
 mod fault_support;
+mod fhir_api;
 mod fhir_validation;
 mod fuzz_inputs;
 mod harden_audit;

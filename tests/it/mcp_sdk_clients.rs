@@ -60,8 +60,8 @@ fn python_check(args: &[&str]) -> tokio::process::Command {
     command
 }
 
-/// Every tool was called (but those in `except`); `listed` tools were in `tools/list` (all 23 before the
-/// caller is known, the 21 a clinician may call when it is).
+/// Every tool was called (but those in `except`); `listed` tools were in `tools/list` (all 25 before the
+/// caller is known, the 23 a clinician may call when it is).
 fn assert_every_tool_called(summary: &Value, listed: u64, except: &[&str]) {
     let called: Vec<&str> = summary["tools_called"]
         .as_array()
@@ -70,7 +70,7 @@ fn assert_every_tool_called(summary: &Value, listed: u64, except: &[&str]) {
         .filter_map(Value::as_str)
         .collect();
     assert_eq!(summary["tools_listed"], listed, "{summary}");
-    assert_eq!(called.len() + except.len(), 23, "{summary}");
+    assert_eq!(called.len() + except.len(), 25, "{summary}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,7 +93,7 @@ async fn python_sdk_over_websocket_calls_every_tool() {
         &admin_token,
     ]))
     .await;
-    assert_every_tool_called(&summary, 23, &[]);
+    assert_every_tool_called(&summary, 25, &[]);
     mcp.shutdown().await;
 }
 
@@ -113,7 +113,7 @@ async fn python_sdk_over_streamable_http_calls_every_tool() {
         &admin_token,
     ]))
     .await;
-    assert_every_tool_called(&summary, 21, &["authenticate"]);
+    assert_every_tool_called(&summary, 23, &["authenticate"]);
     mcp.shutdown().await;
 }
 
@@ -153,7 +153,7 @@ async fn python_sdk_over_stdio_calls_every_tool() {
         &admin_token,
     ]))
     .await;
-    assert_every_tool_called(&summary, 21, &["authenticate"]);
+    assert_every_tool_called(&summary, 23, &["authenticate"]);
     mcp.shutdown().await;
 }
 
@@ -169,7 +169,7 @@ async fn typescript_sdk_discovers_oauth_from_the_401_and_calls_tools() {
     ]);
     let summary = run_client(command).await;
     // The bearer token's caller (a doctor) is known: the admin tools are not listed.
-    assert_eq!(summary["tools_listed"], 21, "{summary}");
+    assert_eq!(summary["tools_listed"], 23, "{summary}");
     assert!(
         summary["tools_called"]
             .as_array()

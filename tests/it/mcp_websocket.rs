@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::mcp_client::{WsClient, error_code};
 use crate::support::spawn_app;
 
-const TOOL_COUNT: usize = 23;
+const TOOL_COUNT: usize = 25;
 
 #[tokio::test]
 async fn a_client_without_initialize_lists_tools_on_both_paths() {

@@ -36,6 +36,8 @@ const EXPECTED: &[(&str, &str)] = &[
     ("record_vital_signs", "DNS"),
     ("get_allergies", "DNPS"),
     ("add_allergy", "DN"),
+    ("fhir_read", "DNPS"),
+    ("fhir_search", "DNPS"),
 ];
 
 fn letter(role: Role) -> char {

@@ -53,6 +53,11 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     ),
     ("transport", &["cli", "app"], &["clap"]),
     (
+        "fhir",
+        &["auth", "audit", "tools", "transport", "cli", "app"],
+        &["axum", "rmcp", "http", "sqlx", "tokio", "clap"],
+    ),
+    (
         "dataset",
         &["auth", "tools", "transport", "cli", "app"],
         &["axum", "rmcp", "http"],
@@ -79,6 +84,11 @@ const EXCEPTIONS: &[(&str, &str, &str)] = &[
         "src/auth/issuance.rs",
         "crate::audit",
         "token issuance writes its audit row itself",
+    ),
+    (
+        "src/auth/user_tokens.rs",
+        "crate::audit",
+        "user token issuance (code and refresh grants) writes its audit row itself, like issuance.rs",
     ),
     (
         "src/auth/error.rs",

@@ -6,6 +6,14 @@ use crate::auth::AuthService;
 use crate::auth::assertion::ASSERTION_ALGORITHMS;
 use crate::auth::scope::Scope;
 
+/// Token endpoint authentication: public clients of the authorization-code flow use `none` (PKCE).
+const TOKEN_AUTH_METHODS: [&str; 4] = [
+    "none",
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
+
 const CLIENT_AUTH_METHODS: [&str; 3] = [
     "client_secret_basic",
     "client_secret_post",
@@ -16,9 +24,8 @@ fn scopes_supported() -> Vec<&'static str> {
     Scope::ALL.iter().map(|scope| scope.as_str()).collect()
 }
 
-/// RFC 8414. `authorization_endpoint` and `response_types_supported` are present for clients that
-/// require them; no response type is supported until user sign-in exists, so the list is empty and the
-/// endpoint answers `unsupported_response_type`.
+/// RFC 8414 (served at `/.well-known/openid-configuration` too): the authorization code flow with
+/// PKCE S256, refresh tokens, dynamic registration, client ID metadata documents, RFC 9207 `iss`.
 pub fn authorization_server(auth: &AuthService) -> Value {
     let issuer = auth.issuer();
     json!({
@@ -28,10 +35,15 @@ pub fn authorization_server(auth: &AuthService) -> Value {
         "introspection_endpoint": format!("{issuer}/oauth/introspect"),
         "revocation_endpoint": format!("{issuer}/oauth/revoke"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
-        "grant_types_supported": ["client_credentials"],
-        "response_types_supported": [],
+        "registration_endpoint": format!("{issuer}/oauth/register"),
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "client_id_metadata_document_supported": true,
+        "authorization_response_iss_parameter_supported": true,
         "scopes_supported": scopes_supported(),
-        "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
