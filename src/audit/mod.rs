@@ -176,11 +176,16 @@ impl AuditLog {
         log
     }
 
-    /// Counts one refusal of a caller who never authenticated; it is written, aggregated with equal
-    /// ones, within [`refusals::WINDOW`] (or at shutdown). Never blocks, never drops a refusal.
-    pub fn record_refusal(&self, refusal: Refusal) {
+    /// Records one refusal of a caller who never authenticated: the first of its kind in a window is
+    /// written now (awaited), the rest are counted into one row written within [`refusals::WINDOW`] (or
+    /// at shutdown). Never drops a refusal.
+    pub async fn record_refusal(&self, refusal: Refusal) {
         crate::telemetry::metrics::audit_refusal_counted();
-        self.refusals.count(refusal);
+        if let Some(event) = self.refusals.count(refusal) {
+            if let Err(error) = self.record(event).await {
+                tracing::error!(%error, "audit row for a refusal could not be written");
+            }
+        }
     }
 
     /// Writes the aggregated refusal rows counted so far.

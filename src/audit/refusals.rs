@@ -1,8 +1,10 @@
 //! Refusals of callers who never authenticated (no, garbage or forged token; refused WebSocket upgrades;
 //! unauthenticated tool calls; oversized bodies and foreign origins before authentication) are recorded
-//! aggregated: equal refusals (same address, transport, action, reason and patient) within one window
-//! become ONE row whose detail ends in `count=N`. An attacker cannot flood the permanent log, and no
-//! refusal is dropped: every one is counted in some row (flushed every window and at shutdown).
+//! aggregated: the first of equal refusals (same address, transport, action, reason and patient) in a
+//! window gets its own row at once (`count=1`); the rest of that window become ONE row whose detail ends
+//! in `count=N`. An attacker cannot flood the permanent log (at most two rows per distinct refusal per
+//! window), and no refusal is dropped: every one is counted in some row (flushed every window and at
+//! shutdown).
 //!
 //! Memory is bounded: at most [`MAX_KEYS`] distinct refusals are held per window; beyond that, new ones
 //! are counted under one overflow key per transport and action (address and patient left out).
@@ -56,7 +58,9 @@ pub struct Refusal {
 }
 
 impl RefusalCounts {
-    pub(super) fn count(&self, refusal: Refusal) {
+    /// Counts `refusal`; returns the event to record at once when it is the first of its kind in this
+    /// window (it is then not counted again at the flush).
+    pub(super) fn count(&self, refusal: Refusal) -> Option<AuditEvent> {
         let mut pending = self
             .pending
             .lock()
@@ -75,14 +79,20 @@ impl RefusalCounts {
             key.reason = "overflow".to_owned();
             patient = None;
         }
-        pending
-            .entry(key)
-            .or_insert(Pending {
+        if let Some(entry) = pending.get_mut(&key) {
+            entry.count += 1;
+            return None;
+        }
+        let event = event_of(&key, refusal.transport, patient.clone(), 1);
+        pending.insert(
+            key,
+            Pending {
                 transport: refusal.transport,
                 patient,
                 count: 0,
-            })
-            .count += 1;
+            },
+        );
+        Some(event)
     }
 
     /// Takes everything counted so far, as audit events (one per distinct refusal).
@@ -95,20 +105,20 @@ impl RefusalCounts {
             .collect();
         drained
             .into_iter()
-            .map(|(key, pending)| {
-                let peer = key
-                    .peer
-                    .map_or_else(|| "unknown".to_owned(), |peer| peer.to_string());
-                AuditEvent {
-                    patient_mrn: pending.patient,
-                    detail: Some(format!(
-                        "{}; peer={peer}; count={}",
-                        key.reason, pending.count
-                    )),
-                    ..AuditEvent::new(pending.transport, key.action, Outcome::Denied)
-                }
-            })
+            .filter(|(_, pending)| pending.count > 0)
+            .map(|(key, pending)| event_of(&key, pending.transport, pending.patient, pending.count))
             .collect()
+    }
+}
+
+fn event_of(key: &Key, transport: Transport, patient: Option<Mrn>, count: u64) -> AuditEvent {
+    let peer = key
+        .peer
+        .map_or_else(|| "unknown".to_owned(), |peer| peer.to_string());
+    AuditEvent {
+        patient_mrn: patient,
+        detail: Some(format!("{}; peer={peer}; count={count}", key.reason)),
+        ..AuditEvent::new(transport, key.action.clone(), Outcome::Denied)
     }
 }
 
@@ -137,13 +147,15 @@ mod tests {
     #[test]
     fn equal_refusals_fold_into_one_row_and_the_counts_add_up() {
         let counts = RefusalCounts::default();
+        let mut immediate = Vec::new();
         for _ in 0..1000 {
-            counts.count(refusal(1, "unauthenticated"));
+            immediate.extend(counts.count(refusal(1, "unauthenticated")));
         }
-        counts.count(refusal(2, "unauthenticated"));
+        immediate.extend(counts.count(refusal(2, "unauthenticated")));
+        assert_eq!(immediate.len(), 2, "the first of each kind at once");
         let events = counts.drain();
-        assert_eq!(events.len(), 2);
-        assert_eq!(total(&events), 1001);
+        assert_eq!(events.len(), 1, "the other 999 of address 1 in one row");
+        assert_eq!(total(&immediate) + total(&events), 1001);
         assert!(counts.drain().is_empty());
     }
 
@@ -151,11 +163,16 @@ mod tests {
     fn distinct_refusals_beyond_the_bound_are_counted_not_dropped() {
         let counts = RefusalCounts::default();
         let extra = 100;
+        let mut immediate = Vec::new();
         for index in 0..MAX_KEYS + extra {
-            counts.count(refusal(1, &format!("reason {index}")));
+            immediate.extend(counts.count(refusal(1, &format!("reason {index}"))));
         }
+        assert_eq!(immediate.len(), MAX_KEYS + 1);
         let events = counts.drain();
-        assert_eq!(events.len(), MAX_KEYS + 1);
-        assert_eq!(total(&events), (MAX_KEYS + extra) as u64);
+        assert_eq!(events.len(), 1, "the overflow row");
+        assert_eq!(
+            total(&immediate) + total(&events),
+            (MAX_KEYS + extra) as u64
+        );
     }
 }

@@ -17,7 +17,9 @@ pub struct OAuthUris {
 fn profile(resource_type: ResourceType) -> Option<&'static str> {
     Some(match resource_type {
         ResourceType::Patient => "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient",
-        ResourceType::Coverage => "http://hl7.org/fhir/us/core/StructureDefinition/us-core-coverage",
+        ResourceType::Coverage => {
+            "http://hl7.org/fhir/us/core/StructureDefinition/us-core-coverage"
+        }
         ResourceType::Practitioner => {
             "http://hl7.org/fhir/us/core/StructureDefinition/us-core-practitioner"
         }

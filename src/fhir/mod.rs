@@ -169,7 +169,12 @@ pub fn dataset_resources(dataset: &crate::dataset::Dataset, at: NaiveDateTime) -
         resources.extend(coverage(record, at));
     }
     resources.extend(dataset.appointments.iter().map(|r| appointment(r, at)));
-    resources.extend(dataset.medications.iter().map(|r| medication_request(r, at)));
+    resources.extend(
+        dataset
+            .medications
+            .iter()
+            .map(|r| medication_request(r, at)),
+    );
     resources.extend(dataset.allergies.iter().map(|r| allergy_intolerance(r, at)));
     resources.extend(
         dataset

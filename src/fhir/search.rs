@@ -45,11 +45,7 @@ pub struct SearchParam {
     pub documentation: &'static str,
 }
 
-const fn param(
-    name: &'static str,
-    kind: &'static str,
-    documentation: &'static str,
-) -> SearchParam {
+const fn param(name: &'static str, kind: &'static str, documentation: &'static str) -> SearchParam {
     SearchParam {
         name,
         kind,
@@ -104,20 +100,32 @@ impl ResourceType {
 }
 
 const PATIENT_PARAMS: &[SearchParam] = &[
-    param("identifier", "token", "the MRN, as `value` or `urn:ehr-mcp:mrn|value`"),
+    param(
+        "identifier",
+        "token",
+        "the MRN, as `value` or `urn:ehr-mcp:mrn|value`",
+    ),
     param("name", "string", "start of the given or family name"),
     param("family", "string", "start of the family name"),
     param("given", "string", "start of the given name"),
     param("birthdate", "date", "date of birth"),
 ];
 const PRACTITIONER_PARAMS: &[SearchParam] = &[
-    param("identifier", "token", "the NPI, as `value` or `http://hl7.org/fhir/sid/us-npi|value`"),
+    param(
+        "identifier",
+        "token",
+        "the NPI, as `value` or `http://hl7.org/fhir/sid/us-npi|value`",
+    ),
     param("name", "string", "start of any word of the name"),
 ];
 const OBSERVATION_PARAMS: &[SearchParam] = &[
     PATIENT_REF,
     param("category", "token", "`vital-signs` or `laboratory`"),
-    param("code", "token", "a LOINC code (`http://loinc.org|8867-4`), or a lab component's name"),
+    param(
+        "code",
+        "token",
+        "a LOINC code (`http://loinc.org|8867-4`), or a lab component's name",
+    ),
     param("date", "date", "effective date"),
 ];
 const MEDICATION_PARAMS: &[SearchParam] = &[
@@ -128,7 +136,11 @@ const APPOINTMENT_PARAMS: &[SearchParam] = &[
     PATIENT_REF,
     param("practitioner", "reference", "the practitioner (NPI)"),
     param("date", "date", "appointment date"),
-    param("status", "token", "booked | checked-in | fulfilled | cancelled | noshow"),
+    param(
+        "status",
+        "token",
+        "booked | checked-in | fulfilled | cancelled | noshow",
+    ),
 ];
 
 /// A search or read that cannot be served as asked: the parameter and why.
@@ -252,7 +264,10 @@ impl Token {
     /// Whether a CodeableConcept matches: one of its codings has this code (and system, when given);
     /// a concept with text only matches a token without system equal to its text (case-insensitive).
     pub fn matches(&self, concept: &Value) -> bool {
-        let codings = concept["coding"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        let codings = concept["coding"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let coded = codings.iter().any(|coding| {
             coding["code"].as_str() == Some(self.code.as_str())
                 && self
@@ -345,7 +360,9 @@ pub enum Criteria {
         statuses: Vec<AppointmentStatus>,
     },
     /// `Patient/{id}/$everything`.
-    Everything { patient: Mrn },
+    Everything {
+        patient: Mrn,
+    },
 }
 
 impl Criteria {
@@ -417,8 +434,18 @@ fn encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'|' | b':'
-            | b'/' | b',' | b'$' => out.push(byte as char),
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'.'
+            | b'_'
+            | b'~'
+            | b'|'
+            | b':'
+            | b'/'
+            | b','
+            | b'$' => out.push(byte as char),
             other => out.push_str(&format!("%{other:02X}")),
         }
     }
@@ -531,12 +558,7 @@ fn criteria(
     resource_type: ResourceType,
     query: &[(String, String)],
 ) -> Result<Criteria, SearchError> {
-    let one = |name: &str| {
-        query
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.trim())
-    };
+    let one = |name: &str| query.iter().find(|(n, _)| n == name).map(|(_, v)| v.trim());
     let date = |name: &str| -> Result<DateRange, SearchError> {
         let mut range = DateRange::default();
         for (_, value) in query.iter().filter(|(n, _)| n == name) {
@@ -617,7 +639,11 @@ fn identifier<T>(
     parse: impl Fn(&str) -> Result<T, String>,
 ) -> Result<T, SearchError> {
     let token = Token::parse(raw);
-    if token.system.as_deref().is_some_and(|system| system != our_system) {
+    if token
+        .system
+        .as_deref()
+        .is_some_and(|system| system != our_system)
+    {
         return Err(SearchError::invalid(
             "identifier",
             format!("the identifier system must be {our_system}"),
@@ -756,7 +782,11 @@ mod tests {
         let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         let search = parse_search(
             ResourceType::Observation,
-            &pairs(&[("patient", "MRN001"), ("date", "ge2024-03"), ("date", "lt2025")]),
+            &pairs(&[
+                ("patient", "MRN001"),
+                ("date", "ge2024-03"),
+                ("date", "lt2025"),
+            ]),
         )
         .unwrap();
         let Criteria::Observation { date, .. } = search.criteria else {
@@ -814,7 +844,11 @@ mod tests {
     fn unknown_and_repeated_parameters_are_refused_and_paging_is_bounded() {
         let unknown = parse_search(ResourceType::Patient, &pairs(&[("ssn", "1")])).unwrap_err();
         assert_eq!(unknown.code, "not-supported");
-        assert!(unknown.message.contains("identifier, name, family, given, birthdate"));
+        assert!(
+            unknown
+                .message
+                .contains("identifier, name, family, given, birthdate")
+        );
         let twice = parse_search(
             ResourceType::Patient,
             &pairs(&[("name", "a"), ("name", "b")]),
@@ -827,7 +861,13 @@ mod tests {
             &pairs(&[("name", "jo hn"), ("_count", "5"), ("_offset", "10")]),
         )
         .unwrap();
-        assert_eq!(paged.paging, Paging { count: 5, offset: 10 });
+        assert_eq!(
+            paged.paging,
+            Paging {
+                count: 5,
+                offset: 10
+            }
+        );
         assert_eq!(paged.page_query(15), "name=jo%20hn&_count=5&_offset=15");
         assert!(parse_search(ResourceType::Coverage, &[]).is_err());
     }
@@ -848,7 +888,8 @@ mod tests {
 
     #[test]
     fn tokens_match_codings_or_text() {
-        let concept = serde_json::json!({"coding": [{"system": "http://loinc.org", "code": "8867-4"}]});
+        let concept =
+            serde_json::json!({"coding": [{"system": "http://loinc.org", "code": "8867-4"}]});
         assert!(Token::parse("8867-4").matches(&concept));
         assert!(Token::parse("http://loinc.org|8867-4").matches(&concept));
         assert!(!Token::parse("http://snomed.info/sct|8867-4").matches(&concept));

@@ -89,8 +89,8 @@ fn stamp<T>(
     from_row: fn(&AnyRow) -> Result<T, StoreError>,
 ) -> Result<Stamped<T>, StoreError> {
     let raw: String = row.try_get("last_updated")?;
-    let last_updated = crate::domain::time::parse_timestamp("updated_at", &raw)
-        .map_err(super::corrupt)?;
+    let last_updated =
+        crate::domain::time::parse_timestamp("updated_at", &raw).map_err(super::corrupt)?;
     Ok(Stamped {
         record: from_row(row)?,
         last_updated,
@@ -242,7 +242,9 @@ impl Store {
                 .bind(date_text(query.born_until))
         };
         let total = self
-            .count(bind(format!("SELECT COUNT(*) AS total FROM patients {WHERE}")))
+            .count(bind(format!(
+                "SELECT COUNT(*) AS total FROM patients {WHERE}"
+            )))
             .await?;
         let (limit, offset) = window_limit(window);
         let page = bind(format!(
@@ -274,7 +276,9 @@ impl Store {
                 .bind(word)
         };
         let total = self
-            .count(bind(format!("SELECT COUNT(*) AS total FROM providers {WHERE}")))
+            .count(bind(format!(
+                "SELECT COUNT(*) AS total FROM providers {WHERE}"
+            )))
             .await?;
         let (limit, offset) = window_limit(window);
         let page = bind(format!(
@@ -380,13 +384,25 @@ impl Store {
         mrn: &Mrn,
     ) -> Result<Vec<Stamped<Medication>>, StoreError> {
         let order = "m.prescribed_date, m.medication_id";
-        self.records_of(MEDICATION_SELECT, "m.updated_at", order, mrn, medication_from_row)
-            .await
+        self.records_of(
+            MEDICATION_SELECT,
+            "m.updated_at",
+            order,
+            mrn,
+            medication_from_row,
+        )
+        .await
     }
 
     pub async fn patient_allergies(&self, mrn: &Mrn) -> Result<Vec<Stamped<Allergy>>, StoreError> {
-        self.records_of(ALLERGY_SELECT, "a.updated_at", "a.id", mrn, allergy_from_row)
-            .await
+        self.records_of(
+            ALLERGY_SELECT,
+            "a.updated_at",
+            "a.id",
+            mrn,
+            allergy_from_row,
+        )
+        .await
     }
 
     pub async fn patient_vital_signs(
@@ -394,8 +410,14 @@ impl Store {
         mrn: &Mrn,
     ) -> Result<Vec<Stamped<VitalSigns>>, StoreError> {
         let order = "v.recorded_date, v.id";
-        self.records_of(VITALS_SELECT, "v.created_at", order, mrn, vital_signs_from_row)
-            .await
+        self.records_of(
+            VITALS_SELECT,
+            "v.created_at",
+            order,
+            mrn,
+            vital_signs_from_row,
+        )
+        .await
     }
 
     pub async fn patient_lab_results(
@@ -412,8 +434,14 @@ impl Store {
         mrn: &Mrn,
     ) -> Result<Vec<Stamped<Appointment>>, StoreError> {
         let order = "a.appointment_date, a.slot_time, a.appointment_id";
-        self.records_of(APPOINTMENT_SELECT, "a.updated_at", order, mrn, appointment_from_row)
-            .await
+        self.records_of(
+            APPOINTMENT_SELECT,
+            "a.updated_at",
+            order,
+            mrn,
+            appointment_from_row,
+        )
+        .await
     }
 }
 

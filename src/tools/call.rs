@@ -163,13 +163,16 @@ impl EhrServer {
     ) -> ToolError {
         if refusal.principal.is_none() {
             // A caller who never authenticated: counted into an aggregated row (bounded, not dropped).
-            self.services().audit.record_refusal(crate::audit::Refusal {
-                transport: self.session().transport(),
-                peer: self.session().origin().peer,
-                action: tool.name().to_owned(),
-                reason: refusal.error.code().to_owned(),
-                patient: refusal.patient.clone(),
-            });
+            self.services()
+                .audit
+                .record_refusal(crate::audit::Refusal {
+                    transport: self.session().transport(),
+                    peer: self.session().origin().peer,
+                    action: tool.name().to_owned(),
+                    reason: refusal.error.code().to_owned(),
+                    patient: refusal.patient.clone(),
+                })
+                .await;
             log_finished(
                 self.session().transport(),
                 tool,

@@ -382,7 +382,10 @@ async fn read(call: &ToolCall<'_>, resource_type: &str, id: &str) -> Result<Valu
             let provider = call
                 .read_record(kind, store.stamped_provider(&npi), |_| None)
                 .await?;
-            Ok(mapping::practitioner(&provider.record, provider.last_updated))
+            Ok(mapping::practitioner(
+                &provider.record,
+                provider.last_updated,
+            ))
         }
         ResourceType::Appointment => {
             let found = call
@@ -398,7 +401,10 @@ async fn read(call: &ToolCall<'_>, resource_type: &str, id: &str) -> Result<Valu
                     Some(&m.patient_mrn)
                 })
                 .await?;
-            Ok(mapping::medication_request(&found.record, found.last_updated))
+            Ok(mapping::medication_request(
+                &found.record,
+                found.last_updated,
+            ))
         }
         ResourceType::AllergyIntolerance => {
             let found = call
@@ -406,7 +412,10 @@ async fn read(call: &ToolCall<'_>, resource_type: &str, id: &str) -> Result<Valu
                     Some(&a.patient_mrn)
                 })
                 .await?;
-            Ok(mapping::allergy_intolerance(&found.record, found.last_updated))
+            Ok(mapping::allergy_intolerance(
+                &found.record,
+                found.last_updated,
+            ))
         }
         ResourceType::DiagnosticReport => {
             let found = call
@@ -414,7 +423,10 @@ async fn read(call: &ToolCall<'_>, resource_type: &str, id: &str) -> Result<Valu
                     Some(&l.patient_mrn)
                 })
                 .await?;
-            Ok(mapping::diagnostic_report(&found.record, found.last_updated))
+            Ok(mapping::diagnostic_report(
+                &found.record,
+                found.last_updated,
+            ))
         }
         ResourceType::Observation => read_observation(call, id).await?.ok_or_else(missing),
     }
@@ -680,9 +692,8 @@ async fn find(call: &ToolCall<'_>, search: &Search) -> Result<(u64, Vec<Resource
             for category in readable {
                 resources.extend(observations(call, category, mrn).await?);
             }
-            resources.retain(|resource| {
-                search::observation_matches(resource, categories, codes, date)
-            });
+            resources
+                .retain(|resource| search::observation_matches(resource, categories, codes, date));
             Ok(page(resources, paging))
         }
         Criteria::Everything { patient } => everything(call, patient, paging).await,
@@ -700,7 +711,10 @@ fn readable_categories(
     let mut readable = Vec::new();
     let mut refused = None;
     for category in wanted {
-        match call.may_read(kind_of(ResourceType::Observation, Some(*category)), Some(mrn)) {
+        match call.may_read(
+            kind_of(ResourceType::Observation, Some(*category)),
+            Some(mrn),
+        ) {
             Ok(()) => readable.push(*category),
             Err(error) if open => refused = Some(error),
             Err(error) => return Err(error),
@@ -793,8 +807,9 @@ async fn everything(
                     .iter()
                     .map(|a| mapping::allergy_intolerance(&a.record, a.last_updated)),
             ),
-            DataKind::VitalSigns => resources
-                .extend(observations(call, ObservationCategory::VitalSigns, mrn).await?),
+            DataKind::VitalSigns => {
+                resources.extend(observations(call, ObservationCategory::VitalSigns, mrn).await?)
+            }
             DataKind::LabResults => {
                 for lab in store.patient_lab_results(mrn).await.map_err(stored)? {
                     resources.extend(mapping::lab_observations(&lab.record, lab.last_updated));

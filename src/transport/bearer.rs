@@ -132,19 +132,23 @@ pub async fn require_bearer(
                 next.run(request).await
             }
             Err(error) => {
-                guard.audit.record_refusal(refusal(refusal_reason(&error)));
+                guard
+                    .audit
+                    .record_refusal(refusal(refusal_reason(&error)))
+                    .await;
                 refused(&guard.resource_metadata_url, &error)
             }
         },
         Ok(None) if guard.allow_in_band => next.run(request).await,
         Ok(None) => {
-            guard.audit.record_refusal(refusal("no_token"));
+            guard.audit.record_refusal(refusal("no_token")).await;
             unauthorized(&guard.resource_metadata_url, None)
         }
         Err(reason) => {
             guard
                 .audit
-                .record_refusal(refusal("malformed_authorization"));
+                .record_refusal(refusal("malformed_authorization"))
+                .await;
             unauthorized(&guard.resource_metadata_url, Some(reason))
         }
     }

@@ -58,8 +58,11 @@ pub fn router(tools: Arc<ToolServices>, public_base_url: &str) -> Router {
 fn smart_document(state: &FhirState) -> Value {
     let server = super::oauth::metadata::authorization_server(&state.tools.auth);
     let grants = server["grant_types_supported"].clone();
-    let has_grant =
-        |grant: &str| grants.as_array().is_some_and(|list| list.iter().any(|g| g == grant));
+    let has_grant = |grant: &str| {
+        grants
+            .as_array()
+            .is_some_and(|list| list.iter().any(|g| g == grant))
+    };
     let mut capabilities = vec![
         "client-confidential-symmetric",
         "client-confidential-asymmetric",
@@ -69,7 +72,11 @@ fn smart_document(state: &FhirState) -> Value {
         "permission-user",
     ];
     if has_grant("authorization_code") {
-        capabilities.extend(["launch-standalone", "client-public", "context-standalone-patient"]);
+        capabilities.extend([
+            "launch-standalone",
+            "client-public",
+            "context-standalone-patient",
+        ]);
     }
     if has_grant("refresh_token") {
         capabilities.push("permission-offline");
@@ -124,7 +131,10 @@ async fn smart_configuration(State(state): State<FhirState>) -> Response {
 async fn metadata(State(state): State<FhirState>) -> Response {
     let smart = smart_document(&state);
     let oauth = OAuthUris {
-        token: smart["token_endpoint"].as_str().unwrap_or_default().to_owned(),
+        token: smart["token_endpoint"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
         authorize: smart["authorization_endpoint"].as_str().map(str::to_owned),
     };
     let statement = capability_statement(

@@ -47,18 +47,25 @@ struct McpServices {
 
 impl McpServices {
     /// Counts a refused `/mcp` request (413, Origin 403, parse error) into an aggregated audit row.
-    fn refused(&self, request_peer: Option<std::net::IpAddr>, caller: Option<&str>, reason: &str) {
+    async fn refused(
+        &self,
+        request_peer: Option<std::net::IpAddr>,
+        caller: Option<&str>,
+        reason: &str,
+    ) {
         let reason = match caller {
             Some(client) => format!("{reason}; client={client}"),
             None => reason.to_owned(),
         };
-        self.audit.record_refusal(crate::audit::Refusal {
-            transport: Transport::StreamableHttp,
-            peer: request_peer,
-            action: "mcp.http".to_owned(),
-            reason,
-            patient: None,
-        });
+        self.audit
+            .record_refusal(crate::audit::Refusal {
+                transport: Transport::StreamableHttp,
+                peer: request_peer,
+                action: "mcp.http".to_owned(),
+                reason,
+                patient: None,
+            })
+            .await;
     }
 }
 
@@ -191,7 +198,9 @@ async fn dispatch(State(services): State<McpServices>, request: Request) -> Resp
         .map(str::to_owned);
     if let Some(session) = &session {
         if !services.owners.is_owner(session, caller.as_deref()) {
-            services.refused(peer, caller.as_deref(), "session_not_owned");
+            services
+                .refused(peer, caller.as_deref(), "session_not_owned")
+                .await;
             return session_not_found();
         }
         if request.method() == Method::DELETE {
@@ -205,7 +214,9 @@ async fn dispatch(State(services): State<McpServices>, request: Request) -> Resp
     if request.method() != Method::POST {
         let response = into_axum(services.sessions.handle(request).await);
         if response.status() == StatusCode::FORBIDDEN {
-            services.refused(peer, caller.as_deref(), "origin_forbidden");
+            services
+                .refused(peer, caller.as_deref(), "origin_forbidden")
+                .await;
         }
         return response;
     }
@@ -213,7 +224,9 @@ async fn dispatch(State(services): State<McpServices>, request: Request) -> Resp
     let bytes = match axum::body::to_bytes(body, services.max_message_bytes).await {
         Ok(bytes) => bytes,
         Err(_) => {
-            services.refused(peer, caller.as_deref(), "payload_too_large");
+            services
+                .refused(peer, caller.as_deref(), "payload_too_large")
+                .await;
             return (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!(
@@ -225,7 +238,9 @@ async fn dispatch(State(services): State<McpServices>, request: Request) -> Resp
         }
     };
     if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
-        services.refused(peer, caller.as_deref(), "parse_error");
+        services
+            .refused(peer, caller.as_deref(), "parse_error")
+            .await;
         return parse_error();
     }
     let initialize = session.is_none() && is_initialize(&bytes);
@@ -236,7 +251,9 @@ async fn dispatch(State(services): State<McpServices>, request: Request) -> Resp
         into_axum(services.stateless.handle(request).await)
     };
     if response.status() == StatusCode::FORBIDDEN {
-        services.refused(peer, caller.as_deref(), "origin_forbidden");
+        services
+            .refused(peer, caller.as_deref(), "origin_forbidden")
+            .await;
     }
     if !initialize {
         return response;

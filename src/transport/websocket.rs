@@ -62,7 +62,7 @@ pub async fn upgrade(
             Ok(_) => Session::with_token(Transport::WebSocket, token),
             Err(error) => {
                 let reason = bearer::refusal_reason(&error);
-                state.tools.audit.record_refusal(refusal(reason));
+                state.tools.audit.record_refusal(refusal(reason)).await;
                 return bearer::refused(&state.resource_metadata_url, &error);
             }
         },
@@ -70,7 +70,8 @@ pub async fn upgrade(
             state
                 .tools
                 .audit
-                .record_refusal(refusal("malformed_authorization"));
+                .record_refusal(refusal("malformed_authorization"))
+                .await;
             return bearer::unauthorized(&state.resource_metadata_url, Some(reason));
         }
     }

@@ -43,7 +43,10 @@ async fn get(app: &McpApp, token: Option<&str>, path: &str) -> (StatusCode, Stri
 async fn ok(app: &McpApp, token: &str, path: &str) -> Value {
     let (status, content_type, body) = get(app, Some(token), path).await;
     assert_eq!(status, StatusCode::OK, "{path}: {body}");
-    assert!(content_type.starts_with("application/fhir+json"), "{content_type}");
+    assert!(
+        content_type.starts_with("application/fhir+json"),
+        "{content_type}"
+    );
     body
 }
 
@@ -57,7 +60,13 @@ fn entries(bundle: &Value) -> Vec<Value> {
 fn ids(bundle: &Value) -> Vec<String> {
     entries(bundle)
         .iter()
-        .map(|r| format!("{}/{}", r["resourceType"].as_str().unwrap(), r["id"].as_str().unwrap()))
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["resourceType"].as_str().unwrap(),
+                r["id"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
@@ -151,7 +160,10 @@ async fn metadata_states_exactly_what_is_served_and_smart_configuration_names_th
     assert_eq!(statement["resourceType"], "CapabilityStatement");
     assert_eq!(statement["fhirVersion"], "4.0.1");
     let resources = statement["rest"][0]["resource"].as_array().unwrap();
-    let served: BTreeSet<&str> = resources.iter().map(|r| r["type"].as_str().unwrap()).collect();
+    let served: BTreeSet<&str> = resources
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
     let expected: BTreeSet<&str> = [
         "Patient",
         "Coverage",
@@ -176,9 +188,18 @@ async fn metadata_states_exactly_what_is_served_and_smart_configuration_names_th
             })
             .unwrap_or_default()
     };
-    assert_eq!(params("Patient"), ["identifier", "name", "family", "given", "birthdate"]);
-    assert_eq!(params("Observation"), ["patient", "category", "code", "date"]);
-    assert_eq!(params("Appointment"), ["patient", "practitioner", "date", "status"]);
+    assert_eq!(
+        params("Patient"),
+        ["identifier", "name", "family", "given", "birthdate"]
+    );
+    assert_eq!(
+        params("Observation"),
+        ["patient", "category", "code", "date"]
+    );
+    assert_eq!(
+        params("Appointment"),
+        ["patient", "practitioner", "date", "status"]
+    );
     assert!(params("Coverage").is_empty());
     let patient = resources.iter().find(|r| r["type"] == "Patient").unwrap();
     assert_eq!(patient["operation"][0]["name"], "everything");
@@ -186,8 +207,11 @@ async fn metadata_states_exactly_what_is_served_and_smart_configuration_names_th
     assert_eq!(security["service"][0]["coding"][0]["code"], "SMART-on-FHIR");
     let oauth_uris = &security["extension"][0]["extension"];
     assert!(
-        oauth_uris.as_array().unwrap().iter().any(|u| u["url"] == "token"
-            && u["valueUri"] == mcp.app.url("/oauth/token")),
+        oauth_uris
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["url"] == "token" && u["valueUri"] == mcp.app.url("/oauth/token")),
         "{oauth_uris}"
     );
 
@@ -204,10 +228,19 @@ async fn metadata_states_exactly_what_is_served_and_smart_configuration_names_th
             assert!(smart[field].is_array(), "{field}: {smart}");
         }
         let capabilities = smart["capabilities"].as_array().unwrap();
-        for capability in ["permission-v1", "permission-v2", "client-confidential-symmetric"] {
+        for capability in [
+            "permission-v1",
+            "permission-v2",
+            "client-confidential-symmetric",
+        ] {
             assert!(capabilities.contains(&json!(capability)), "{smart}");
         }
-        assert!(smart["scopes_supported"].as_array().unwrap().contains(&json!("patient/*.rs")));
+        assert!(
+            smart["scopes_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("patient/*.rs"))
+        );
     }
     mcp.shutdown().await;
 }
@@ -219,41 +252,109 @@ async fn a_clinician_reads_and_searches_every_resource_type_with_paging() {
     let patient = ok(&mcp, &token, "Patient/MRN001").await;
     assert_eq!(patient["resourceType"], "Patient");
     assert_eq!(patient["identifier"][0]["value"], "MRN001");
-    assert!(patient["meta"]["lastUpdated"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        patient["meta"]["lastUpdated"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
     let practitioner = ok(&mcp, &token, &format!("Practitioner/{PROVIDER_NPI}")).await;
     assert!(practitioner["meta"]["lastUpdated"].is_string());
-    assert_eq!(ok(&mcp, &token, "Appointment/APT001").await["status"], "booked");
-    assert_eq!(ok(&mcp, &token, "MedicationRequest/MED001").await["status"], "active");
-    assert_eq!(ok(&mcp, &token, "AllergyIntolerance/ALG001").await["criticality"], "high");
-    assert_eq!(ok(&mcp, &token, "Observation/VIT001-hr").await["valueQuantity"]["value"], 72.0);
-    assert_eq!(ok(&mcp, &token, "Observation/LAB001-1").await["code"]["text"], "WBC");
-    assert_eq!(ok(&mcp, &token, "DiagnosticReport/LAB001").await["result"][0]["reference"], "Observation/LAB001-1");
-    assert!(ok(&mcp, &token, "Coverage/MRN001-coverage").await["beneficiary"]["reference"] == "Patient/MRN001");
+    assert_eq!(
+        ok(&mcp, &token, "Appointment/APT001").await["status"],
+        "booked"
+    );
+    assert_eq!(
+        ok(&mcp, &token, "MedicationRequest/MED001").await["status"],
+        "active"
+    );
+    assert_eq!(
+        ok(&mcp, &token, "AllergyIntolerance/ALG001").await["criticality"],
+        "high"
+    );
+    assert_eq!(
+        ok(&mcp, &token, "Observation/VIT001-hr").await["valueQuantity"]["value"],
+        72.0
+    );
+    assert_eq!(
+        ok(&mcp, &token, "Observation/LAB001-1").await["code"]["text"],
+        "WBC"
+    );
+    assert_eq!(
+        ok(&mcp, &token, "DiagnosticReport/LAB001").await["result"][0]["reference"],
+        "Observation/LAB001-1"
+    );
+    assert!(
+        ok(&mcp, &token, "Coverage/MRN001-coverage").await["beneficiary"]["reference"]
+            == "Patient/MRN001"
+    );
 
     let searches: &[(&str, &[&str])] = &[
-        ("Patient?identifier=urn:ehr-mcp:mrn|MRN002", &["Patient/MRN002"]),
+        (
+            "Patient?identifier=urn:ehr-mcp:mrn|MRN002",
+            &["Patient/MRN002"],
+        ),
         ("Patient?family=DO", &["Patient/MRN001"]),
-        ("Patient?given=mar&birthdate=1990-03-22", &["Patient/MRN002"]),
-        ("Patient?birthdate=ge1986&birthdate=lt1991", &["Patient/MRN002"]),
+        (
+            "Patient?given=mar&birthdate=1990-03-22",
+            &["Patient/MRN002"],
+        ),
+        (
+            "Patient?birthdate=ge1986&birthdate=lt1991",
+            &["Patient/MRN002"],
+        ),
         ("Patient?name=ma", &["Patient/MRN002"]),
         ("Practitioner?name=omar", &["Practitioner/2345678901"]),
-        ("Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|1234567890", &["Practitioner/1234567890"]),
-        ("Observation?patient=MRN001&category=vital-signs&code=http://loinc.org|8867-4", &["Observation/VIT001-hr"]),
-        ("Observation?patient=Patient/MRN001&category=laboratory", &["Observation/LAB001-1"]),
-        ("Observation?patient=MRN002&date=2024-06", &["Observation/VIT002-hr", "Observation/LAB002-1"]),
-        ("Observation?patient=MRN002&date=lt2024-06-02", &["Observation/VIT002-hr"]),
-        ("Observation?patient=MRN002&code=ldl", &["Observation/LAB002-1"]),
-        ("DiagnosticReport?patient=MRN002", &["DiagnosticReport/LAB002"]),
-        ("MedicationRequest?patient=MRN001&status=active", &["MedicationRequest/MED001"]),
+        (
+            "Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|1234567890",
+            &["Practitioner/1234567890"],
+        ),
+        (
+            "Observation?patient=MRN001&category=vital-signs&code=http://loinc.org|8867-4",
+            &["Observation/VIT001-hr"],
+        ),
+        (
+            "Observation?patient=Patient/MRN001&category=laboratory",
+            &["Observation/LAB001-1"],
+        ),
+        (
+            "Observation?patient=MRN002&date=2024-06",
+            &["Observation/VIT002-hr", "Observation/LAB002-1"],
+        ),
+        (
+            "Observation?patient=MRN002&date=lt2024-06-02",
+            &["Observation/VIT002-hr"],
+        ),
+        (
+            "Observation?patient=MRN002&code=ldl",
+            &["Observation/LAB002-1"],
+        ),
+        (
+            "DiagnosticReport?patient=MRN002",
+            &["DiagnosticReport/LAB002"],
+        ),
+        (
+            "MedicationRequest?patient=MRN001&status=active",
+            &["MedicationRequest/MED001"],
+        ),
         ("MedicationRequest?patient=MRN002&status=active", &[]),
-        ("MedicationRequest?patient=MRN002&status=stopped", &["MedicationRequest/MED002"]),
-        ("AllergyIntolerance?patient=MRN002", &["AllergyIntolerance/ALG002"]),
+        (
+            "MedicationRequest?patient=MRN002&status=stopped",
+            &["MedicationRequest/MED002"],
+        ),
+        (
+            "AllergyIntolerance?patient=MRN002",
+            &["AllergyIntolerance/ALG002"],
+        ),
         ("Appointment?patient=MRN001", &["Appointment/APT001"]),
         (
             "Appointment?practitioner=Practitioner/1234567890&date=ge2099-12-01&status=booked",
             &["Appointment/APT001", "Appointment/APT002"],
         ),
-        ("Appointment?practitioner=1234567890&date=2099-12-06", &["Appointment/APT002"]),
+        (
+            "Appointment?practitioner=1234567890&date=2099-12-06",
+            &["Appointment/APT002"],
+        ),
         ("Appointment?patient=MRN001&status=cancelled", &[]),
     ];
     for (query, expected) in searches {
@@ -262,8 +363,16 @@ async fn a_clinician_reads_and_searches_every_resource_type_with_paging() {
         assert_eq!(bundle["total"], expected.len(), "{query}: {bundle}");
         assert_eq!(ids(&bundle), *expected, "{query}");
     }
-    let vitals = ok(&mcp, &token, "Observation?patient=MRN001&category=vital-signs").await;
-    assert_eq!(vitals["total"], 8, "every measurement of VIT001 is an Observation");
+    let vitals = ok(
+        &mcp,
+        &token,
+        "Observation?patient=MRN001&category=vital-signs",
+    )
+    .await;
+    assert_eq!(
+        vitals["total"], 8,
+        "every measurement of VIT001 is an Observation"
+    );
 
     // Paging: one per page, `next` links until the last page; the pages together are the whole set.
     let mut url = mcp.app.url("/fhir/r4/Observation?patient=MRN001&_count=3");
@@ -276,7 +385,10 @@ async fn a_clinician_reads_and_searches_every_resource_type_with_paging() {
         pages += 1;
         match next_link(&page) {
             Some(next) => {
-                assert!(next.starts_with(&mcp.app.url("/fhir/r4/Observation?")), "{next}");
+                assert!(
+                    next.starts_with(&mcp.app.url("/fhir/r4/Observation?")),
+                    "{next}"
+                );
                 url = next;
             }
             None => break,
@@ -302,7 +414,10 @@ async fn a_clinician_reads_and_searches_every_resource_type_with_paging() {
         "Observation",
         "DiagnosticReport",
     ] {
-        assert!(types.contains(kind), "{kind} missing from $everything: {types:?}");
+        assert!(
+            types.contains(kind),
+            "{kind} missing from $everything: {types:?}"
+        );
     }
     assert!(
         !everything.to_string().contains("MRN002"),
@@ -318,8 +433,13 @@ async fn errors_are_operation_outcomes_with_the_right_status() {
     let (status, _, body) = get(&mcp, None, "Patient/MRN001").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["resourceType"], "OperationOutcome");
-    let response = reqwest::get(mcp.app.url("/fhir/r4/Patient/MRN001")).await.unwrap();
-    let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    let response = reqwest::get(mcp.app.url("/fhir/r4/Patient/MRN001"))
+        .await
+        .unwrap();
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(challenge.starts_with("Bearer "), "{challenge}");
     let (status, _, body) = get(&mcp, Some("not-a-token"), "Patient/MRN001").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
@@ -331,11 +451,27 @@ async fn errors_are_operation_outcomes_with_the_right_status() {
         ("Basic/1", StatusCode::NOT_FOUND, "not-found"),
         ("Patient/MRN001/$meta", StatusCode::NOT_FOUND, "not-found"),
         ("Patient?ssn=123", StatusCode::BAD_REQUEST, "invalid"),
-        ("Patient?birthdate=yesterday", StatusCode::BAD_REQUEST, "invalid"),
+        (
+            "Patient?birthdate=yesterday",
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
         ("Patient?_count=1000", StatusCode::BAD_REQUEST, "invalid"),
-        ("Observation?category=vital-signs", StatusCode::BAD_REQUEST, "invalid"),
-        ("Appointment?status=booked", StatusCode::BAD_REQUEST, "invalid"),
-        ("Coverage?patient=MRN001", StatusCode::BAD_REQUEST, "invalid"),
+        (
+            "Observation?category=vital-signs",
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            "Appointment?status=booked",
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            "Coverage?patient=MRN001",
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
     ];
     for (path, expected_status, code) in cases {
         let (status, content_type, body) = get(&mcp, Some(&token), path).await;
@@ -364,7 +500,12 @@ async fn every_read_writes_one_audit_row_as_the_tools_do() {
     let token = mcp.token("nurse-station").await;
     let before = mcp.app.db.store.count_audit_rows().await.unwrap();
     ok(&mcp, &token, "MedicationRequest/MED002").await;
-    ok(&mcp, &token, "Observation?patient=MRN001&category=vital-signs").await;
+    ok(
+        &mcp,
+        &token,
+        "Observation?patient=MRN001&category=vital-signs",
+    )
+    .await;
     let (status, _, _) = get(&mcp, Some(&token), "DiagnosticReport?patient=MRN001").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "the nurse has no read:labs");
     let (status, _, _) = get(&mcp, None, "Patient/MRN001").await;
@@ -406,10 +547,27 @@ async fn every_read_writes_one_audit_row_as_the_tools_do() {
     assert_eq!(
         summary,
         vec![
-            row("fhir_read", Some("MRN002"), "success", Some("read MedicationRequest")),
-            row("fhir_search", Some("MRN001"), "success", Some("search Observation")),
+            row(
+                "fhir_read",
+                Some("MRN002"),
+                "success",
+                Some("read MedicationRequest")
+            ),
+            row(
+                "fhir_search",
+                Some("MRN001"),
+                "success",
+                Some("search Observation")
+            ),
             row("fhir_search", Some("MRN001"), "denied", Some("forbidden")),
-            row("fhir_read", None, "denied", Some("unauthenticated")),
+            // An unauthenticated refusal: the first of its kind in a window is written at once,
+            // aggregated (issue #9: `reason; peer=…; count=N`).
+            row(
+                "fhir_read",
+                None,
+                "denied",
+                Some("unauthenticated; peer=127.0.0.1; count=1")
+            ),
         ]
     );
     assert_eq!(rows[1].client_id.as_deref(), Some("nurse-station"));
@@ -422,7 +580,10 @@ async fn the_fhir_tools_return_fhir_json_in_structured_content() {
     let token = mcp.token("copilot-studio").await;
     let mut client = WsClient::connect(&mcp.app, "/ws", Some(&token)).await;
     let read = client
-        .call_tool("fhir_read", json!({"resource_type": "Patient", "id": "MRN002"}))
+        .call_tool(
+            "fhir_read",
+            json!({"resource_type": "Patient", "id": "MRN002"}),
+        )
         .await;
     assert_ne!(read["isError"], true, "{read}");
     assert_eq!(read["structuredContent"]["resourceType"], "Patient");
@@ -439,7 +600,10 @@ async fn the_fhir_tools_return_fhir_json_in_structured_content() {
     assert_eq!(bundle["total"], 8);
     assert_eq!(entries(bundle).len(), 5);
     let next = next_link(bundle).unwrap();
-    assert!(next.starts_with("Observation?") && next.contains("_offset=5"), "{next}");
+    assert!(
+        next.starts_with("Observation?") && next.contains("_offset=5"),
+        "{next}"
+    );
     let everything = client
         .call_tool(
             "fhir_search",
@@ -447,10 +611,16 @@ async fn the_fhir_tools_return_fhir_json_in_structured_content() {
                    "params": {"_count": 100}}),
         )
         .await;
-    assert_eq!(everything["structuredContent"]["resourceType"], "Bundle", "{everything}");
+    assert_eq!(
+        everything["structuredContent"]["resourceType"], "Bundle",
+        "{everything}"
+    );
     assert!(ids(&everything["structuredContent"]).contains(&"MedicationRequest/MED002".to_owned()));
     let refused = client
-        .call_tool("fhir_search", json!({"resource_type": "Patient", "params": {"ssn": "1"}}))
+        .call_tool(
+            "fhir_search",
+            json!({"resource_type": "Patient", "params": {"ssn": "1"}}),
+        )
         .await;
     assert_eq!(refused["isError"], true);
     client.close().await;
@@ -474,15 +644,51 @@ const MATRIX: &[(&str, &str)] = &[
 fn probes(mrn: &str) -> Vec<(char, String, String)> {
     let n = if mrn == "MRN001" { "1" } else { "2" };
     vec![
-        ('P', format!("Patient/{mrn}"), format!("Patient?identifier={mrn}")),
-        ('P', format!("Coverage/{mrn}-coverage"), format!("Patient/{mrn}/$everything")),
-        ('R', format!("Practitioner/{PROVIDER_NPI}"), "Practitioner?name=sarah".into()),
-        ('A', format!("Appointment/APT00{n}"), format!("Appointment?patient={mrn}")),
-        ('M', format!("MedicationRequest/MED00{n}"), format!("MedicationRequest?patient={mrn}")),
-        ('L', format!("AllergyIntolerance/ALG00{n}"), format!("AllergyIntolerance?patient={mrn}")),
-        ('V', format!("Observation/VIT00{n}-hr"), format!("Observation?patient={mrn}&category=vital-signs")),
-        ('B', format!("Observation/LAB00{n}-1"), format!("Observation?patient={mrn}&category=laboratory")),
-        ('B', format!("DiagnosticReport/LAB00{n}"), format!("DiagnosticReport?patient={mrn}")),
+        (
+            'P',
+            format!("Patient/{mrn}"),
+            format!("Patient?identifier={mrn}"),
+        ),
+        (
+            'P',
+            format!("Coverage/{mrn}-coverage"),
+            format!("Patient/{mrn}/$everything"),
+        ),
+        (
+            'R',
+            format!("Practitioner/{PROVIDER_NPI}"),
+            "Practitioner?name=sarah".into(),
+        ),
+        (
+            'A',
+            format!("Appointment/APT00{n}"),
+            format!("Appointment?patient={mrn}"),
+        ),
+        (
+            'M',
+            format!("MedicationRequest/MED00{n}"),
+            format!("MedicationRequest?patient={mrn}"),
+        ),
+        (
+            'L',
+            format!("AllergyIntolerance/ALG00{n}"),
+            format!("AllergyIntolerance?patient={mrn}"),
+        ),
+        (
+            'V',
+            format!("Observation/VIT00{n}-hr"),
+            format!("Observation?patient={mrn}&category=vital-signs"),
+        ),
+        (
+            'B',
+            format!("Observation/LAB00{n}-1"),
+            format!("Observation?patient={mrn}&category=laboratory"),
+        ),
+        (
+            'B',
+            format!("DiagnosticReport/LAB00{n}"),
+            format!("DiagnosticReport?patient={mrn}"),
+        ),
     ]
 }
 
@@ -502,7 +708,7 @@ fn kind_of_resource(resource: &Value) -> char {
 
 #[tokio::test]
 async fn every_demo_client_reads_only_what_its_scopes_allow_and_the_patient_only_its_own_compartment()
-{
+ {
     let mcp = fhir_app().await;
     for (client_id, allowed) in MATRIX {
         let token = mcp.token(client_id).await;
@@ -513,7 +719,8 @@ async fn every_demo_client_reads_only_what_its_scopes_allow_and_the_patient_only
         for target in ["MRN001", "MRN002"] {
             for (kind, read, search) in probes(target) {
                 let directory = kind == 'R';
-                let expected = kinds.contains(kind) && (!own_only || directory || target == "MRN001");
+                let expected =
+                    kinds.contains(kind) && (!own_only || directory || target == "MRN001");
                 for path in [&read, &search] {
                     let label = format!("{client_id} × {path}");
                     let (status, _, body) = get(&mcp, Some(&token), path).await;
@@ -535,7 +742,11 @@ async fn every_demo_client_reads_only_what_its_scopes_allow_and_the_patient_only
                     }
                     if own_only || !directory {
                         let text = body.to_string();
-                        let other = if target == "MRN001" { "MRN002" } else { "MRN001" };
+                        let other = if target == "MRN001" {
+                            "MRN002"
+                        } else {
+                            "MRN001"
+                        };
                         assert!(!text.contains(other), "{label}: another patient's data");
                     }
                 }
@@ -543,10 +754,18 @@ async fn every_demo_client_reads_only_what_its_scopes_allow_and_the_patient_only
         }
         // Searches that name no patient: the patient client sees its own compartment, others theirs.
         if own_only {
-            for path in ["Patient", "AllergyIntolerance", "Observation", "Appointment"] {
+            for path in [
+                "Patient",
+                "AllergyIntolerance",
+                "Observation",
+                "Appointment",
+            ] {
                 let body = ok(&mcp, &token, path).await;
                 assert!(body["total"].as_u64().unwrap() >= 1, "{path}");
-                assert!(!body.to_string().contains("MRN002"), "{client_id} × {path}: {body}");
+                assert!(
+                    !body.to_string().contains("MRN002"),
+                    "{client_id} × {path}: {body}"
+                );
             }
         }
     }
@@ -625,7 +844,14 @@ async fn every_resource_served_over_the_seed_export_is_valid_fhir_r4() {
     }
     assert!(patients.len() >= 200, "{}", patients.len());
     for mrn in &patients {
-        served.push(ok(&mcp, &token, &format!("Patient/{mrn}/$everything?_count=100")).await);
+        served.push(
+            ok(
+                &mcp,
+                &token,
+                &format!("Patient/{mrn}/$everything?_count=100"),
+            )
+            .await,
+        );
     }
     let (_, _, statement) = get(&mcp, None, "metadata").await;
     served.push(statement);
@@ -635,8 +861,17 @@ async fn every_resource_served_over_the_seed_export_is_valid_fhir_r4() {
     resources.extend(served);
     let report = validate(&resources);
     assert_eq!(report["errors"], 0);
-    for kind in ["Bundle", "CapabilityStatement", "OperationOutcome", "Observation", "DiagnosticReport"] {
-        assert!(report["by_type"][kind].as_u64().unwrap_or(0) > 0, "no {kind}: {report}");
+    for kind in [
+        "Bundle",
+        "CapabilityStatement",
+        "OperationOutcome",
+        "Observation",
+        "DiagnosticReport",
+    ] {
+        assert!(
+            report["by_type"][kind].as_u64().unwrap_or(0) > 0,
+            "no {kind}: {report}"
+        );
     }
     mcp.shutdown().await;
 }
@@ -666,7 +901,10 @@ async fn the_fhirpy_client_reads_searches_and_follows_paging_links() {
     let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
     assert_eq!(summary["patient"], "MRN001");
     assert_eq!(summary["vital_signs"], 8);
-    assert_eq!(summary["pages_followed"], 4, "8 observations, 2 per page: 3 next links + the first");
+    assert_eq!(
+        summary["pages_followed"], 4,
+        "8 observations, 2 per page: 3 next links + the first"
+    );
     assert_eq!(summary["count"], 2);
     mcp.shutdown().await;
 }

@@ -44,7 +44,13 @@ async fn our_signing_key(store: &Store) -> (String, EncodingKey) {
         .unwrap();
     (
         key.kid.clone(),
-        EncodingKey::from_ec_pem(key.private_pem.as_bytes()).unwrap(),
+        EncodingKey::from_ec_pem(
+            test_kek()
+                .open(&key.kid, &key.private_pem)
+                .unwrap()
+                .as_bytes(),
+        )
+        .unwrap(),
     )
 }
 
