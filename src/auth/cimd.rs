@@ -16,7 +16,7 @@ use crate::domain::access::Role;
 use crate::domain::ids::ClientId;
 
 use super::clients::NewClient;
-use super::registration::{AuthMethod, RedirectClient, RegisteredBy};
+use super::registration::{AuthMethod, RedirectClient, RegisteredBy, save_redirect_record};
 use super::scope::{Scope, ScopeSet};
 use super::secret::lookup_hash;
 use super::{AuthError, AuthService};
@@ -213,7 +213,8 @@ impl AuthService {
             })
             .await?;
         }
-        self.save_redirects(
+        save_redirect_record(
+            self.store(),
             &local,
             &document.redirect_uris,
             &grants,

@@ -293,7 +293,8 @@ impl AuthService {
                 client_id: None,
             })
             .await?;
-        self.save_redirects(
+        save_redirect_record(
+            self.store(),
             &registered.client_id,
             &request.redirect_uris,
             &grants,
@@ -314,28 +315,6 @@ impl AuthService {
             token_endpoint_auth_method: method.as_str(),
             scope: registered.scopes,
         })
-    }
-
-    /// Gives an existing client redirect URIs and grant types (the operator may name any https host).
-    pub async fn set_client_redirects(
-        &self,
-        client_id: &ClientId,
-        redirect_uris: &[String],
-        grant_types: Vec<String>,
-        method: AuthMethod,
-    ) -> Result<(), AuthError> {
-        save_operator_redirects(self.store(), client_id, redirect_uris, grant_types, method).await
-    }
-
-    pub(super) async fn save_redirects(
-        &self,
-        client_id: &ClientId,
-        redirect_uris: &[String],
-        grants: &[String],
-        method: AuthMethod,
-        by: RegisteredBy,
-    ) -> Result<(), AuthError> {
-        save_redirect_record(self.store(), client_id, redirect_uris, grants, method, by).await
     }
 
     /// The authorization-code settings of a client, or `None` for a machine-only client. A `client_id`
@@ -406,7 +385,7 @@ pub async fn save_operator_redirects(
     .await
 }
 
-async fn save_redirect_record(
+pub(super) async fn save_redirect_record(
     store: &Store,
     client_id: &ClientId,
     redirect_uris: &[String],

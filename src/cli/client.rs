@@ -30,6 +30,9 @@ pub enum ClientCommand {
     Enable { client_id: String },
     /// Replace a client's secret; prints the new secret once, as JSON.
     RotateSecret { client_id: String },
+    /// Replace a client's redirect URIs and grant types (the authorization code flow), e.g. once
+    /// Copilot Studio has shown the redirect URL of its connector.
+    SetRedirects(SetRedirectsArgs),
     /// API keys of a client (`Authorization: Bearer <key>` or `X-API-Key: <key>` on /mcp and /ws).
     #[command(subcommand)]
     ApiKey(ApiKeyCommand),
@@ -55,6 +58,62 @@ pub enum ApiKeyCommand {
 }
 
 #[derive(Debug, Args)]
+pub struct SetRedirectsArgs {
+    pub client_id: String,
+    #[command(flatten)]
+    pub redirects: RedirectArgs,
+}
+
+/// The authorization-code settings of a client given on the command line.
+#[derive(Debug, Args)]
+pub struct RedirectArgs {
+    /// A redirect URI for the authorization code flow (repeat for several; any https host, or
+    /// loopback http). People then sign in through this client (Copilot Studio "Manual", Claude).
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// Grant types with --redirect-uri (comma-separated; default authorization_code,refresh_token;
+    /// client_credentials may be added).
+    #[arg(long, value_delimiter = ',')]
+    pub grant_types: Vec<String>,
+    /// How the client authenticates at the token endpoint with --redirect-uri: client_secret_basic
+    /// (default; client_secret_post works too), or none (a public client: PKCE only).
+    #[arg(long)]
+    pub token_endpoint_auth_method: Option<String>,
+}
+
+/// Redirect settings that passed the checks: (redirect URIs, grant types, token endpoint auth method).
+type CheckedRedirects = (Vec<String>, Vec<String>, AuthMethod);
+
+impl RedirectArgs {
+    /// The checked settings, or `None` without `--redirect-uri`.
+    fn checked(&self) -> Result<Option<CheckedRedirects>, CliError> {
+        if self.redirect_uris.is_empty() {
+            if !self.grant_types.is_empty() || self.token_endpoint_auth_method.is_some() {
+                return Err(CliError::Config(
+                    "--grant-types and --token-endpoint-auth-method need --redirect-uri".to_owned(),
+                ));
+            }
+            return Ok(None);
+        }
+        let method = AuthMethod::parse(
+            self.token_endpoint_auth_method
+                .as_deref()
+                .unwrap_or("client_secret_basic"),
+        )
+        .map_err(usage)?;
+        let grants = checked_grants(
+            (!self.grant_types.is_empty()).then(|| self.grant_types.clone()),
+            true,
+        )
+        .map_err(usage)?;
+        RedirectPolicy::new(&[])
+            .check_all(&self.redirect_uris, true)
+            .map_err(usage)?;
+        Ok(Some((self.redirect_uris.clone(), grants, method)))
+    }
+}
+
+#[derive(Debug, Args)]
 pub struct RegisterArgs {
     /// Application id (1-48 letters, digits, '-', '_' or '.'); the client id is derived from it.
     #[arg(long)]
@@ -77,18 +136,8 @@ pub struct RegisterArgs {
     /// Requests per hour (default 1000).
     #[arg(long)]
     pub rate_limit: Option<i64>,
-    /// A redirect URI for the authorization code flow (repeat for several; any https host, or
-    /// loopback http). People then sign in through this client (Copilot Studio "Manual", Claude).
-    #[arg(long = "redirect-uri")]
-    pub redirect_uris: Vec<String>,
-    /// Grant types with --redirect-uri (comma-separated): authorization_code, refresh_token,
-    /// client_credentials.
-    #[arg(long, value_delimiter = ',', requires = "redirect_uris")]
-    pub grant_types: Vec<String>,
-    /// How the client authenticates at the token endpoint with --redirect-uri: client_secret_basic
-    /// (default), client_secret_post, or none (a public client: PKCE only).
-    #[arg(long, requires = "redirect_uris")]
-    pub token_endpoint_auth_method: Option<String>,
+    #[command(flatten)]
+    pub redirects: RedirectArgs,
 }
 
 pub(super) fn usage(error: AuthError) -> CliError {
@@ -111,6 +160,29 @@ pub async fn run(store: &Store, command: ClientCommand) -> Result<ExitCode, CliE
         ClientCommand::Disable { client_id } => set_active(store, &client_id, false).await,
         ClientCommand::Enable { client_id } => set_active(store, &client_id, true).await,
         ClientCommand::ApiKey(command) => api_key(store, command).await,
+        ClientCommand::SetRedirects(args) => {
+            let client_id = parse_client_id(&args.client_id)?;
+            let Some((uris, grants, method)) = args.redirects.checked()? else {
+                return Err(CliError::Config(
+                    "give at least one --redirect-uri".to_owned(),
+                ));
+            };
+            if store.find_client(&client_id).await?.is_none() {
+                return Err(CliError::Failed(anyhow::anyhow!("no such client")));
+            }
+            save_operator_redirects(store, &client_id, &uris, grants.clone(), method)
+                .await
+                .map_err(usage)?;
+            audit(store, "client.set_redirects", &client_id).await?;
+            println!(
+                "{}",
+                pretty(
+                    &json!({"client_id": client_id, "redirect_uris": uris, "grant_types": grants,
+                               "token_endpoint_auth_method": method.as_str()})
+                )?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         ClientCommand::RotateSecret { client_id } => {
             let client_id = parse_client_id(&client_id)?;
             let secret = clients::rotate_secret(store, &client_id)
@@ -143,25 +215,7 @@ async fn register(store: &Store, args: RegisterArgs) -> Result<ExitCode, CliErro
         })?),
         None => None,
     };
-    let redirects = if args.redirect_uris.is_empty() {
-        None
-    } else {
-        let method = AuthMethod::parse(
-            args.token_endpoint_auth_method
-                .as_deref()
-                .unwrap_or("client_secret_basic"),
-        )
-        .map_err(usage)?;
-        let grants = checked_grants(
-            (!args.grant_types.is_empty()).then(|| args.grant_types.clone()),
-            true,
-        )
-        .map_err(usage)?;
-        RedirectPolicy::new(&[])
-            .check_all(&args.redirect_uris, true)
-            .map_err(usage)?;
-        Some((args.redirect_uris.clone(), grants, method))
-    };
+    let redirects = args.redirects.checked()?;
     let registered = clients::register(
         store,
         NewClient {

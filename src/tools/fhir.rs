@@ -126,17 +126,23 @@ impl ToolArgs for FhirSearchArgs {
 }
 
 /// A FHIR resource or Bundle, as JSON.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize)]
 #[serde(transparent)]
-pub struct FhirJson(#[schemars(with = "FhirJsonSchema")] pub Value);
+pub struct FhirJson(pub Value);
 
-/// The schema of [`FhirJson`]: any FHIR resource.
-#[derive(JsonSchema)]
-#[allow(dead_code)]
-struct FhirJsonSchema {
-    /// The FHIR resource type (`Bundle` for a search).
-    #[serde(rename = "resourceType")]
-    resource_type: String,
+impl JsonSchema for FhirJson {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "FhirResource".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "description": "A FHIR R4 resource (a searchset Bundle for a search)",
+            "properties": { "resourceType": { "type": "string" } },
+            "required": ["resourceType"],
+        })
+    }
 }
 
 impl FhirSearchArgs {

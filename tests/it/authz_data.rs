@@ -117,6 +117,11 @@ fn calls(target: &str, apt: &str, med: &str, round: usize) -> Vec<(&'static str,
         ("get_lab_results", json!({"mrn": target})),
         ("search_providers", json!({})),
         ("get_provider", json!({"npi": PROVIDER_NPI})),
+        ("fhir_read", json!({"resource_type": "Patient", "id": target})),
+        (
+            "fhir_search",
+            json!({"resource_type": "Patient", "params": {"identifier": target}}),
+        ),
         ("update_patient", json!({"mrn": target, "city": "Boston"})),
         (
             "schedule_appointment",

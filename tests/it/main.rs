@@ -16,6 +16,7 @@ mod policy;
 mod signin_api_keys;
 mod signin_browser;
 mod signin_cimd;
+mod signin_cli;
 mod signin_flow;
 mod signin_support;
 mod signin_users;

@@ -29,13 +29,7 @@ async fn a_metadata_document_on_a_private_address_is_refused() {
         "https://[::1]/client.json",
         "https://localhost/client.json",
     ] {
-        let query =
-            serde_urlencoded::to_string(authorize_params(client_id, &challenge, None)).unwrap();
-        let response = http()
-            .get(app.app.url(&format!("/oauth/authorize?{query}")))
-            .send()
-            .await
-            .unwrap();
+        let response = get_authorize(&app, &authorize_params(client_id, &challenge, None)).await;
         assert_eq!(response.status(), 400, "{client_id}");
         assert!(response.headers().get("location").is_none());
         let html = response.text().await.unwrap();
@@ -76,12 +70,7 @@ async fn a_metadata_document_client_signs_a_user_in_when_the_operator_allows_pri
         |_| json!({"client_id": "https://claude.ai/x", "redirect_uris": [REDIRECT]}),
     )
     .await;
-    let query = serde_urlencoded::to_string(authorize_params(&liar, &challenge, None)).unwrap();
-    let response = http()
-        .get(app.app.url(&format!("/oauth/authorize?{query}")))
-        .send()
-        .await
-        .unwrap();
+    let response = get_authorize(&app, &authorize_params(&liar, &challenge, None)).await;
     assert_eq!(response.status(), 400);
     app.shutdown().await;
 }

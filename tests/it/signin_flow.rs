@@ -173,12 +173,7 @@ async fn pkce_is_required_plain_is_refused_and_a_wrong_verifier_fails() {
         if !method.is_empty() {
             params.push(("code_challenge_method".into(), method.into()));
         }
-        let query = serde_urlencoded::to_string(&params).unwrap();
-        let response = http()
-            .get(app.app.url(&format!("/oauth/authorize?{query}")))
-            .send()
-            .await
-            .unwrap();
+        let response = get_authorize(&app, &params).await;
         assert_eq!(response.status(), 302, "method {method:?}");
         let back = location(&response);
         assert!(back.starts_with(REDIRECT));
@@ -214,12 +209,7 @@ async fn unknown_clients_and_unregistered_redirects_are_shown_on_a_page_never_re
         let mut params = authorize_params(client, &challenge, None);
         params.retain(|(k, _)| k != "redirect_uri");
         params.push(("redirect_uri".into(), redirect.into()));
-        let query = serde_urlencoded::to_string(&params).unwrap();
-        let response = http()
-            .get(app.app.url(&format!("/oauth/authorize?{query}")))
-            .send()
-            .await
-            .unwrap();
+        let response = get_authorize(&app, &params).await;
         assert_eq!(response.status(), 400, "{client} {redirect}");
         assert!(response.headers().get("location").is_none());
         let html = response.text().await.unwrap();
@@ -362,13 +352,7 @@ async fn pages_are_not_frameable_and_the_cookie_is_http_only_and_lax() {
     let app = app_with_users().await;
     let client_id = register_public(&app).await;
     let (_, challenge) = pkce();
-    let query =
-        serde_urlencoded::to_string(authorize_params(&client_id, &challenge, None)).unwrap();
-    let response = http()
-        .get(app.app.url(&format!("/oauth/authorize?{query}")))
-        .send()
-        .await
-        .unwrap();
+    let response = get_authorize(&app, &authorize_params(&client_id, &challenge, None)).await;
     let headers = response.headers();
     let csp = headers["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");

@@ -91,6 +91,16 @@ pub fn authorize_params(
         .collect()
 }
 
+/// `GET /oauth/authorize` with `params`, without a cookie.
+pub async fn get_authorize(app: &McpApp, params: &[(String, String)]) -> reqwest::Response {
+    let query = serde_urlencoded::to_string(params).unwrap();
+    http()
+        .get(app.app.url(&format!("/oauth/authorize?{query}")))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The value of a hidden field in a page.
 pub fn hidden(html: &str, name: &str) -> Option<String> {
     let marker = format!(r#"name="{name}" value=""#);
