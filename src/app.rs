@@ -57,7 +57,7 @@ impl Application {
         let listener = bind(&args.host, args.port).await?;
         let address = listener.local_addr()?;
         let base_url = args.public_base_url(address.port());
-        let settings = args.auth.auth_settings(&base_url)?;
+        let settings = args.auth.auth_settings(&base_url, args.demo)?;
         let ToolServices {
             store, auth, audit, ..
         } = start_services(store, settings).await?;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 /// Settings shared by every command.
 #[derive(Debug, Clone, Args)]
@@ -41,6 +41,17 @@ pub struct CommonArgs {
         hide_env_values = true
     )]
     pub log_hash_key: Option<SecretString>,
+
+    /// Seconds a request waits for a database connection before failing with the retryable
+    /// `unavailable` (HTTP 503) error.
+    #[arg(long, global = true, env = "EHR_MCP_DB_ACQUIRE_TIMEOUT_SECONDS", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub db_acquire_timeout_seconds: u64,
+
+    /// Seconds one SQL statement may run while serving (PostgreSQL `statement_timeout`, SQLite busy
+    /// timeout) before failing with `unavailable`. Batch commands (import, seed, export, audit) are not
+    /// limited.
+    #[arg(long, global = true, env = "EHR_MCP_DB_STATEMENT_TIMEOUT_SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub db_statement_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -65,6 +76,9 @@ pub struct AuthArgs {
     #[arg(long, env = "JWT_SECRET_KEY", hide_env_values = true)]
     pub jwt_secret_key: Option<SecretString>,
 
+    #[command(flatten)]
+    pub key_encryption: KeyEncryptionArgs,
+
     /// Hosts allowed in https redirect URIs of dynamically registered clients and client metadata
     /// documents (comma-separated; loopback http redirects are always allowed, RFC 8252).
     #[arg(
@@ -84,11 +98,66 @@ pub struct AuthArgs {
     pub refresh_ttl_days: u64,
 }
 
+/// Where the key-encryption key (KEK) sealing the private signing keys comes from.
+#[derive(Debug, Clone, Default, Args)]
+pub struct KeyEncryptionArgs {
+    /// Key-encryption key: 32 random bytes as base64 or hex (`ehr-mcp keys generate-kek`). Required
+    /// except with `--demo`. Prefer the environment or `--key-encryption-key-file` to a flag.
+    #[arg(long, env = "EHR_MCP_KEY_ENCRYPTION_KEY", hide_env_values = true)]
+    pub key_encryption_key: Option<SecretString>,
+
+    /// A file holding the key-encryption key (for example a mounted secret); used when
+    /// `EHR_MCP_KEY_ENCRYPTION_KEY` is unset.
+    #[arg(long, env = "EHR_MCP_KEY_ENCRYPTION_KEY_FILE")]
+    pub key_encryption_key_file: Option<std::path::PathBuf>,
+}
+
+impl KeyEncryptionArgs {
+    /// The configured KEK, if any; an unreadable file or a malformed key is a configuration error.
+    pub fn load(
+        &self,
+    ) -> Result<Option<crate::auth::key_encryption::KeyEncryptionKey>, crate::auth::AuthError> {
+        use crate::auth::key_encryption::KeyEncryptionKey;
+        if let Some(text) = &self.key_encryption_key {
+            return KeyEncryptionKey::parse(text.expose_secret(), "EHR_MCP_KEY_ENCRYPTION_KEY")
+                .map(Some);
+        }
+        let Some(path) = &self.key_encryption_key_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            crate::auth::AuthError::Config(format!(
+                "cannot read EHR_MCP_KEY_ENCRYPTION_KEY_FILE {}: {error}",
+                path.display()
+            ))
+        })?;
+        KeyEncryptionKey::parse(&text, "EHR_MCP_KEY_ENCRYPTION_KEY_FILE").map(Some)
+    }
+
+    /// [`Self::load`], refusing a missing KEK unless `demo` (a demo database may keep keys in clear).
+    pub fn load_required(
+        &self,
+        demo: bool,
+    ) -> Result<Option<crate::auth::key_encryption::KeyEncryptionKey>, crate::auth::AuthError> {
+        match self.load()? {
+            None if !demo => Err(crate::auth::AuthError::Config(
+                "EHR_MCP_KEY_ENCRYPTION_KEY (or EHR_MCP_KEY_ENCRYPTION_KEY_FILE) is required: it \
+                 seals the token signing keys in the database. Generate one with `ehr-mcp keys \
+                 generate-kek` and keep it outside the database (only --demo runs without one)"
+                    .to_owned(),
+            )),
+            kek => Ok(kek),
+        }
+    }
+}
+
 impl AuthArgs {
-    /// The token service's settings for a server whose public base URL is `public_base_url`.
+    /// The token service's settings for a server whose public base URL is `public_base_url`. The
+    /// key-encryption key is required unless `demo`.
     pub fn auth_settings(
         &self,
         public_base_url: &str,
+        demo: bool,
     ) -> Result<crate::auth::AuthSettings, crate::auth::AuthError> {
         let mut settings = crate::auth::AuthSettings::new(
             public_base_url,
@@ -98,6 +167,7 @@ impl AuthArgs {
         settings.redirects = crate::auth::registration::RedirectPolicy::new(&self.redirect_hosts);
         settings.cimd_allow_private = self.cimd_allow_private;
         settings.refresh_ttl = std::time::Duration::from_secs(self.refresh_ttl_days * 86_400);
+        settings.key_encryption = self.key_encryption.load_required(demo)?;
         Ok(settings)
     }
 }

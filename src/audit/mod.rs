@@ -16,7 +16,10 @@ use crate::store::audit::{AuditFilter, AuditRecord};
 use crate::store::{Store, StoreError};
 
 pub mod chain;
+mod refusals;
 mod writer;
+
+pub use refusals::Refusal;
 
 pub use chain::{ChainProblem, ProblemKind, VerifyReport, verify};
 
@@ -28,6 +31,13 @@ pub enum AuditError {
     /// The writer has stopped (shutdown); nothing more can be recorded.
     #[error("audit log is closed")]
     Closed,
+}
+
+impl AuditError {
+    /// Whether the database could not answer in time (retryable), as opposed to a lasting failure.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Store(StoreError::Unavailable))
+    }
 }
 
 /// Re-exported from the domain, where [`crate::domain::origin`] defines it with [`Origin`].
@@ -124,6 +134,8 @@ pub struct AuditLog {
     sender: mpsc::Sender<writer::Job>,
     task: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
     shutdown: tokio_util::sync::CancellationToken,
+    /// Unauthenticated refusals waiting to be written as aggregated rows.
+    refusals: Arc<refusals::RefusalCounts>,
 }
 
 impl fmt::Debug for AuditLog {
@@ -145,11 +157,43 @@ impl AuditLog {
             options.max_batch.max(1),
             shutdown.clone(),
         ));
-        Self {
+        let log = Self {
             store,
             sender,
             task: Arc::new(Mutex::new(Some(task))),
             shutdown,
+            refusals: Arc::default(),
+        };
+        let flusher = log.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(refusals::WINDOW) => flusher.flush_refusals().await,
+                    () = flusher.shutdown.cancelled() => break,
+                }
+            }
+        });
+        log
+    }
+
+    /// Records one refusal of a caller who never authenticated: the first of its kind in a window is
+    /// written now (awaited), the rest are counted into one row written within [`refusals::WINDOW`] (or
+    /// at shutdown). Never drops a refusal.
+    pub async fn record_refusal(&self, refusal: Refusal) {
+        crate::telemetry::metrics::audit_refusal_counted();
+        if let Some(event) = self.refusals.count(refusal) {
+            if let Err(error) = self.record(event).await {
+                tracing::error!(%error, "audit row for a refusal could not be written");
+            }
+        }
+    }
+
+    /// Writes the aggregated refusal rows counted so far.
+    pub async fn flush_refusals(&self) {
+        for event in self.refusals.drain() {
+            if let Err(error) = self.record(event).await {
+                tracing::error!(%error, "aggregated refusal row could not be written");
+            }
         }
     }
 
@@ -220,6 +264,9 @@ impl AuditLog {
     /// Stops the writer after it has committed every event already queued. Later `record` calls fail
     /// with [`AuditError::Closed`]. Idempotent.
     pub async fn shutdown(&self) {
+        if !self.shutdown.is_cancelled() {
+            self.flush_refusals().await;
+        }
         self.shutdown.cancel();
         let task = self.task.lock().await.take();
         if let Some(task) = task {

@@ -55,6 +55,7 @@ pub(super) async fn run(
     max_batch: usize,
     shutdown: CancellationToken,
 ) {
+    let mut breaker = Breaker::default();
     loop {
         let first = tokio::select! {
             job = receiver.recv() => job,
@@ -70,7 +71,7 @@ pub(super) async fn run(
                 Err(_) => break,
             }
         }
-        commit_batch(&store, batch).await;
+        commit_batch(&store, batch, &mut breaker).await;
     }
     // Shutdown: refuse new events, then commit everything already queued.
     receiver.close();
@@ -78,15 +79,32 @@ pub(super) async fn run(
     while let Some(job) = receiver.recv().await {
         rest.push(job);
         if rest.len() >= max_batch {
-            commit_batch(&store, std::mem::take(&mut rest)).await;
+            commit_batch(&store, std::mem::take(&mut rest), &mut breaker).await;
         }
     }
     if !rest.is_empty() {
-        commit_batch(&store, rest).await;
+        commit_batch(&store, rest, &mut breaker).await;
     }
 }
 
-async fn commit_batch(store: &Store, batch: Vec<Job>) {
+/// How long after a batch found the database unavailable the next batches fail at once instead of
+/// waiting for the pool's acquire timeout again: callers queued behind a failed batch get their
+/// retryable answer without waiting in line.
+const BREAKER_OPEN_FOR: Duration = Duration::from_secs(1);
+
+#[derive(Default)]
+struct Breaker {
+    opened_at: Option<std::time::Instant>,
+}
+
+impl Breaker {
+    fn is_open(&self) -> bool {
+        self.opened_at
+            .is_some_and(|opened| opened.elapsed() < BREAKER_OPEN_FOR)
+    }
+}
+
+async fn commit_batch(store: &Store, batch: Vec<Job>, breaker: &mut Breaker) {
     let mut entries: Vec<Entry> = batch
         .into_iter()
         .map(|job| match job {
@@ -108,11 +126,24 @@ async fn commit_batch(store: &Store, batch: Vec<Job>) {
     let attempts = if has_writes { 1 } else { RECORD_ATTEMPTS };
     let mut result = Ok(());
     for attempt in 1..=attempts {
-        result = try_commit(store, &mut entries).await;
+        if breaker.is_open() {
+            result = Err(AuditError::Store(StoreError::Unavailable));
+        } else {
+            result = try_commit(store, &mut entries).await;
+            breaker.opened_at = match &result {
+                Err(error) if error.is_unavailable() => Some(std::time::Instant::now()),
+                _ => None,
+            };
+        }
         match &result {
             Ok(()) => break,
             Err(error) => {
                 tracing::error!(error = %error, attempt, rows = entries.len(), "audit batch not committed");
+                // The pool already waited its acquire timeout: retrying would only make callers wait
+                // longer for the same retryable answer.
+                if error.is_unavailable() {
+                    break;
+                }
                 if attempt < attempts {
                     tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
                 }
@@ -144,6 +175,7 @@ async fn commit_batch(store: &Store, batch: Vec<Job>) {
 fn copy_error(error: &AuditError) -> AuditError {
     match error {
         AuditError::Closed => AuditError::Closed,
+        AuditError::Store(StoreError::Unavailable) => AuditError::Store(StoreError::Unavailable),
         AuditError::Store(_) => AuditError::Store(StoreError::Corrupt(
             "audit batch could not be committed".to_owned(),
         )),

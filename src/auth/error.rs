@@ -48,6 +48,10 @@ pub enum AuthError {
     /// The auth configuration is unusable (names the setting).
     #[error("{0}")]
     Config(String),
+    /// The database could not answer in time (outage, restart, overload): retryable, never a verdict on
+    /// the credential. HTTP 503 with `Retry-After`, tool error `unavailable`.
+    #[error("the service is temporarily unavailable; retry after {} s", retry_after_seconds(*retry_after))]
+    Unavailable { retry_after: Duration },
     /// Something failed inside the server. The message is generic; details are logged where they occur.
     #[error("internal error")]
     Internal(String),
@@ -76,6 +80,7 @@ impl AuthError {
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::UnauthorizedClient(_) => "unauthorized_client",
             Self::NotFound(_) => "not_found",
+            Self::Unavailable { .. } => "temporarily_unavailable",
             Self::Config(_) => "server_error",
             Self::Internal(_) => "server_error",
         }
@@ -87,8 +92,23 @@ impl AuthError {
     }
 }
 
+/// How long a caller is asked to wait when the database is unavailable.
+pub const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(2);
+
+impl AuthError {
+    /// The retryable "database unavailable" error.
+    pub fn unavailable() -> Self {
+        Self::Unavailable {
+            retry_after: UNAVAILABLE_RETRY_AFTER,
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for AuthError {
     fn from(error: crate::store::StoreError) -> Self {
+        if matches!(error, crate::store::StoreError::Unavailable) {
+            return Self::unavailable();
+        }
         tracing::error!(error = %error, "store error in auth");
         Self::Internal(error.to_string())
     }
@@ -96,6 +116,9 @@ impl From<crate::store::StoreError> for AuthError {
 
 impl From<crate::audit::AuditError> for AuthError {
     fn from(error: crate::audit::AuditError) -> Self {
+        if error.is_unavailable() {
+            return Self::unavailable();
+        }
         tracing::error!(error = %error, "audit error in auth");
         Self::Internal(error.to_string())
     }

@@ -263,7 +263,10 @@ impl AuthService {
             // A correct secret passes even while the client id is backed off (see `auth::limits`).
             Ok(client) => Ok(client),
             Err(reason) => {
-                if let Some(internal @ AuthError::Internal(_)) = reason.1 {
+                // A failure of the server (or a database outage) is not a failed authentication.
+                if let Some(internal @ (AuthError::Internal(_) | AuthError::Unavailable { .. })) =
+                    reason.1
+                {
                     return Err((internal, reason.0.to_owned()));
                 }
                 let backed_off = claimed_id.and_then(|id| self.inner.limits.client_backed_off(id));
@@ -319,7 +322,13 @@ impl AuthService {
         };
         match credentials {
             ClientCredentials::Secret { client_secret, .. } => {
-                if !secret::verify_secret(&client.secret_hash, client_secret) {
+                let matches = secret::verify_secret(&client.secret_hash, client_secret);
+                // One authentication method per client: a client registered with public keys
+                // authenticates with `private_key_jwt` only; its secret (if any) never works.
+                if client.jwks.is_some() {
+                    return Err(("client authenticates with private_key_jwt only", None));
+                }
+                if !matches {
                     return Err(("wrong client secret", None));
                 }
             }

@@ -23,6 +23,7 @@ pub mod clients;
 pub mod demo;
 mod error;
 mod issuance;
+pub mod key_encryption;
 pub mod keys;
 pub mod limits;
 pub mod policy;
@@ -37,7 +38,7 @@ pub mod users;
 mod validation;
 
 pub use clients::{ClientInfo, NewClient, RegisteredClient};
-pub use error::{AuthError, retry_after_seconds};
+pub use error::{AuthError, UNAVAILABLE_RETRY_AFTER, retry_after_seconds};
 pub use issuance::{ClientCredentials, TokenRequest};
 pub use scope::{Scope, ScopeSet};
 pub use tool::{DataKind, Tool};
@@ -95,6 +96,8 @@ pub struct AuthSettings {
     pub refresh_ttl: Duration,
     /// Lifetime of an authorization code.
     pub code_ttl: Duration,
+    /// Seals the private signing keys at rest; `None` keeps them in clear (`--demo` only).
+    pub key_encryption: Option<key_encryption::KeyEncryptionKey>,
 }
 
 /// The shortest `JWT_SECRET_KEY` accepted (256 bits).
@@ -129,6 +132,7 @@ impl AuthSettings {
             cimd_allow_private: false,
             refresh_ttl: Duration::from_secs(30 * 86_400),
             code_ttl: Duration::from_secs(60),
+            key_encryption: None,
         })
     }
 
@@ -186,7 +190,9 @@ impl AuthService {
         settings: AuthSettings,
     ) -> Result<Self, AuthError> {
         let publish_retired_for = settings.token_ttl + settings.leeway;
-        let keys = keys::KeyRing::load(&store, publish_retired_for).await?;
+        let keys =
+            keys::KeyRing::load(&store, publish_retired_for, settings.key_encryption.clone())
+                .await?;
         let codec = token::TokenCodec::new(
             settings.issuer.clone(),
             settings.resource_url.clone(),

@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use p256::elliptic_curve::scalar::IsHigh;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -73,12 +76,36 @@ impl AccessClaims {
     }
 }
 
+/// The default longest token lifetime accepted: the longest `EHR_MCP_TOKEN_TTL_SECONDS` allowed.
+pub const DEFAULT_MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(86_400);
+
+/// The ES256 signature of a compact JWS, when it is one (64 bytes, r ‖ s).
+fn es256_signature(token: &str) -> Option<p256::ecdsa::Signature> {
+    let (_, signature) = token.rsplit_once('.')?;
+    let bytes = URL_SAFE_NO_PAD.decode(signature).ok()?;
+    p256::ecdsa::Signature::from_slice(&bytes).ok()
+}
+
+/// ECDSA signatures come in two valid forms, (r, s) and (r, n − s). Only the low-S form is produced and
+/// accepted, so every token has exactly one valid encoding (no malleability).
+fn low_s(token: String) -> String {
+    let Some(low) = es256_signature(&token).and_then(|signature| signature.normalize_s()) else {
+        return token;
+    };
+    match token.rsplit_once('.') {
+        Some((signed, _)) => format!("{signed}.{}", URL_SAFE_NO_PAD.encode(low.to_bytes())),
+        None => token,
+    }
+}
+
 /// Signs and verifies access tokens for one issuer and audience.
 pub struct TokenCodec {
     pub issuer: String,
     pub audience: String,
     pub ttl: Duration,
     pub leeway: Duration,
+    /// The longest `exp − iat` accepted (a token minted with a longer life is refused).
+    pub max_lifetime: Duration,
     /// HS256 key: only when the operator set `JWT_SECRET_KEY`.
     hs256: Option<(EncodingKey, DecodingKey)>,
 }
@@ -103,6 +130,7 @@ impl TokenCodec {
             audience,
             ttl,
             leeway,
+            max_lifetime: ttl.max(DEFAULT_MAX_TOKEN_LIFETIME),
             hs256,
         }
     }
@@ -188,6 +216,7 @@ impl TokenCodec {
             ..header
         };
         jsonwebtoken::encode(&header, claims, &key)
+            .map(low_s)
             .map_err(|_| AuthError::Internal("cannot sign the access token".to_owned()))
     }
 
@@ -203,6 +232,10 @@ impl TokenCodec {
         // public keys, HS256 only with the operator's shared secret. Anything else is refused here.
         let key = match header.alg {
             Algorithm::ES256 => {
+                let signature = es256_signature(token).ok_or_else(|| invalid("bad signature"))?;
+                if bool::from(signature.s().is_high()) {
+                    return Err(invalid("high-S signature"));
+                }
                 let kid = header.kid.as_deref().ok_or_else(|| invalid("no key id"))?;
                 keys.verifying_key(kid)
                     .ok_or_else(|| invalid("unknown signing key"))?
@@ -219,7 +252,7 @@ impl TokenCodec {
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
-        jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
             .map(|data| data.claims)
             .map_err(|error| {
                 use jsonwebtoken::errors::ErrorKind;
@@ -232,7 +265,16 @@ impl TokenCodec {
                     ErrorKind::MissingRequiredClaim(_) => invalid("missing claim"),
                     _ => invalid("rejected"),
                 }
-            })
+            })?;
+        let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(0);
+        let max_lifetime = i64::try_from(self.max_lifetime.as_secs()).unwrap_or(i64::MAX);
+        if claims.iat > chrono::Utc::now().timestamp().saturating_add(leeway) {
+            return Err(invalid("issued in the future"));
+        }
+        if claims.exp.saturating_sub(claims.iat) > max_lifetime.saturating_add(leeway) {
+            return Err(invalid("lifetime longer than the accepted maximum"));
+        }
+        Ok(claims)
     }
 
     /// Whether `kid` names a key this codec would look up (so an unknown one may warrant a key reload).

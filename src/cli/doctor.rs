@@ -319,7 +319,7 @@ fn check_public_url_and_tls(args: &ServeArgs, report: &mut Report) {
         check_private_file(report, "TLS private key", key);
     }
     let public = args.public_base_url(args.port);
-    if let Err(error) = args.auth.auth_settings(&public) {
+    if let Err(error) = args.auth.auth_settings(&public, args.demo) {
         report.fail(
             format!("token service settings: {error}"),
             "fix the setting named above",

@@ -134,9 +134,16 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Stdio(args) => return stdio::stdio(&cli.common, *args).await,
         Command::Healthcheck(args) => return healthcheck::healthcheck(args).await,
         Command::Doctor(args) => return doctor::doctor(&cli.common, *args).await,
+        Command::Keys(keys::KeysCommand::GenerateKek) => {
+            println!(
+                "{}",
+                crate::auth::key_encryption::KeyEncryptionKey::generate_text()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
         command => command,
     };
-    let store = open_store(&cli.common).await?;
+    let store = open_batch_store(&cli.common).await?;
     let outcome = run_on_store(&store, command).await;
     // Closing checkpoints SQLite's write-ahead log into the `.db` file: nothing stays only in `-wal`.
     let closed = store.close().await;
@@ -167,8 +174,22 @@ async fn run_on_store(store: &crate::store::Store, command: Command) -> Result<E
     }
 }
 
-/// Opens the configured database (without migrating).
+/// Opens the configured database for serving (without migrating): requests fail fast with
+/// `unavailable` when it cannot answer within the configured timeouts.
 pub async fn open_store(common: &CommonArgs) -> Result<crate::store::Store, CliError> {
-    let options = crate::store::StoreOptions::new(common.database_url.clone());
+    let mut options = crate::store::StoreOptions::new(common.database_url.clone());
+    options.acquire_timeout = std::time::Duration::from_secs(common.db_acquire_timeout_seconds);
+    options.statement_timeout = Some(std::time::Duration::from_secs(
+        common.db_statement_timeout_seconds,
+    ));
+    Ok(crate::store::Store::connect(&options).await?)
+}
+
+/// Opens the configured database for a one-off command: no statement timeout (an import or a
+/// verification of a long audit log may take minutes), a longer wait for a connection.
+async fn open_batch_store(common: &CommonArgs) -> Result<crate::store::Store, CliError> {
+    let mut options = crate::store::StoreOptions::new(common.database_url.clone());
+    options.acquire_timeout = std::time::Duration::from_secs(30);
+    options.statement_timeout = None;
     Ok(crate::store::Store::connect(&options).await?)
 }

@@ -10,7 +10,7 @@ use super::{CliError, open_store};
 pub async fn serve(common: &CommonArgs, args: ServeArgs) -> Result<ExitCode, CliError> {
     // Check the auth settings first: a bad one is a configuration error (exit 2), not a failure.
     args.auth
-        .auth_settings(&args.public_base_url(args.port))
+        .auth_settings(&args.public_base_url(args.port), args.demo)
         .map_err(|error| CliError::Config(error.to_string()))?;
     // Unusable TLS files are a configuration error (exit 2), found before anything else starts.
     if let (Some(certificate), Some(key)) = (&args.tls_cert, &args.tls_key) {

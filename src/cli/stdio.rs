@@ -111,7 +111,7 @@ async fn build_tool_services(
         |url| url.trim_end_matches('/').to_owned(),
     );
     let settings = auth_args
-        .auth_settings(&public_base_url)
+        .auth_settings(&public_base_url, false)
         .map_err(|error| CliError::Config(error.to_string()))?;
     crate::app::start_services(store, settings)
         .await

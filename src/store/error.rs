@@ -21,6 +21,10 @@ pub enum StoreError {
     /// The database server cannot be reached; the message names its address, never credentials.
     #[error("{0}")]
     Unreachable(String),
+    /// The database did not answer in time or the connection is lost (pool acquire timeout, statement
+    /// timeout, server shut down or restarting, SQLite busy): retryable, the caller should try again soon.
+    #[error("the database is temporarily unavailable")]
+    Unavailable,
     #[error("database error")]
     Database(#[source] sqlx::Error),
     #[error("migration failed")]
@@ -64,11 +68,43 @@ impl From<sqlx::Error> for StoreError {
                 };
             }
         }
+        if is_unavailable(&error) {
+            tracing::warn!(error = %error, "database unavailable");
+            return StoreError::Unavailable;
+        }
         if let sqlx::Error::RowNotFound = error {
             return StoreError::NotFound { what: "record" };
         }
         StoreError::Database(error)
     }
+}
+
+/// Whether a driver error means "the database cannot answer now" rather than "this statement is wrong":
+/// pool acquire timeout or closed pool, a lost connection, PostgreSQL's statement timeout (57014), server
+/// shutdown or start-up (57P01–57P03), too many connections (53300), a connection exception (class 08),
+/// SQLite busy or locked (5, 6 and their extended codes).
+fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(database_error) => {
+            let code = database_error.code();
+            let code = code.as_deref().unwrap_or_default();
+            matches!(code, "57014" | "57P01" | "57P02" | "57P03" | "53300")
+                || code.starts_with("08")
+                || sqlite_busy(code)
+        }
+        _ => false,
+    }
+}
+
+/// SQLite result codes SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended forms (code + n·256).
+/// SQLite codes are at most four digits; PostgreSQL's SQLSTATEs are always five characters.
+fn sqlite_busy(code: &str) -> bool {
+    code.len() < 5
+        && code
+            .parse::<u32>()
+            .is_ok_and(|code| matches!(code & 0xff, 5 | 6))
 }
 
 /// The columns of the partial unique index `appointments_active_slot`, as SQLite names them.

@@ -4,7 +4,8 @@ use sqlx::Row;
 
 use super::{Store, StoreError, now_text};
 
-/// A stored signing key. `private_pem` is PKCS#8 PEM; `public_jwk` is the public JWK as JSON text.
+/// A stored signing key. `private_pem` is PKCS#8 PEM, sealed by the auth layer's key-encryption key
+/// (`ehr-mcp-sealed:v1:…`) unless the server runs `--demo` without one; `public_jwk` is the public JWK as JSON text.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SigningKeyRecord {
     pub kid: String,
@@ -83,6 +84,24 @@ impl Store {
         .bind(new_key.created_at.clone())
         .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces the stored private part of each `(kid, private)` pair, in one transaction (sealing clear
+    /// keys, re-sealing under a new key-encryption key).
+    pub async fn replace_signing_key_privates(
+        &self,
+        privates: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        for (kid, private) in privates {
+            sqlx::query("UPDATE signing_keys SET private_pem = $1 WHERE kid = $2")
+                .bind(private.clone())
+                .bind(kid.clone())
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }

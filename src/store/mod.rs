@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, ConnectOptions, Executor};
+use sqlx::{AnyPool, ConnectOptions};
 
 pub mod allergies;
 pub mod appointments;
@@ -51,15 +51,24 @@ pub struct StoreOptions {
     /// `sqlite://path.db` or `postgres://user@host/db`.
     pub url: String,
     pub max_connections: u32,
+    /// How long a caller waits for a pooled connection before [`StoreError::Unavailable`].
     pub acquire_timeout: Duration,
+    /// The longest one statement may run (PostgreSQL `statement_timeout`, SQLite `busy_timeout`) before
+    /// it fails with [`StoreError::Unavailable`]; `None` for batch commands (import, seed, verify).
+    pub statement_timeout: Option<Duration>,
 }
+
+/// Defaults for serving: a caller learns within a few seconds that the database cannot answer.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl StoreOptions {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
             max_connections: 16,
-            acquire_timeout: Duration::from_secs(10),
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+            statement_timeout: Some(DEFAULT_STATEMENT_TIMEOUT),
         }
     }
 }
@@ -100,20 +109,18 @@ impl Store {
                 Engine::Postgres => options.max_connections,
             })
             .acquire_timeout(options.acquire_timeout);
-        let pool_options = match engine {
-            Engine::Sqlite => pool_options.after_connect(|connection, _meta| {
-                Box::pin(async move {
-                    connection
-                        .execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
-                        )
+        let session_setup = session_setup(engine, options.statement_timeout);
+        let pool_options = pool_options.after_connect(move |connection, _meta| {
+            let setup = session_setup.clone();
+            Box::pin(async move {
+                if !setup.is_empty() {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(setup))
+                        .execute(&mut *connection)
                         .await?;
-                    Ok(())
-                })
-            }),
-            Engine::Postgres => pool_options,
-        };
+                }
+                Ok(())
+            })
+        });
         let private_path = match engine {
             Engine::Sqlite => private_file::sqlite_path(&options.url),
             Engine::Postgres => None,
@@ -142,10 +149,13 @@ impl Store {
         Ok(())
     }
 
-    /// Checks that the database answers (readiness).
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+    /// Checks that the database answers (readiness), within `within`: a database that cannot answer is
+    /// [`StoreError::Unavailable`] after at most that long, whatever the pool's acquire timeout.
+    pub async fn ping(&self, within: Duration) -> Result<(), StoreError> {
+        match tokio::time::timeout(within, sqlx::query("SELECT 1").execute(&self.pool)).await {
+            Ok(result) => result.map(drop).map_err(StoreError::from),
+            Err(_) => Err(StoreError::Unavailable),
+        }
     }
 
     pub fn engine(&self) -> Engine {
@@ -170,6 +180,23 @@ impl Store {
         };
         self.pool.close().await;
         checkpoint
+    }
+}
+
+/// The statements run on every new connection. The timeouts are whole milliseconds from configuration,
+/// never request input.
+fn session_setup(engine: Engine, statement_timeout: Option<Duration>) -> String {
+    let millis = statement_timeout.map(|timeout| timeout.as_millis().max(1));
+    match engine {
+        Engine::Sqlite => format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+             PRAGMA busy_timeout = {};",
+            millis.unwrap_or(60_000)
+        ),
+        Engine::Postgres => match millis {
+            Some(millis) => format!("SET statement_timeout = {millis}"),
+            None => String::new(),
+        },
     }
 }
 

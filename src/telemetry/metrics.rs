@@ -28,6 +28,7 @@ pub const DB_POOL_IDLE: &str = "ehr_mcp_db_pool_idle_connections";
 pub const DB_POOL_MAX: &str = "ehr_mcp_db_pool_max_connections";
 pub const AUDIT_QUEUE_DEPTH: &str = "ehr_mcp_audit_queue_depth";
 pub const AUDIT_ROWS: &str = "ehr_mcp_audit_rows_total";
+pub const AUDIT_REFUSALS: &str = "ehr_mcp_audit_refusals_aggregated_total";
 pub const BUILD_INFO: &str = "ehr_mcp_build_info";
 
 /// Latency buckets, seconds: from half a millisecond (a cached read) to ten seconds (a stuck database).
@@ -133,6 +134,10 @@ fn describe_all() {
         AUDIT_ROWS,
         "Audit rows committed to the hash-chained audit log."
     );
+    describe_counter!(
+        AUDIT_REFUSALS,
+        "Unauthenticated refusals counted into aggregated audit rows."
+    );
     describe_gauge!(BUILD_INFO, "Always 1; the version label names the build.");
 }
 
@@ -231,6 +236,11 @@ pub fn set_database_pool(size: u32, idle: usize, max: u32) {
 /// The audit writer committed `rows` rows.
 pub fn audit_rows_committed(rows: usize) {
     counter!(AUDIT_ROWS).increment(rows as u64);
+}
+
+/// One unauthenticated refusal counted for an aggregated audit row.
+pub fn audit_refusal_counted() {
+    counter!(AUDIT_REFUSALS).increment(1);
 }
 
 /// Samples the audit writer's queue.

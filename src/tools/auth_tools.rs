@@ -238,6 +238,18 @@ async fn register_client(
     call: &ToolCall<'_>,
     args: RegisterClientArgs,
 ) -> Result<RegisterClientResult, ToolError> {
+    if let Some(mrn) = &args.patient_mrn {
+        // A patient client bound to a record that does not exist would be a dangling grant.
+        call.store()
+            .patient(mrn)
+            .await
+            .map_err(|error| match error {
+                crate::store::StoreError::NotFound { .. } => {
+                    ToolError::invalid("patient_mrn", format!("no patient with MRN {mrn} exists"))
+                }
+                other => call.store_error(other),
+            })?;
+    }
     let new_client = NewClient {
         app_id: args.app_id.into_string(),
         app_name: args.app_name.into_string(),
@@ -255,6 +267,19 @@ async fn register_client(
         .register_client(new_client)
         .await
         .map_err(|error| ToolError::from_auth(&call.request_id, error))?;
+    call.describe(format!(
+        "created client_id={} app_id={} role={} scopes={} rate_limit={}{}",
+        registered.client_id,
+        registered.app_id,
+        registered.role.as_str(),
+        registered.scopes,
+        registered.rate_limit,
+        registered
+            .patient_mrn
+            .as_ref()
+            .map(|mrn| format!(" patient_mrn={mrn}"))
+            .unwrap_or_default()
+    ));
     Ok(RegisterClientResult {
         status: Success::Success,
         message:

@@ -89,6 +89,10 @@ impl EhrServer {
     ) -> Result<(ToolCall<'_>, A), ToolError> {
         let request_id = uuid::Uuid::now_v7().to_string();
         let started = Instant::now();
+        let named_patient = arguments
+            .get("mrn")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|text| Mrn::parse(text).ok());
         match self.admit::<A>(tool, bearer, arguments, &request_id).await {
             Ok((principal, view, args)) => Ok((
                 ToolCall {
@@ -104,7 +108,12 @@ impl EhrServer {
                 },
                 args,
             )),
-            Err(refusal) => Err(self.refuse(tool, &request_id, started, refusal).await),
+            Err(mut refusal) => {
+                if refusal.patient.is_none() {
+                    refusal.patient = named_patient;
+                }
+                Err(self.refuse(tool, &request_id, started, refusal).await)
+            }
         }
     }
 
@@ -157,6 +166,27 @@ impl EhrServer {
         started: Instant,
         refusal: Refusal,
     ) -> ToolError {
+        if refusal.principal.is_none() {
+            // A caller who never authenticated: counted into an aggregated row (bounded, not dropped).
+            self.services()
+                .audit
+                .record_refusal(crate::audit::Refusal {
+                    transport: self.session().transport(),
+                    peer: self.session().origin().peer,
+                    action: tool.name().to_owned(),
+                    reason: refusal.error.code().to_owned(),
+                    patient: refusal.patient.clone(),
+                })
+                .await;
+            log_finished(
+                self.session().transport(),
+                tool,
+                request_id,
+                started,
+                Some(&refusal.error),
+            );
+            return refusal.error;
+        }
         let event = self.audit_event(
             tool,
             request_id,
@@ -224,8 +254,18 @@ impl EhrServer {
                 audit_outcome,
                 detail,
             );
-            if let Err(error) = self.services().audit.record(event).await {
-                let failure = ToolError::internal(&call.request_id, &error);
+            if matches!(outcome, Err(ToolError::Unavailable { .. })) {
+                // The database is down: no data leaves, so the caller gets its retryable answer now
+                // and the row is written (or its failure logged) in the background.
+                let audit = self.services().audit.clone();
+                let request_id = call.request_id.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = audit.record(event).await {
+                        tracing::warn!(request_id, %error, "audit row of an unavailable call not written");
+                    }
+                });
+            } else if let Err(error) = self.services().audit.record(event).await {
+                let failure = ToolError::from_audit(&call.request_id, &error);
                 log_finished(
                     self.session().transport(),
                     call.tool,
@@ -367,7 +407,7 @@ impl<'s> ToolCall<'s> {
                 self.audited.store(true, Ordering::Release);
                 Err(self.store_error(store_error))
             }
-            Err(audit_error) => Err(ToolError::internal(&self.request_id, &audit_error)),
+            Err(audit_error) => Err(ToolError::from_audit(&self.request_id, &audit_error)),
         }
     }
 }

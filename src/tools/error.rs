@@ -26,6 +26,9 @@ pub enum ToolError {
     Conflict(String),
     #[error("rate limit exceeded; retry in {retry_after_seconds} seconds")]
     RateLimited { retry_after_seconds: u64 },
+    /// The database could not answer in time: retryable (the call may be repeated unchanged).
+    #[error("the service is temporarily unavailable; retry in {retry_after_seconds} seconds")]
+    Unavailable { retry_after_seconds: u64 },
     /// Something failed inside the server. The cause is logged once with the request id; the caller
     /// sees only the request id to quote.
     #[error("internal error (request id {request_id}); the failure was logged")]
@@ -42,6 +45,7 @@ impl ToolError {
             Self::InvalidInput(_) => "invalid_input",
             Self::Conflict(_) => "conflict",
             Self::RateLimited { .. } => "rate_limited",
+            Self::Unavailable { .. } => "unavailable",
             Self::Internal { .. } => "internal",
         }
     }
@@ -52,6 +56,24 @@ impl ToolError {
              or send `Authorization: Bearer <token>`"
                 .to_owned(),
         )
+    }
+
+    /// The retryable "database unavailable" error.
+    pub fn unavailable() -> Self {
+        Self::Unavailable {
+            retry_after_seconds: crate::auth::retry_after_seconds(
+                crate::auth::UNAVAILABLE_RETRY_AFTER,
+            ),
+        }
+    }
+
+    /// Maps an audit-log failure: retryable when the database is unavailable, else internal.
+    pub fn from_audit(request_id: &str, error: &crate::audit::AuditError) -> Self {
+        if error.is_unavailable() {
+            Self::unavailable()
+        } else {
+            Self::internal(request_id, error)
+        }
     }
 
     pub fn invalid(field: &str, rule: impl std::fmt::Display) -> Self {
@@ -80,6 +102,7 @@ impl ToolError {
             StoreError::NotFound { what } => Self::NotFound(format!("{what} not found")),
             StoreError::Conflict { constraint } => Self::Conflict(conflict_message(&constraint)),
             StoreError::Invalid { field, rule } => Self::invalid(field, rule),
+            StoreError::Unavailable => Self::unavailable(),
             other => Self::internal(request_id, &other),
         }
     }
@@ -106,6 +129,9 @@ impl ToolError {
             | AuthError::InvalidClientMetadata(reason)
             | AuthError::UnsupportedGrantType(reason) => Self::InvalidInput(reason),
             AuthError::NotFound(reason) => Self::NotFound(reason),
+            AuthError::Unavailable { retry_after } => Self::Unavailable {
+                retry_after_seconds: crate::auth::retry_after_seconds(retry_after),
+            },
             other @ (AuthError::Config(_) | AuthError::Internal(_)) => {
                 Self::internal(request_id, &other)
             }
@@ -120,7 +146,9 @@ impl ToolError {
         match self {
             Self::InvalidInput(_) => ErrorData::invalid_params(message, data),
             Self::NotFound(_) => ErrorData::resource_not_found(message, data),
-            Self::Internal { .. } => ErrorData::internal_error(message, data),
+            Self::Internal { .. } | Self::Unavailable { .. } => {
+                ErrorData::internal_error(message, data)
+            }
             _ => ErrorData::invalid_request(message, data),
         }
     }

@@ -154,9 +154,11 @@ fn parse_arguments(
         match arguments.and_then(|a| a.get(name)) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(text)) if text.trim().is_empty() => Ok(None),
-            Some(Value::String(text)) => super::args::required_text(name, text, MAX_TEXT_ARGUMENT)
-                .map(Some)
-                .map_err(|error| invalid(error.to_string())),
+            Some(Value::String(text)) => {
+                crate::domain::text::Text::<MAX_TEXT_ARGUMENT>::parse(name, text)
+                    .map(|text| Some(text.into_string()))
+                    .map_err(|error| invalid(error.to_string()))
+            }
             Some(_) => Err(invalid(format!("invalid {name}: expected a string"))),
         }
     };

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::auth::AuthService;
+use crate::auth::{AuthError, AuthService, retry_after_seconds};
 use crate::tools::{BearerPrincipal, ClientAddress};
 
 /// The bearer token (or API key) of a request: `Authorization: Bearer`, else `X-API-Key`; `Ok(None)`
@@ -66,10 +66,37 @@ pub fn unauthorized(resource_metadata_url: &str, problem: Option<&str>) -> Respo
     response
 }
 
+/// The answer to a refused bearer token: 503 with `Retry-After` when the database could not answer
+/// (a retryable outage is never a verdict on the token), else 401.
+pub fn refused(resource_metadata_url: &str, error: &AuthError) -> Response {
+    match error {
+        AuthError::Unavailable { retry_after } => service_unavailable(*retry_after),
+        other => unauthorized(resource_metadata_url, Some(&other.to_string())),
+    }
+}
+
+/// HTTP 503 `{"error":"temporarily_unavailable"}` with `Retry-After`, never cached.
+pub fn service_unavailable(retry_after: std::time::Duration) -> Response {
+    let body = serde_json::json!({
+        "error": "temporarily_unavailable",
+        "error_description": "the database is temporarily unavailable; retry shortly",
+    });
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&retry_after_seconds(retry_after).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 /// What the `/mcp` guard needs.
 #[derive(Clone)]
 pub struct BearerGuard {
     pub auth: AuthService,
+    /// Where refused requests are counted (aggregated rows, [`crate::audit::Refusal`]).
+    pub audit: crate::audit::AuditLog,
     pub resource_metadata_url: String,
     /// `EHR_MCP_HTTP_IN_BAND_AUTH`: let requests without a token through (tools then apply the
     /// WebSocket rules: `authenticate` or `access_token`).
@@ -91,16 +118,47 @@ pub async fn require_bearer(
     if let Some(address) = address {
         request.extensions_mut().insert(ClientAddress(address));
     }
+    let refusal = |reason: &str| crate::audit::Refusal {
+        transport: crate::audit::Transport::StreamableHttp,
+        peer: address,
+        action: "mcp.http".to_owned(),
+        reason: reason.to_owned(),
+        patient: None,
+    };
     match token_from_headers(request.headers()) {
         Ok(Some(token)) => match guard.auth.validate(&token).await {
             Ok(principal) => {
                 request.extensions_mut().insert(BearerPrincipal(principal));
                 next.run(request).await
             }
-            Err(error) => unauthorized(&guard.resource_metadata_url, Some(&error.to_string())),
+            Err(error) => {
+                guard
+                    .audit
+                    .record_refusal(refusal(refusal_reason(&error)))
+                    .await;
+                refused(&guard.resource_metadata_url, &error)
+            }
         },
         Ok(None) if guard.allow_in_band => next.run(request).await,
-        Ok(None) => unauthorized(&guard.resource_metadata_url, None),
-        Err(reason) => unauthorized(&guard.resource_metadata_url, Some(reason)),
+        Ok(None) => {
+            guard.audit.record_refusal(refusal("no_token")).await;
+            unauthorized(&guard.resource_metadata_url, None)
+        }
+        Err(reason) => {
+            guard
+                .audit
+                .record_refusal(refusal("malformed_authorization"))
+                .await;
+            unauthorized(&guard.resource_metadata_url, Some(reason))
+        }
+    }
+}
+
+/// The audit reason of a refused bearer token.
+pub fn refusal_reason(error: &AuthError) -> &'static str {
+    match error {
+        AuthError::Unavailable { .. } => "unavailable",
+        AuthError::RateLimited { .. } => "rate_limited",
+        _ => "invalid_token",
     }
 }

@@ -261,6 +261,7 @@ fn error_response(state: &FhirState, error: ToolError) -> Response {
         ToolError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "invalid"),
         ToolError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
         ToolError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
+        ToolError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "transient"),
         ToolError::Internal { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "exception"),
     };
     let message = match &error {
@@ -283,6 +284,9 @@ fn error_response(state: &FhirState, error: ToolError) -> Response {
             }
         }
         ToolError::RateLimited {
+            retry_after_seconds,
+        }
+        | ToolError::Unavailable {
             retry_after_seconds,
         } => {
             if let Ok(value) = HeaderValue::from_str(&retry_after_seconds.to_string()) {

@@ -41,10 +41,115 @@ struct McpServices {
     sessions: StreamableHttpService<EhrServer, ResumableSessions>,
     stateless: StreamableHttpService<EhrServer, LocalSessionManager>,
     max_message_bytes: usize,
+    owners: Arc<SessionOwners>,
+    audit: crate::audit::AuditLog,
+}
+
+impl McpServices {
+    /// Counts a refused `/mcp` request (413, Origin 403, parse error) into an aggregated audit row.
+    async fn refused(
+        &self,
+        request_peer: Option<std::net::IpAddr>,
+        caller: Option<&str>,
+        reason: &str,
+    ) {
+        let reason = match caller {
+            Some(client) => format!("{reason}; client={client}"),
+            None => reason.to_owned(),
+        };
+        self.audit
+            .record_refusal(crate::audit::Refusal {
+                transport: Transport::StreamableHttp,
+                peer: request_peer,
+                action: "mcp.http".to_owned(),
+                reason,
+                patient: None,
+            })
+            .await;
+    }
+}
+
+fn peer_of(request: &Request) -> Option<std::net::IpAddr> {
+    request
+        .extensions()
+        .get::<crate::tools::ClientAddress>()
+        .map(|address| address.0)
+}
+
+/// Most session bindings kept; beyond this the oldest are forgotten (their sessions then answer 404).
+const MAX_SESSION_OWNERS: usize = 10_000;
+
+/// Which client opened each MCP session: another client (or a caller without the token of that client)
+/// gets 404 for it, as for a session that does not exist — it can neither use nor DELETE it.
+#[derive(Default)]
+struct SessionOwners {
+    owners: std::sync::Mutex<std::collections::VecDeque<(String, Option<String>)>>,
+}
+
+impl SessionOwners {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::VecDeque<(String, Option<String>)>> {
+        self.owners
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn bind(&self, session: &str, owner: Option<String>) {
+        let mut owners = self.lock();
+        if owners.len() >= MAX_SESSION_OWNERS {
+            owners.pop_front();
+        }
+        owners.push_back((session.to_owned(), owner));
+    }
+
+    fn is_owner(&self, session: &str, caller: Option<&str>) -> bool {
+        self.lock()
+            .iter()
+            .any(|(id, owner)| id == session && owner.as_deref() == caller)
+    }
+
+    fn forget(&self, session: &str) {
+        self.lock().retain(|(id, _)| id != session);
+    }
+}
+
+/// The client id of the request's validated bearer token, if any.
+fn caller_of(request: &Request) -> Option<String> {
+    request
+        .extensions()
+        .get::<crate::tools::BearerPrincipal>()
+        .map(|principal| principal.0.client_id.as_str().to_owned())
+}
+
+/// JSON-RPC 2.0 parse error (-32700) for a body that is not JSON: HTTP 400, `id: null`.
+fn parse_error() -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": {"code": -32700, "message": "Parse error: the request body is not valid JSON"},
+        })),
+    )
+        .into_response()
+}
+
+fn session_not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": {"code": -32001, "message": "Session not found"},
+        })),
+    )
+        .into_response()
 }
 
 /// The `/mcp` routes, guarded by `guard`.
 pub fn routes(tools: Arc<ToolServices>, guard: BearerGuard, settings: &McpHttpSettings) -> Router {
+    let audit = tools.audit.clone();
     let factory = move || {
         Ok(EhrServer::new(
             tools.clone(),
@@ -74,6 +179,8 @@ pub fn routes(tools: Arc<ToolServices>, guard: BearerGuard, settings: &McpHttpSe
                 .with_json_response(true),
         ),
         max_message_bytes: settings.max_message_bytes,
+        owners: Arc::new(SessionOwners::default()),
+        audit,
     };
     Router::new()
         .route("/mcp", any(dispatch))
@@ -82,15 +189,44 @@ pub fn routes(tools: Arc<ToolServices>, guard: BearerGuard, settings: &McpHttpSe
 }
 
 async fn dispatch(State(services): State<McpServices>, request: Request) -> Response {
-    let sessionless_post =
-        request.method() == Method::POST && !request.headers().contains_key("mcp-session-id");
-    if !sessionless_post {
-        return into_axum(services.sessions.handle(request).await);
+    let caller = caller_of(&request);
+    let peer = peer_of(&request);
+    let session = request
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    if let Some(session) = &session {
+        if !services.owners.is_owner(session, caller.as_deref()) {
+            services
+                .refused(peer, caller.as_deref(), "session_not_owned")
+                .await;
+            return session_not_found();
+        }
+        if request.method() == Method::DELETE {
+            let response = into_axum(services.sessions.handle(request).await);
+            if response.status().is_success() {
+                services.owners.forget(session);
+            }
+            return response;
+        }
+    }
+    if request.method() != Method::POST {
+        let response = into_axum(services.sessions.handle(request).await);
+        if response.status() == StatusCode::FORBIDDEN {
+            services
+                .refused(peer, caller.as_deref(), "origin_forbidden")
+                .await;
+        }
+        return response;
     }
     let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, services.max_message_bytes).await {
         Ok(bytes) => bytes,
         Err(_) => {
+            services
+                .refused(peer, caller.as_deref(), "payload_too_large")
+                .await;
             return (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!(
@@ -101,13 +237,35 @@ async fn dispatch(State(services): State<McpServices>, request: Request) -> Resp
                 .into_response();
         }
     };
-    let initialize = is_initialize(&bytes);
+    if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
+        services
+            .refused(peer, caller.as_deref(), "parse_error")
+            .await;
+        return parse_error();
+    }
+    let initialize = session.is_none() && is_initialize(&bytes);
     let request = Request::from_parts(parts, Body::from(bytes));
-    if initialize {
+    let response = if session.is_some() || initialize {
         into_axum(services.sessions.handle(request).await)
     } else {
         into_axum(services.stateless.handle(request).await)
+    };
+    if response.status() == StatusCode::FORBIDDEN {
+        services
+            .refused(peer, caller.as_deref(), "origin_forbidden")
+            .await;
     }
+    if !initialize {
+        return response;
+    }
+    if let Some(opened) = response
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|value| value.to_str().ok())
+    {
+        services.owners.bind(opened, caller);
+    }
+    response
 }
 
 fn into_axum<B>(response: http::Response<B>) -> Response

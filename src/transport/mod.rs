@@ -88,6 +88,7 @@ pub fn mcp_routes(
     };
     let guard = bearer::BearerGuard {
         auth: tools.auth.clone(),
+        audit: tools.audit.clone(),
         resource_metadata_url,
         allow_in_band: args.http_in_band_auth,
     };

@@ -61,6 +61,7 @@ pub fn oauth_error_response(error: &AuthError, basic_attempted: bool) -> Respons
     let (status, description) = match error {
         AuthError::InvalidClient(_) => (StatusCode::UNAUTHORIZED, error.to_string()),
         AuthError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, error.to_string()),
+        AuthError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
         AuthError::Internal(_) | AuthError::Config(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "the server could not complete the request".to_owned(),
@@ -78,7 +79,7 @@ pub fn oauth_error_response(error: &AuthError, basic_attempted: bool) -> Respons
         axum::Json(json!({"error": code, "error_description": description})),
     )
         .into_response();
-    if let AuthError::RateLimited { retry_after } = error {
+    if let AuthError::RateLimited { retry_after } | AuthError::Unavailable { retry_after } = error {
         if let Ok(value) = HeaderValue::from_str(&retry_after_seconds(*retry_after).to_string()) {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }

@@ -49,18 +49,31 @@ pub async fn upgrade(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let refusal = |reason: &str| crate::audit::Refusal {
+        transport: Transport::WebSocket,
+        peer: Some(peer.ip()),
+        action: "websocket.upgrade".to_owned(),
+        reason: reason.to_owned(),
+        patient: None,
+    };
     let session = match bearer::token_from_headers(&headers) {
         Ok(None) => Session::anonymous(Transport::WebSocket),
         Ok(Some(token)) => match state.tools.auth.validate(&token).await {
             Ok(_) => Session::with_token(Transport::WebSocket, token),
             Err(error) => {
-                return bearer::unauthorized(
-                    &state.resource_metadata_url,
-                    Some(&error.to_string()),
-                );
+                let reason = bearer::refusal_reason(&error);
+                state.tools.audit.record_refusal(refusal(reason)).await;
+                return bearer::refused(&state.resource_metadata_url, &error);
             }
         },
-        Err(reason) => return bearer::unauthorized(&state.resource_metadata_url, Some(reason)),
+        Err(reason) => {
+            state
+                .tools
+                .audit
+                .record_refusal(refusal("malformed_authorization"))
+                .await;
+            return bearer::unauthorized(&state.resource_metadata_url, Some(reason));
+        }
     }
     .with_peer(Some(peer.ip()));
     let server = EhrServer::new(state.tools.clone(), Arc::new(session));

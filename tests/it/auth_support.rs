@@ -22,8 +22,12 @@ pub fn test_settings(hs256: Option<&str>) -> AuthSettings {
         redirect_hosts: vec!["claude.ai".to_owned()],
         cimd_allow_private: false,
         refresh_ttl_days: 30,
+        key_encryption: ehr_mcp::config::KeyEncryptionArgs {
+            key_encryption_key: Some(crate::support::TEST_KEK.to_owned().into()),
+            key_encryption_key_file: None,
+        },
     };
-    let mut settings = args.auth_settings(TEST_ISSUER).expect("settings");
+    let mut settings = args.auth_settings(TEST_ISSUER, false).expect("settings");
     settings.status_refresh = Duration::from_millis(100);
     settings
 }
@@ -103,4 +107,10 @@ pub fn http_origin(address: &str) -> ehr_mcp::domain::origin::Origin {
         ehr_mcp::domain::origin::Transport::Http,
         Some(address.parse().expect("an IP address")),
     )
+}
+
+/// The tests' key-encryption key ([`crate::support::TEST_KEK`]) as the auth layer's type.
+pub fn test_kek() -> ehr_mcp::auth::key_encryption::KeyEncryptionKey {
+    ehr_mcp::auth::key_encryption::KeyEncryptionKey::parse(crate::support::TEST_KEK, "TEST_KEK")
+        .expect("test KEK")
 }

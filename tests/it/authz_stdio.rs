@@ -15,6 +15,7 @@ pub async fn stdio_session(mcp: &McpApp, client_id: &str) -> (Value, Vec<String>
     let entry = mcp.client(client_id);
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ehr-mcp"))
         .arg("stdio")
+        .env("EHR_MCP_KEY_ENCRYPTION_KEY", crate::support::TEST_KEK)
         .env("DATABASE_URL", &mcp.app.db.url)
         .env("EHR_MCP_PUBLIC_URL", &mcp.app.base_url)
         .env("EHR_MCP_CLIENT_ID", entry["client_id"].as_str().unwrap())

@@ -564,7 +564,14 @@ async fn every_read_writes_one_audit_row_as_the_tools_do() {
                 Some("search Observation")
             ),
             row("fhir_search", Some("MRN001"), "denied", Some("forbidden")),
-            row("fhir_read", None, "denied", Some("unauthenticated")),
+            // An unauthenticated refusal: the first of its kind in a window is written at once,
+            // aggregated (issue #9: `reason; peer=…; count=N`).
+            row(
+                "fhir_read",
+                None,
+                "denied",
+                Some("unauthenticated; peer=127.0.0.1; count=1")
+            ),
         ]
     );
     assert_eq!(rows[1].client_id.as_deref(), Some("nurse-station"));

@@ -147,6 +147,8 @@ async fn python_sdk_over_stdio_calls_every_tool() {
         &secret,
         "--env",
         "LOG_LEVEL=warn",
+        "--env",
+        &format!("EHR_MCP_KEY_ENCRYPTION_KEY={}", crate::support::TEST_KEK),
         "--admin-token",
         &admin_token,
     ]))

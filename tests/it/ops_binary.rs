@@ -21,6 +21,7 @@ impl BinaryServer {
             .args(args)
             .env_remove("RUST_LOG")
             .env_remove("LOG_LEVEL")
+            .env("EHR_MCP_KEY_ENCRYPTION_KEY", crate::support::TEST_KEK)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

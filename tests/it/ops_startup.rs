@@ -4,6 +4,7 @@
 fn an_out_of_range_limit_is_a_configuration_error_naming_the_setting() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_ehr-mcp"))
         .args(["serve", "--port", "0", "--max-connections", "0"])
+        .env("EHR_MCP_KEY_ENCRYPTION_KEY", crate::support::TEST_KEK)
         .output()
         .expect("run ehr-mcp");
     assert_eq!(output.status.code(), Some(2));
@@ -29,6 +30,7 @@ fn a_missing_tls_certificate_is_a_configuration_error_naming_the_setting() {
             "DATABASE_URL",
             format!("sqlite://{}", dir.path().join("ehr.db").display()),
         )
+        .env("EHR_MCP_KEY_ENCRYPTION_KEY", crate::support::TEST_KEK)
         .output()
         .expect("run ehr-mcp");
     assert_eq!(output.status.code(), Some(2));
@@ -41,6 +43,7 @@ fn ehr_mcp(args: &[&str], database_url: &str) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_ehr-mcp"))
         .args(args)
         .env("DATABASE_URL", database_url)
+        .env("EHR_MCP_KEY_ENCRYPTION_KEY", crate::support::TEST_KEK)
         .env_remove("SERVER_PORT")
         .env_remove("SERVER_HOST")
         .env_remove("EHR_MCP_PUBLIC_URL")

@@ -11,7 +11,7 @@ use ehr_mcp::store::Store;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::auth_support::{TEST_ISSUER, register, register_with, service};
+use crate::auth_support::{TEST_ISSUER, register, register_with, service, test_kek};
 use crate::support::TestDb;
 
 async fn issue(auth: &AuthService, client: &ehr_mcp::auth::RegisteredClient) -> String {
@@ -44,7 +44,13 @@ async fn our_signing_key(store: &Store) -> (String, EncodingKey) {
         .unwrap();
     (
         key.kid.clone(),
-        EncodingKey::from_ec_pem(key.private_pem.as_bytes()).unwrap(),
+        EncodingKey::from_ec_pem(
+            test_kek()
+                .open(&key.kid, &key.private_pem)
+                .unwrap()
+                .as_bytes(),
+        )
+        .unwrap(),
     )
 }
 
@@ -105,7 +111,7 @@ async fn forged_tampered_and_misdirected_tokens_are_refused() {
     );
 
     let stranger = EncodingKey::from_ec_pem(
-        ehr_mcp::auth::keys::generate_es256()
+        ehr_mcp::auth::keys::generate_es256(None)
             .unwrap()
             .private_pem
             .as_bytes(),
@@ -212,7 +218,9 @@ async fn rotated_keys_keep_old_tokens_valid_and_both_keys_published() {
         let client = register(&db.store, Role::System, "read:labs").await;
         let auth = service(&db.store, None).await;
         let before = issue(&auth, &client).await;
-        let new_kid = ehr_mcp::auth::keys::rotate(&db.store).await.unwrap();
+        let new_kid = ehr_mcp::auth::keys::rotate(&db.store, Some(&test_kek()))
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(400)).await;
         let after = issue(&auth, &client).await;
         let kid_of = |token: &str| jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
@@ -267,9 +275,10 @@ async fn hs256_mode_signs_with_the_shared_key_only_when_set() {
         redirect_hosts: vec!["claude.ai".to_owned()],
         cimd_allow_private: false,
         refresh_ttl_days: 30,
+        key_encryption: ehr_mcp::config::KeyEncryptionArgs::default(),
     };
     assert!(matches!(
-        args.auth_settings(TEST_ISSUER),
+        args.auth_settings(TEST_ISSUER, true),
         Err(AuthError::Config(_))
     ));
 }

@@ -123,6 +123,15 @@ impl TestDb {
         databases
     }
 
+    /// A database a test created itself (a throwaway cluster's), already migrated.
+    pub fn at(url: String, store: Store) -> TestDb {
+        TestDb {
+            url,
+            store,
+            _dir: None,
+        }
+    }
+
     pub fn engine(&self) -> Engine {
         self.store.engine()
     }
@@ -158,6 +167,10 @@ impl Drop for TestApp {
 }
 
 /// Serve arguments as the binary would parse them, plus `extra` flags.
+/// The key-encryption key every test server and every `ehr-mcp` child process of the tests uses
+/// (`EHR_MCP_KEY_ENCRYPTION_KEY`): 32 bytes, base64. A fixture value, not a secret.
+pub const TEST_KEK: &str = "dGVzdC1rZXktZW5jcnlwdGlvbi1rZXktMzItYnl0ZXM=";
+
 pub fn serve_args(extra: &[&str]) -> ehr_mcp::config::ServeArgs {
     #[derive(Parser)]
     struct Wrapper {
@@ -165,6 +178,12 @@ pub fn serve_args(extra: &[&str]) -> ehr_mcp::config::ServeArgs {
         serve: ehr_mcp::config::ServeArgs,
     }
     let mut argv = vec!["serve", "--host", "127.0.0.1", "--port", "0"];
+    if !extra
+        .iter()
+        .any(|arg| arg.starts_with("--key-encryption-key"))
+    {
+        argv.extend_from_slice(&["--key-encryption-key", TEST_KEK]);
+    }
     argv.extend_from_slice(extra);
     Wrapper::parse_from(argv).serve
 }
