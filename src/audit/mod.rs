@@ -8,12 +8,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use sqlx::AnyConnection;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::domain::ids::Mrn;
 use crate::store::audit::{AuditFilter, AuditRecord};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Tx};
 
 pub mod chain;
 mod refusals;
@@ -106,8 +105,7 @@ pub type AuditRow = AuditRecord;
 pub type AuditQuery = AuditFilter;
 
 /// A write to run inside the audit writer's transaction.
-pub type AuditedWrite<T> =
-    Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send>;
+pub type AuditedWrite<T> = crate::store::TxWrite<T>;
 
 /// Tuning of the writer.
 #[derive(Debug, Clone, Copy)]
@@ -213,16 +211,14 @@ impl AuditLog {
     pub async fn record_write<T: Send + 'static>(
         &self,
         event: AuditEvent,
-        write: impl for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>>
-        + Send
-        + 'static,
+        write: impl for<'c> FnOnce(Tx<'c>) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
     ) -> Result<Result<T, StoreError>, AuditError> {
         let (done, result) = oneshot::channel();
         // The typed value goes straight to this caller; it is read only once the writer reports the
         // transaction committed, so a value from a rolled-back write is never used.
         let (value_sender, value) = oneshot::channel::<T>();
-        let erased: writer::ErasedWrite = Box::new(move |conn| {
-            let future = write(conn);
+        let erased: writer::ErasedWrite = Box::new(move |tx| {
+            let future = write(tx);
             Box::pin(async move {
                 let written = future.await?;
                 let _ = value_sender.send(written);

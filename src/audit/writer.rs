@@ -3,21 +3,18 @@
 
 use std::time::Duration;
 
-use futures::future::BoxFuture;
-use sqlx::{AnyConnection, Connection};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::store::audit::{AuditRecord, audit_head, insert_audit_records, lock_audit_chain};
-use crate::store::{Engine, Store, StoreError, now_text};
+use crate::store::{Store, StoreError, TxWrite, now_text};
 
 use super::chain::{GENESIS_HASH, row_hash};
 use super::{AuditError, AuditEvent, Outcome};
 
 /// A write run inside the batch transaction. Its typed value travels to the caller on the caller's own
 /// typed channel (see [`super::AuditLog::record_write`]); the writer only learns whether it succeeded.
-pub(super) type ErasedWrite =
-    Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<(), StoreError>> + Send>;
+pub(super) type ErasedWrite = TxWrite<()>;
 
 type WriteResult = Result<(), StoreError>;
 
@@ -183,12 +180,8 @@ fn copy_error(error: &AuditError) -> AuditError {
 }
 
 async fn try_commit(store: &Store, entries: &mut [Entry]) -> Result<(), AuditError> {
-    let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
-    let mut tx = match store.engine() {
-        Engine::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await,
-        Engine::Postgres => conn.begin().await,
-    }
-    .map_err(StoreError::from)?;
+    let mut batch = store.begin().await?;
+    let mut tx = batch.tx();
     lock_audit_chain(&mut tx, store.engine()).await?;
     let (mut seq, mut prev_hash) = audit_head(&mut tx)
         .await?
@@ -196,7 +189,8 @@ async fn try_commit(store: &Store, entries: &mut [Entry]) -> Result<(), AuditErr
     let mut records = Vec::with_capacity(entries.len());
     for entry in entries.iter_mut() {
         if let Some(write) = entry.write.take() {
-            let outcome = run_write(&mut tx, write).await?;
+            // Under a savepoint: a failed write is rolled back alone and the batch goes on.
+            let outcome = tx.savepoint(write).await?;
             if let Err(error) = &outcome {
                 entry.event.outcome = Outcome::Failed;
                 entry.event.detail = Some(store_error_kind(error));
@@ -209,28 +203,8 @@ async fn try_commit(store: &Store, entries: &mut [Entry]) -> Result<(), AuditErr
         records.push(record);
     }
     insert_audit_records(&mut tx, &records).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    batch.commit().await?;
     Ok(())
-}
-
-/// Runs one write under a savepoint. The outer error is a failure of the savepoint itself (the batch
-/// cannot continue); the inner one is the write's own failure, already rolled back.
-async fn run_write(
-    conn: &mut AnyConnection,
-    write: ErasedWrite,
-) -> Result<WriteResult, StoreError> {
-    let mut savepoint = conn.begin().await?;
-    let outcome = write(&mut savepoint).await;
-    match outcome {
-        Ok(value) => {
-            savepoint.commit().await?;
-            Ok(Ok(value))
-        }
-        Err(error) => {
-            savepoint.rollback().await?;
-            Ok(Err(error))
-        }
-    }
 }
 
 fn build_record(seq: i64, prev_hash: &str, event: &AuditEvent) -> AuditRecord {

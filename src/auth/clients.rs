@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::domain::access::Role;
 use crate::domain::ids::{ClientId, Mrn};
 use crate::store::clients::ClientRecord;
-use crate::store::{Store, StoreError, now_text};
+use crate::store::{Store, StoreError, Tx, now_text};
 
 use super::AuthError;
 use super::scope::{Scope, ScopeSet};
@@ -93,8 +93,57 @@ impl From<ClientRecord> for ClientInfo {
     }
 }
 
+/// A validated new client not yet stored: its row and what its registrant is shown once. Stored by
+/// [`PreparedClient::insert`] inside the caller's transaction (the `register_client` tool commits it
+/// with its audit row) or by [`register`].
+#[derive(Debug)]
+pub struct PreparedClient {
+    record: ClientRecord,
+    registered: RegisteredClient,
+}
+
+impl PreparedClient {
+    pub fn client(&self) -> &RegisteredClient {
+        &self.registered
+    }
+
+    /// Stores the client through `tx`. A taken `client_id` is `Conflict`.
+    pub async fn insert(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        crate::store::clients::insert_client(tx, &self.record).await
+    }
+
+    /// What the audit row says was created: client id, role and scopes (never the secret).
+    pub fn audit_detail(&self) -> String {
+        format!(
+            "client_id={} role={} scopes={}",
+            self.registered.client_id,
+            self.registered.role.as_str(),
+            self.registered.scopes
+        )
+    }
+
+    pub fn into_registered(self) -> RegisteredClient {
+        self.registered
+    }
+}
+
 /// Validates and stores a new client; returns it with its secret (shown once).
 pub async fn register(store: &Store, request: NewClient) -> Result<RegisteredClient, AuthError> {
+    let prepared = prepare(request)?;
+    store
+        .insert_client(&prepared.record)
+        .await
+        .map_err(|error| match error {
+            StoreError::Conflict { .. } => {
+                AuthError::InvalidRequest("a client with this client_id already exists".to_owned())
+            }
+            other => AuthError::from(other),
+        })?;
+    Ok(prepared.registered)
+}
+
+/// Checks a new client and gives it its id and secret, without storing it.
+pub fn prepare(request: NewClient) -> Result<PreparedClient, AuthError> {
     let app_id = checked_app_id(&request.app_id)?;
     let app_name = request.app_name.trim();
     if app_name.is_empty()
@@ -146,16 +195,7 @@ pub async fn register(store: &Store, request: NewClient) -> Result<RegisteredCli
         created_at: now.clone(),
         updated_at: now,
     };
-    store
-        .insert_client(&record)
-        .await
-        .map_err(|error| match error {
-            StoreError::Conflict { .. } => {
-                AuthError::InvalidRequest("a client with this client_id already exists".to_owned())
-            }
-            other => AuthError::from(other),
-        })?;
-    Ok(RegisteredClient {
+    let registered = RegisteredClient {
         client_id,
         client_secret: secret,
         app_id,
@@ -164,7 +204,8 @@ pub async fn register(store: &Store, request: NewClient) -> Result<RegisteredCli
         scopes: scopes.to_string(),
         rate_limit,
         patient_mrn: request.patient_mrn,
-    })
+    };
+    Ok(PreparedClient { record, registered })
 }
 
 /// Every client, oldest first.

@@ -268,9 +268,22 @@ impl AuthService {
         self.inner.codec.accepted_algorithms()
     }
 
-    /// Registers a client (the `register_client` tool; the caller audits the call). Returns the secret once.
+    /// Registers a client (dynamic registration, CIMD). Returns the secret once.
     pub async fn register_client(&self, request: NewClient) -> Result<RegisteredClient, AuthError> {
         let registered = clients::register(&self.inner.store, request).await?;
+        self.client_registered(&registered);
+        Ok(registered)
+    }
+
+    /// Checks a new client and gives it its id and secret without storing it: the `register_client`
+    /// tool stores it with [`clients::PreparedClient::insert`] in the transaction of its audit row, then
+    /// calls [`Self::client_registered`].
+    pub fn prepare_client(&self, request: NewClient) -> Result<clients::PreparedClient, AuthError> {
+        clients::prepare(request)
+    }
+
+    /// Makes a client stored by the caller known to token validation at once.
+    pub fn client_registered(&self, registered: &RegisteredClient) {
         self.inner.clients.insert(
             registered.client_id.as_str().to_owned(),
             validation::ClientStatus {
@@ -278,7 +291,6 @@ impl AuthService {
                 rate_limit: registered.rate_limit,
             },
         );
-        Ok(registered)
     }
 
     pub async fn list_clients(&self) -> Result<Vec<ClientInfo>, AuthError> {

@@ -52,12 +52,9 @@ pub async fn import_dataset(
     dataset: &Dataset,
     merge: bool,
 ) -> Result<ImportReport, DatasetError> {
-    let mut transaction = store
-        .pool()
-        .begin()
-        .await
-        .map_err(crate::store::StoreError::from)?;
-    let conn = &mut *transaction;
+    let mut batch = store.begin().await?;
+    let mut tx = batch.tx();
+    let conn = &mut tx;
     let (patients, providers) = bulk::parent_counts(conn).await?;
     if !merge && (patients > 0 || providers > 0) {
         return Err(DatasetError::NotEmpty {
@@ -92,10 +89,7 @@ pub async fn import_dataset(
         OnExisting::Fail
     };
     let inserted = Loader::new(on_existing).write(conn, dataset).await?;
-    transaction
-        .commit()
-        .await
-        .map_err(crate::store::StoreError::from)?;
+    batch.commit().await?;
     let total = dataset.counts();
     Ok(ImportReport {
         inserted,

@@ -1,10 +1,8 @@
 //! Writing a [`Dataset`] through the store's bulk inserts, parents first, inside the caller's transaction.
 
-use sqlx::AnyConnection;
-
 use super::{Dataset, RecordCounts};
-use crate::store::StoreError;
 use crate::store::bulk::{self, OnExisting, Parent, RowIds};
+use crate::store::{StoreError, Tx};
 
 /// Writes data sets in order, remembering provider row ids across calls (synthetic data arrives in
 /// chunks of patients that share the providers written first).
@@ -26,34 +24,34 @@ impl Loader {
     /// under [`OnExisting::Skip`] are not counted).
     pub async fn write(
         &mut self,
-        conn: &mut AnyConnection,
+        tx: &mut Tx<'_>,
         dataset: &Dataset,
     ) -> Result<RecordCounts, StoreError> {
         let on_existing = self.on_existing;
-        let new_providers = bulk::insert_providers(conn, &dataset.providers, on_existing).await?;
+        let new_providers = bulk::insert_providers(tx, &dataset.providers, on_existing).await?;
         let mut counts = RecordCounts {
             providers: new_providers.len() as u64,
             ..RecordCounts::default()
         };
         self.provider_ids.extend(new_providers);
-        let mut patient_ids = bulk::insert_patients(conn, &dataset.patients, on_existing).await?;
+        let mut patient_ids = bulk::insert_patients(tx, &dataset.patients, on_existing).await?;
         counts.patients = patient_ids.len() as u64;
 
         let missing_patients = missing(&patient_ids, referenced_mrns(dataset));
         if !missing_patients.is_empty() {
-            let found = bulk::existing_row_ids(conn, Parent::Patients, &missing_patients).await?;
+            let found = bulk::existing_row_ids(tx, Parent::Patients, &missing_patients).await?;
             patient_ids.extend(found);
         }
         let npis = dataset.appointments.iter().map(|a| a.provider_npi.as_str());
         let missing_providers = missing(&self.provider_ids, npis);
         if !missing_providers.is_empty() {
-            let found = bulk::existing_row_ids(conn, Parent::Providers, &missing_providers).await?;
+            let found = bulk::existing_row_ids(tx, Parent::Providers, &missing_providers).await?;
             self.provider_ids.extend(found);
         }
 
         let providers = &self.provider_ids;
         counts.appointments = bulk::insert_appointments(
-            conn,
+            tx,
             &dataset.appointments,
             &patient_ids,
             providers,
@@ -61,13 +59,13 @@ impl Loader {
         )
         .await?;
         counts.medications =
-            bulk::insert_medications(conn, &dataset.medications, &patient_ids, on_existing).await?;
+            bulk::insert_medications(tx, &dataset.medications, &patient_ids, on_existing).await?;
         counts.allergies =
-            bulk::insert_allergies(conn, &dataset.allergies, &patient_ids, on_existing).await?;
+            bulk::insert_allergies(tx, &dataset.allergies, &patient_ids, on_existing).await?;
         counts.vitals =
-            bulk::insert_vital_signs(conn, &dataset.vitals, &patient_ids, on_existing).await?;
+            bulk::insert_vital_signs(tx, &dataset.vitals, &patient_ids, on_existing).await?;
         counts.labs =
-            bulk::insert_lab_results(conn, &dataset.labs, &patient_ids, on_existing).await?;
+            bulk::insert_lab_results(tx, &dataset.labs, &patient_ids, on_existing).await?;
         Ok(counts)
     }
 }

@@ -62,7 +62,7 @@ pub async fn load_synthetic(
     };
     let mut next_patient = 1;
     while next_patient <= options.patients || !pending.providers.is_empty() {
-        let mut transaction = store.pool().begin().await.map_err(StoreError::from)?;
+        let mut batch = store.begin().await?;
         let transaction_end = (next_patient + PATIENTS_PER_TRANSACTION).min(options.patients + 1);
         loop {
             let chunk_end = (next_patient + PATIENTS_PER_CHUNK).min(transaction_end);
@@ -73,7 +73,7 @@ pub async fn load_synthetic(
             pending.allergies = chunk.allergies;
             pending.vitals = chunk.vitals;
             pending.labs = chunk.labs;
-            counts.add(loader.write(&mut transaction, &pending).await?);
+            counts.add(loader.write(&mut batch.tx(), &pending).await?);
             pending.providers.clear();
             next_patient = chunk_end;
             progress(next_patient - 1);
@@ -81,7 +81,7 @@ pub async fn load_synthetic(
                 break;
             }
         }
-        transaction.commit().await.map_err(StoreError::from)?;
+        batch.commit().await?;
     }
     Ok(counts)
 }

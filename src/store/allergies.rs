@@ -1,9 +1,10 @@
 //! Allergies: a patient's list (optionally by status) and recording a new allergy.
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, Executor, Row};
+use sqlx::{Any, Executor, Row};
 
 use super::patients::patient_row_id;
+use super::tx::Tx;
 use super::{Store, StoreError, fetch_by_public_id, now_text, parsed, parsed_optional};
 use crate::domain::clinical::{Allergy, AllergySeverity, AllergyStatus};
 use crate::domain::ids::{Mrn, RecordId};
@@ -42,17 +43,18 @@ impl Store {
         status: AllergyStatus,
     ) -> Result<Allergy, StoreError> {
         let mut conn = self.pool().acquire().await?;
-        set_allergy_status(&mut conn, allergy_id, status).await
+        set_allergy_status(&mut Tx::new(&mut conn), allergy_id, status).await
     }
 
     pub async fn insert_allergy(&self, allergy: &Allergy) -> Result<(), StoreError> {
         let mut conn = self.pool().acquire().await?;
-        insert_allergy(&mut conn, allergy).await
+        insert_allergy(&mut Tx::new(&mut conn), allergy).await
     }
 }
 
 /// Records an allergy for `allergy.patient_mrn`; `NotFound { what: "patient" }` when there is none.
-pub async fn insert_allergy(conn: &mut AnyConnection, allergy: &Allergy) -> Result<(), StoreError> {
+pub async fn insert_allergy(tx: &mut Tx<'_>, allergy: &Allergy) -> Result<(), StoreError> {
+    let conn = tx.conn();
     let result = sqlx::query(
         "INSERT INTO allergies (allergy_id, patient_id, allergen, reaction, severity, onset_date, status, \
          notes, created_at, updated_at) \
@@ -77,10 +79,11 @@ pub async fn insert_allergy(conn: &mut AnyConnection, allergy: &Allergy) -> Resu
 
 /// Sets an allergy's status; `NotFound { what: "allergy" }` for an unknown id.
 pub async fn set_allergy_status(
-    conn: &mut AnyConnection,
+    tx: &mut Tx<'_>,
     allergy_id: &RecordId,
     status: AllergyStatus,
 ) -> Result<Allergy, StoreError> {
+    let conn = tx.conn();
     let result =
         sqlx::query("UPDATE allergies SET status = $2, updated_at = $3 WHERE allergy_id = $1")
             .bind(allergy_id.as_str())

@@ -2,9 +2,10 @@
 //! partial unique index `appointments_active_slot`) and cancellation.
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, Executor, Row};
+use sqlx::{Any, Executor, Row};
 
 use super::patients::patient_row_id;
+use super::tx::Tx;
 use super::{Store, StoreError, fetch_by_public_id, now_text, parsed};
 use crate::domain::clinical::{Appointment, AppointmentStatus};
 use crate::domain::ids::{Mrn, Npi, RecordId};
@@ -67,7 +68,7 @@ impl Store {
         appointment: &Appointment,
     ) -> Result<Appointment, StoreError> {
         let mut conn = self.pool().acquire().await?;
-        book_appointment(&mut conn, appointment).await
+        book_appointment(&mut Tx::new(&mut conn), appointment).await
     }
 
     /// Moves an appointment to another status (see [`set_appointment_status`]).
@@ -77,7 +78,7 @@ impl Store {
         status: AppointmentStatus,
     ) -> Result<Appointment, StoreError> {
         let mut conn = self.pool().acquire().await?;
-        set_appointment_status(&mut conn, appointment_id, status).await
+        set_appointment_status(&mut Tx::new(&mut conn), appointment_id, status).await
     }
 
     /// Cancels an appointment (see [`cancel_appointment`]).
@@ -87,7 +88,7 @@ impl Store {
         reason: Option<&str>,
     ) -> Result<Appointment, StoreError> {
         let mut conn = self.pool().acquire().await?;
-        cancel_appointment(&mut conn, appointment_id, reason).await
+        cancel_appointment(&mut Tx::new(&mut conn), appointment_id, reason).await
     }
 }
 
@@ -96,9 +97,10 @@ impl Store {
 /// booking of the provider is `Conflict { constraint: "appointments_active_slot" }` (decided by the
 /// database's unique index, so concurrent bookings cannot both win).
 pub async fn book_appointment(
-    conn: &mut AnyConnection,
+    tx: &mut Tx<'_>,
     appointment: &Appointment,
 ) -> Result<Appointment, StoreError> {
+    let conn = tx.conn();
     let time = &appointment.time;
     let now = now_text();
     let result = sqlx::query(
@@ -135,10 +137,11 @@ pub async fn book_appointment(
 /// `reason`, when given, is kept in the notes as `Cancelled: <reason>`. `NotFound` for an unknown id;
 /// `Conflict { constraint: "appointment_status" }` when it is already completed, cancelled or a no-show.
 pub async fn cancel_appointment(
-    conn: &mut AnyConnection,
+    tx: &mut Tx<'_>,
     appointment_id: &RecordId,
     reason: Option<&str>,
 ) -> Result<Appointment, StoreError> {
+    let conn = tx.conn();
     let note = reason
         .map(str::trim)
         .filter(|reason| !reason.is_empty())
@@ -166,10 +169,11 @@ pub async fn cancel_appointment(
 /// moving it back into a slot-holding status while another booking holds the slot is
 /// `Conflict { constraint: "appointments_active_slot" }`.
 pub async fn set_appointment_status(
-    conn: &mut AnyConnection,
+    tx: &mut Tx<'_>,
     appointment_id: &RecordId,
     status: AppointmentStatus,
 ) -> Result<Appointment, StoreError> {
+    let conn = tx.conn();
     let result = sqlx::query(
         "UPDATE appointments SET status = $2, updated_at = $3 WHERE appointment_id = $1",
     )

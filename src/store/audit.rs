@@ -1,9 +1,10 @@
 //! The audit log table: append rows (only the audit writer does), read the chain head, page through the
 //! chain in order, and filtered queries for administrators. Rows are never updated or deleted.
 
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 
+use super::tx::Tx;
 use super::{Engine, Store, StoreError};
 
 /// One stored audit row, as text columns. Built and hashed by `crate::audit`.
@@ -48,7 +49,8 @@ const AUDIT_LOCK_KEY: i64 = 0x4548_525f_4155_4454; // "EHR_AUDT"
 
 /// Takes the transaction-scoped lock that makes this writer the only one appending (PostgreSQL). On SQLite
 /// the caller's `BEGIN IMMEDIATE` already holds the database write lock.
-pub async fn lock_audit_chain(conn: &mut AnyConnection, engine: Engine) -> Result<(), StoreError> {
+pub async fn lock_audit_chain(tx: &mut Tx<'_>, engine: Engine) -> Result<(), StoreError> {
+    let conn = tx.conn();
     if engine == Engine::Postgres {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(AUDIT_LOCK_KEY)
@@ -59,7 +61,8 @@ pub async fn lock_audit_chain(conn: &mut AnyConnection, engine: Engine) -> Resul
 }
 
 /// The last row's `(seq, row_hash)`, or `None` for an empty log.
-pub async fn audit_head(conn: &mut AnyConnection) -> Result<Option<(i64, String)>, StoreError> {
+pub async fn audit_head(tx: &mut Tx<'_>) -> Result<Option<(i64, String)>, StoreError> {
+    let conn = tx.conn();
     let row = sqlx::query("SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1")
         .fetch_optional(&mut *conn)
         .await?;
@@ -71,9 +74,10 @@ pub async fn audit_head(conn: &mut AnyConnection) -> Result<Option<(i64, String)
 
 /// Appends rows (already numbered and hashed) in multi-row statements.
 pub async fn insert_audit_records(
-    conn: &mut AnyConnection,
+    tx: &mut Tx<'_>,
     records: &[AuditRecord],
 ) -> Result<(), StoreError> {
+    let conn = tx.conn();
     for chunk in records.chunks(INSERT_CHUNK) {
         let sql = insert_statement(chunk.len());
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));

@@ -4,6 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::tx::Tx;
 use super::{Store, StoreError, now_text};
 use crate::domain::access::Role;
 use crate::domain::ids::{ClientId, Mrn};
@@ -77,28 +78,10 @@ fn client_from_row(row: &AnyRow) -> Result<ClientRecord, StoreError> {
 }
 
 impl Store {
-    /// Inserts a new client. A taken `client_id` is `Conflict`.
+    /// Inserts a new client (see [`insert_client`]).
     pub async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO oauth_clients (client_id, secret_hash, app_id, app_name, role, scopes, is_active, \
-             rate_limit, patient_mrn, jwks, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(client.client_id.as_str().to_owned())
-        .bind(client.secret_hash.clone())
-        .bind(client.app_id.clone())
-        .bind(client.app_name.clone())
-        .bind(client.role.as_str())
-        .bind(client.scopes.clone())
-        .bind(client.is_active)
-        .bind(client.rate_limit)
-        .bind(client.patient_mrn.as_ref().map(|mrn| mrn.as_str().to_owned()))
-        .bind(client.jwks.clone())
-        .bind(client.created_at.clone())
-        .bind(client.updated_at.clone())
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        let mut conn = self.pool().acquire().await?;
+        insert_client(&mut Tx::new(&mut conn), client).await
     }
 
     /// The client with this id, if any.
@@ -200,4 +183,28 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Inserts a new client through `tx`. A taken `client_id` is `Conflict`.
+pub async fn insert_client(tx: &mut Tx<'_>, client: &ClientRecord) -> Result<(), StoreError> {
+    sqlx::query(
+    "INSERT INTO oauth_clients (client_id, secret_hash, app_id, app_name, role, scopes, is_active, \
+     rate_limit, patient_mrn, jwks, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+)
+.bind(client.client_id.as_str().to_owned())
+.bind(client.secret_hash.clone())
+.bind(client.app_id.clone())
+.bind(client.app_name.clone())
+.bind(client.role.as_str())
+.bind(client.scopes.clone())
+.bind(client.is_active)
+.bind(client.rate_limit)
+.bind(client.patient_mrn.as_ref().map(|mrn| mrn.as_str().to_owned()))
+.bind(client.jwks.clone())
+.bind(client.created_at.clone())
+.bind(client.updated_at.clone())
+    .execute(tx.conn())
+    .await?;
+    Ok(())
 }

@@ -1,9 +1,10 @@
 //! Lab results: a patient's orders and results, newest first, lookup by order id, ordering a test.
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, Executor, Row};
+use sqlx::{Any, Executor, Row};
 
 use super::patients::patient_row_id;
+use super::tx::Tx;
 use super::{Store, StoreError, fetch_by_public_id, invalid, now_text, parsed, parsed_optional};
 use crate::domain::clinical::{LabResult, LabStatus, parse_lab_components};
 use crate::domain::ids::{Mrn, RecordId};
@@ -57,20 +58,18 @@ impl Store {
         update: &LabResultUpdate,
     ) -> Result<LabResult, StoreError> {
         let mut conn = self.pool().acquire().await?;
-        update_lab_result(&mut conn, order_id, update).await
+        update_lab_result(&mut Tx::new(&mut conn), order_id, update).await
     }
 
     pub async fn insert_lab_result(&self, lab: &LabResult) -> Result<(), StoreError> {
         let mut conn = self.pool().acquire().await?;
-        insert_lab_result(&mut conn, lab).await
+        insert_lab_result(&mut Tx::new(&mut conn), lab).await
     }
 }
 
 /// Inserts a lab order or result for `lab.patient_mrn`; `NotFound { what: "patient" }` when there is none.
-pub async fn insert_lab_result(
-    conn: &mut AnyConnection,
-    lab: &LabResult,
-) -> Result<(), StoreError> {
+pub async fn insert_lab_result(tx: &mut Tx<'_>, lab: &LabResult) -> Result<(), StoreError> {
+    let conn = tx.conn();
     let result = sqlx::query(
         "INSERT INTO lab_results (order_id, patient_id, test_name, ordered_date, collected_date, \
          resulted_date, status, ordered_by, results_json, created_at, updated_at) \
@@ -97,10 +96,11 @@ pub async fn insert_lab_result(
 /// Applies the set fields of `update` to a lab order. `NotFound { what: "lab order" }` for an unknown id;
 /// `Invalid { field: "results_json" }` when the components are not a JSON list of components.
 pub async fn update_lab_result(
-    conn: &mut AnyConnection,
+    tx: &mut Tx<'_>,
     order_id: &RecordId,
     update: &LabResultUpdate,
 ) -> Result<LabResult, StoreError> {
+    let conn = tx.conn();
     if update.results_json.is_some() {
         parse_lab_components(update.results_json.as_deref())
             .map_err(|error| invalid("results_json", error))?;

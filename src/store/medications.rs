@@ -1,9 +1,10 @@
 //! Medications: a patient's list (optionally by status), lookup by id, prescribing and discontinuing.
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, Executor, Row};
+use sqlx::{Any, Executor, Row};
 
 use super::patients::patient_row_id;
+use super::tx::Tx;
 use super::{Store, StoreError, fetch_by_public_id, now_text, parsed, parsed_optional};
 use crate::domain::clinical::{Medication, MedicationStatus};
 use crate::domain::ids::{Mrn, RecordId};
@@ -39,7 +40,7 @@ impl Store {
 
     pub async fn insert_medication(&self, medication: &Medication) -> Result<(), StoreError> {
         let mut conn = self.pool().acquire().await?;
-        insert_medication(&mut conn, medication).await
+        insert_medication(&mut Tx::new(&mut conn), medication).await
     }
 
     /// Discontinues a medication (see [`discontinue_medication`]).
@@ -49,15 +50,13 @@ impl Store {
         reason: Option<&str>,
     ) -> Result<Medication, StoreError> {
         let mut conn = self.pool().acquire().await?;
-        discontinue_medication(&mut conn, medication_id, reason).await
+        discontinue_medication(&mut Tx::new(&mut conn), medication_id, reason).await
     }
 }
 
 /// Inserts a medication for `medication.patient_mrn`; `NotFound { what: "patient" }` when there is none.
-pub async fn insert_medication(
-    conn: &mut AnyConnection,
-    medication: &Medication,
-) -> Result<(), StoreError> {
+pub async fn insert_medication(tx: &mut Tx<'_>, medication: &Medication) -> Result<(), StoreError> {
+    let conn = tx.conn();
     let result = sqlx::query(
         "INSERT INTO medications (medication_id, patient_id, name, dosage, frequency, route, \
          prescribed_date, prescriber, status, refills_remaining, notes, created_at, updated_at) \
@@ -87,10 +86,11 @@ pub async fn insert_medication(
 /// `Discontinued: <reason>`. `NotFound` for an unknown id; `Conflict { constraint: "medication_status" }`
 /// when it is already discontinued.
 pub async fn discontinue_medication(
-    conn: &mut AnyConnection,
+    tx: &mut Tx<'_>,
     medication_id: &RecordId,
     reason: Option<&str>,
 ) -> Result<Medication, StoreError> {
+    let conn = tx.conn();
     let note = reason
         .map(str::trim)
         .filter(|reason| !reason.is_empty())

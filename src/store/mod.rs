@@ -32,11 +32,13 @@ mod private_file;
 pub mod providers;
 pub mod revocations;
 mod rows;
+pub mod tx;
 pub mod users;
 pub mod vitals;
 
 pub use error::StoreError;
 pub(crate) use rows::{fetch_by_public_id, parsed, parsed_optional};
+pub use tx::{Batch, Tx, TxWrite};
 
 /// The database engine behind a [`Store`]. A few statements (search, bulk load) differ per engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,8 +2,9 @@
 //! Search lives in [`super::patient_search`].
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, Executor, Row};
+use sqlx::{Any, Executor, Row};
 
+use super::tx::Tx;
 use super::{Store, StoreError, fetch_by_public_id, now_text, parsed, parsed_optional};
 use crate::domain::clinical::{Gender, Patient, PatientUpdate};
 use crate::domain::ids::Mrn;
@@ -24,7 +25,7 @@ impl Store {
 
     pub async fn insert_patient(&self, patient: &Patient) -> Result<(), StoreError> {
         let mut conn = self.pool().acquire().await?;
-        insert_patient(&mut conn, patient).await
+        insert_patient(&mut Tx::new(&mut conn), patient).await
     }
 
     /// Applies the given changes and returns the patient as stored afterwards.
@@ -34,13 +35,13 @@ impl Store {
         update: &PatientUpdate,
     ) -> Result<Patient, StoreError> {
         let mut conn = self.pool().acquire().await?;
-        update_patient(&mut conn, mrn, update).await
+        update_patient(&mut Tx::new(&mut conn), mrn, update).await
     }
 
     /// Deletes the patient and, by cascade, their appointments, medications, allergies, vitals and labs.
     pub async fn delete_patient(&self, mrn: &Mrn) -> Result<(), StoreError> {
         let mut conn = self.pool().acquire().await?;
-        delete_patient(&mut conn, mrn).await
+        delete_patient(&mut Tx::new(&mut conn), mrn).await
     }
 
     pub async fn count_patients(&self) -> Result<i64, StoreError> {
@@ -51,7 +52,8 @@ impl Store {
 }
 
 /// Inserts a new patient. A taken MRN is `Conflict` on a constraint naming `mrn`.
-pub async fn insert_patient(conn: &mut AnyConnection, patient: &Patient) -> Result<(), StoreError> {
+pub async fn insert_patient(tx: &mut Tx<'_>, patient: &Patient) -> Result<(), StoreError> {
+    let conn = tx.conn();
     let now = now_text();
     sqlx::query(
         "INSERT INTO patients (mrn, first_name, last_name, dob, gender, ssn, email, phone, street, city, \
@@ -85,10 +87,11 @@ pub async fn insert_patient(conn: &mut AnyConnection, patient: &Patient) -> Resu
 
 /// Applies the set fields of `update`; `NotFound` when no patient has this MRN.
 pub async fn update_patient(
-    conn: &mut AnyConnection,
+    tx: &mut Tx<'_>,
     mrn: &Mrn,
     update: &PatientUpdate,
 ) -> Result<Patient, StoreError> {
+    let conn = tx.conn();
     let result = sqlx::query(
         "UPDATE patients SET first_name = COALESCE($2, first_name), last_name = COALESCE($3, last_name), \
          dob = COALESCE($4, dob), gender = COALESCE($5, gender), email = COALESCE($6, email), \
@@ -128,7 +131,8 @@ pub async fn update_patient(
 }
 
 /// Deletes a patient and (by `ON DELETE CASCADE`) every record of theirs.
-pub async fn delete_patient(conn: &mut AnyConnection, mrn: &Mrn) -> Result<(), StoreError> {
+pub async fn delete_patient(tx: &mut Tx<'_>, mrn: &Mrn) -> Result<(), StoreError> {
+    let conn = tx.conn();
     let result = sqlx::query("DELETE FROM patients WHERE mrn = $1")
         .bind(mrn.as_str())
         .execute(&mut *conn)

@@ -1,8 +1,9 @@
 //! Providers: lookup by NPI, search by name, specialty, department and availability, insert, delete.
 
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 
+use super::tx::Tx;
 use super::{Store, StoreError, now_text, parsed};
 use crate::domain::clinical::Provider;
 use crate::domain::ids::Npi;
@@ -61,13 +62,13 @@ impl Store {
 
     pub async fn insert_provider(&self, provider: &Provider) -> Result<(), StoreError> {
         let mut conn = self.pool().acquire().await?;
-        insert_provider(&mut conn, provider).await
+        insert_provider(&mut Tx::new(&mut conn), provider).await
     }
 
     /// Deletes a provider; `Conflict` when appointments refer to them.
     pub async fn delete_provider(&self, npi: &Npi) -> Result<(), StoreError> {
         let mut conn = self.pool().acquire().await?;
-        delete_provider(&mut conn, npi).await
+        delete_provider(&mut Tx::new(&mut conn), npi).await
     }
 
     pub async fn count_providers(&self) -> Result<i64, StoreError> {
@@ -78,10 +79,8 @@ impl Store {
 }
 
 /// Inserts a provider. A taken NPI is `Conflict` on a constraint naming `npi`.
-pub async fn insert_provider(
-    conn: &mut AnyConnection,
-    provider: &Provider,
-) -> Result<(), StoreError> {
+pub async fn insert_provider(tx: &mut Tx<'_>, provider: &Provider) -> Result<(), StoreError> {
+    let conn = tx.conn();
     sqlx::query(
         "INSERT INTO providers (npi, name, specialty, department, phone, email, accepting_new_patients, \
          created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
@@ -100,7 +99,8 @@ pub async fn insert_provider(
 }
 
 /// Deletes a provider. Appointments restrict the delete: `Conflict { constraint: "provider has appointments" }`.
-pub async fn delete_provider(conn: &mut AnyConnection, npi: &Npi) -> Result<(), StoreError> {
+pub async fn delete_provider(tx: &mut Tx<'_>, npi: &Npi) -> Result<(), StoreError> {
+    let conn = tx.conn();
     let result = sqlx::query("DELETE FROM providers WHERE npi = $1")
         .bind(npi.as_str())
         .execute(&mut *conn)

@@ -1,10 +1,11 @@
 //! Vital signs: a patient's readings, newest first, and recording a new set.
 
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 
 use super::float8::Float8;
 use super::patients::patient_row_id;
+use super::tx::Tx;
 use super::{Store, StoreError, now_text, parsed};
 use crate::domain::clinical::VitalSigns;
 use crate::domain::ids::{Mrn, RecordId};
@@ -31,15 +32,13 @@ impl Store {
 
     pub async fn insert_vital_signs(&self, vitals: &VitalSigns) -> Result<(), StoreError> {
         let mut conn = self.pool().acquire().await?;
-        insert_vital_signs(&mut conn, vitals).await
+        insert_vital_signs(&mut Tx::new(&mut conn), vitals).await
     }
 }
 
 /// Records a set of vital signs for `vitals.patient_mrn`; `NotFound { what: "patient" }` when there is none.
-pub async fn insert_vital_signs(
-    conn: &mut AnyConnection,
-    vitals: &VitalSigns,
-) -> Result<(), StoreError> {
+pub async fn insert_vital_signs(tx: &mut Tx<'_>, vitals: &VitalSigns) -> Result<(), StoreError> {
+    let conn = tx.conn();
     let result = sqlx::query(
         "INSERT INTO vital_signs (vital_id, patient_id, recorded_date, systolic_bp, diastolic_bp, \
          heart_rate, temperature, respiratory_rate, oxygen_saturation, weight, height, bmi, recorded_by, \

@@ -145,8 +145,8 @@ async fn add_allergy(
     let stored = allergy.clone();
     call.write(
         Some(format!("allergy_id={}", allergy.allergy_id)),
-        move |conn| {
-            Box::pin(async move { crate::store::allergies::insert_allergy(conn, &stored).await })
+        move |mut tx| {
+            Box::pin(async move { crate::store::allergies::insert_allergy(&mut tx, &stored).await })
         },
     )
     .await?;

@@ -252,9 +252,9 @@ async fn schedule_appointment(
     };
     let detail = Some(format!("appointment_id={}", appointment.appointment_id));
     let booked = call
-        .write(detail, move |conn| {
+        .write(detail, move |mut tx| {
             Box::pin(async move {
-                crate::store::appointments::book_appointment(conn, &appointment).await
+                crate::store::appointments::book_appointment(&mut tx, &appointment).await
             })
         })
         .await?;
@@ -283,9 +283,10 @@ async fn cancel_appointment(
     )
     .await?;
     let cancelled = call
-        .write(detail, move |conn| {
+        .write(detail, move |mut tx| {
             Box::pin(async move {
-                crate::store::appointments::cancel_appointment(conn, &id, reason.as_deref()).await
+                crate::store::appointments::cancel_appointment(&mut tx, &id, reason.as_deref())
+                    .await
             })
         })
         .await?;

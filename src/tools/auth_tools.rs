@@ -260,26 +260,21 @@ async fn register_client(
         rate_limit: args.rate_limit,
         client_id: None,
     };
-    let registered = call
-        .server
-        .services()
-        .auth
-        .register_client(new_client)
-        .await
+    let auth = &call.server.services().auth;
+    let prepared = auth
+        .prepare_client(new_client)
         .map_err(|error| ToolError::from_auth(&call.request_id, error))?;
-    call.describe(format!(
-        "created client_id={} app_id={} role={} scopes={} rate_limit={}{}",
-        registered.client_id,
-        registered.app_id,
-        registered.role.as_str(),
-        registered.scopes,
-        registered.rate_limit,
-        registered
-            .patient_mrn
-            .as_ref()
-            .map(|mrn| format!(" patient_mrn={mrn}"))
-            .unwrap_or_default()
-    ));
+    // The client and its audit row (naming what was created, never the secret) commit together.
+    let prepared = call
+        .write(Some(prepared.audit_detail()), move |mut tx| {
+            Box::pin(async move {
+                prepared.insert(&mut tx).await?;
+                Ok(prepared)
+            })
+        })
+        .await?;
+    auth.client_registered(prepared.client());
+    let registered = prepared.into_registered();
     Ok(RegisterClientResult {
         status: Success::Success,
         message:

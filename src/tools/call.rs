@@ -25,7 +25,7 @@ use super::views::View;
 use crate::audit::{AuditEvent, Outcome};
 use crate::auth::{Principal, Tool};
 use crate::domain::ids::Mrn;
-use crate::store::StoreError;
+use crate::store::{StoreError, Tx};
 
 /// Runs one tool: `begin` (identity, rate limit, arguments, policy), the tool's body
 /// `async fn(&ToolCall, Args) -> Result<impl Serialize, ToolError>`, then `finish` (audit, result).
@@ -381,7 +381,7 @@ impl<'s> ToolCall<'s> {
     pub async fn write<T, W>(&self, detail: Option<String>, write: W) -> Result<T, ToolError>
     where
         T: Send + 'static,
-        W: for<'c> FnOnce(&'c mut sqlx::AnyConnection) -> WriteFuture<'c, T> + Send + 'static,
+        W: for<'c> FnOnce(Tx<'c>) -> WriteFuture<'c, T> + Send + 'static,
     {
         let event = self.server.audit_event(
             self.tool,

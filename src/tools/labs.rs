@@ -148,8 +148,8 @@ async fn order_lab(call: &ToolCall<'_>, args: OrderLabArgs) -> Result<LabOrderRe
         results_json: None,
     };
     let stored = lab.clone();
-    call.write(Some(format!("order_id={}", lab.order_id)), move |conn| {
-        Box::pin(async move { crate::store::labs::insert_lab_result(conn, &stored).await })
+    call.write(Some(format!("order_id={}", lab.order_id)), move |mut tx| {
+        Box::pin(async move { crate::store::labs::insert_lab_result(&mut tx, &stored).await })
     })
     .await?;
     Ok(LabOrderResult {

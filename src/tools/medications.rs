@@ -209,9 +209,9 @@ async fn prescribe_medication(
     let stored = medication.clone();
     call.write(
         Some(format!("medication_id={}", medication.medication_id)),
-        move |conn| {
+        move |mut tx| {
             Box::pin(
-                async move { crate::store::medications::insert_medication(conn, &stored).await },
+                async move { crate::store::medications::insert_medication(&mut tx, &stored).await },
             )
         },
     )
@@ -243,9 +243,9 @@ async fn discontinue_medication(
     )
     .await?;
     let stopped = call
-        .write(detail, move |conn| {
+        .write(detail, move |mut tx| {
             Box::pin(async move {
-                crate::store::medications::discontinue_medication(conn, &id, reason.as_deref())
+                crate::store::medications::discontinue_medication(&mut tx, &id, reason.as_deref())
                     .await
             })
         })

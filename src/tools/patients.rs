@@ -299,8 +299,8 @@ async fn create_patient(
         emergency_contact_phone: details.emergency_contact_phone,
     };
     let stored = patient.clone();
-    call.write(Some(format!("mrn={mrn}")), move |conn| {
-        Box::pin(async move { crate::store::patients::insert_patient(conn, &stored).await })
+    call.write(Some(format!("mrn={mrn}")), move |mut tx| {
+        Box::pin(async move { crate::store::patients::insert_patient(&mut tx, &stored).await })
     })
     .await?;
     Ok(PatientChangeResult {
@@ -328,10 +328,10 @@ async fn update_patient(
     let mrn = args.mrn;
     let target = mrn.clone();
     let patient = call
-        .write(None, move |conn| {
-            Box::pin(
-                async move { crate::store::patients::update_patient(conn, &target, &update).await },
-            )
+        .write(None, move |mut tx| {
+            Box::pin(async move {
+                crate::store::patients::update_patient(&mut tx, &target, &update).await
+            })
         })
         .await?;
     Ok(PatientChangeResult {

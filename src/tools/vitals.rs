@@ -231,9 +231,14 @@ async fn record_vital_signs(
         notes: args.notes.map(Text::into_string),
     };
     let stored = vitals.clone();
-    call.write(Some(format!("vital_id={}", vitals.vital_id)), move |conn| {
-        Box::pin(async move { crate::store::vitals::insert_vital_signs(conn, &stored).await })
-    })
+    call.write(
+        Some(format!("vital_id={}", vitals.vital_id)),
+        move |mut tx| {
+            Box::pin(
+                async move { crate::store::vitals::insert_vital_signs(&mut tx, &stored).await },
+            )
+        },
+    )
     .await?;
     Ok(RecordedVitalSignsResult {
         status: Success::Success,

@@ -5,7 +5,7 @@
 use ehr_mcp::audit::{AuditEvent, AuditLog, AuditOptions, Outcome, ProblemKind, Transport};
 use ehr_mcp::domain::ids::Mrn;
 use ehr_mcp::store::audit::AuditFilter;
-use ehr_mcp::store::{Engine, StoreError};
+use ehr_mcp::store::{Engine, StoreError, Tx};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
@@ -75,23 +75,29 @@ async fn concurrent_events_form_one_verified_chain_and_shutdown_flushes() {
     }
 }
 
-/// A write that inserts a revocation row with this id (a second one with the same id conflicts).
+/// A write through the store's transaction handle that inserts a provider named `name` with one fixed
+/// NPI (a second one conflicts); its value is the name's length.
 fn insert(
-    jti: &'static str,
-) -> impl for<'c> FnOnce(&'c mut sqlx::AnyConnection) -> BoxFuture<'c, Result<usize, StoreError>>
-+ Send
-+ 'static {
-    move |conn| {
+    name: &'static str,
+) -> impl for<'c> FnOnce(Tx<'c>) -> BoxFuture<'c, Result<usize, StoreError>> + Send + 'static {
+    move |mut tx| {
         async move {
-            sqlx::query("INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) VALUES ($1, 'c', 1, 'now')")
-                .bind(jti)
-                .execute(&mut *conn)
-                .await
-                .map_err(StoreError::from)?;
-            Ok(jti.len())
+            let provider =
+                crate::store_fixtures::provider("1234567890", name, "Cardiology", "Heart");
+            ehr_mcp::store::providers::insert_provider(&mut tx, &provider).await?;
+            Ok(name.len())
         }
         .boxed()
     }
+}
+
+/// Appends rows as they are, outside the writer (an attacker with database rights).
+async fn insert_rows(store: &ehr_mcp::store::Store, rows: &[ehr_mcp::store::audit::AuditRecord]) {
+    let mut batch = store.begin().await.unwrap();
+    ehr_mcp::store::audit::insert_audit_records(&mut batch.tx(), rows)
+        .await
+        .unwrap();
+    batch.commit().await.unwrap();
 }
 
 #[tokio::test]
@@ -109,7 +115,8 @@ async fn a_write_and_its_audit_row_commit_together_or_the_write_rolls_back() {
             .unwrap();
         assert!(matches!(duplicate, Err(StoreError::Conflict { .. })));
         log.shutdown().await;
-        assert!(db.store.is_token_revoked("same-id").await.unwrap());
+        let npi = ehr_mcp::domain::ids::Npi::parse("1234567890").unwrap();
+        assert_eq!(db.store.provider(&npi).await.unwrap().name, "same-id");
         let rows = db
             .store
             .query_audit(&AuditFilter {
@@ -210,12 +217,7 @@ async fn tampering_is_refused_by_triggers_and_otherwise_found_and_named() {
             (6, ProblemKind::RowsMissingBefore { expected_seq: 5 })
         );
         assert!(found.to_string().contains("row seq 6"));
-        ehr_mcp::store::audit::insert_audit_records(
-            &mut pool.acquire().await.unwrap(),
-            std::slice::from_ref(&deleted),
-        )
-        .await
-        .unwrap();
+        insert_rows(&db.store, std::slice::from_ref(&deleted)).await;
         assert_eq!(
             ehr_mcp::audit::verify(&db.store).await.unwrap().problem,
             None,
@@ -229,9 +231,7 @@ async fn tampering_is_refused_by_triggers_and_otherwise_found_and_named() {
         forged.action = "get_patient_summary".to_owned();
         forged.prev_hash = "f".repeat(64);
         forged.row_hash = ehr_mcp::audit::chain::row_hash(&forged);
-        ehr_mcp::store::audit::insert_audit_records(&mut pool.acquire().await.unwrap(), &[forged])
-            .await
-            .unwrap();
+        insert_rows(&db.store, &[forged]).await;
         let found = problem().await;
         assert_eq!((found.seq, found.kind), (9, ProblemKind::BrokenLink));
     }

@@ -183,6 +183,28 @@ async fn a_token_without_the_tools_scope_gets_a_tool_error_naming_the_scope() {
     .unwrap();
     let client = &registered["result"]["structuredContent"];
     assert_eq!(client["role"], "nurse", "{registered}");
+    // The client committed with its one audit row, which names what was created and not the secret.
+    let rows = mcp
+        .app
+        .db
+        .store
+        .query_audit(&ehr_mcp::store::audit::AuditFilter {
+            action: Some("register_client".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "one row per call");
+    let detail = rows[0].detail.clone().unwrap_or_default();
+    assert_eq!(
+        detail,
+        format!(
+            "client_id={} role=nurse scopes=read:patients",
+            client["client_id"].as_str().unwrap()
+        )
+    );
+    assert!(!detail.contains(client["client_secret"].as_str().unwrap()));
     let token: Value = reqwest::Client::new()
         .post(mcp.app.url("/oauth/token"))
         .form(&[

@@ -39,19 +39,19 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     (
         "auth",
         &["tools", "transport", "cli", "app", "config", "audit"],
-        &["axum", "rmcp", "http", "clap"],
+        &["axum", "rmcp", "http", "clap", "sqlx"],
     ),
     (
         "audit",
         &["auth", "tools", "transport", "cli", "app", "dataset"],
-        &["axum", "rmcp", "http", "clap"],
+        &["axum", "rmcp", "http", "clap", "sqlx"],
     ),
     (
         "tools",
         &["transport", "cli", "app", "config"],
         &["axum", "sqlx", "http", "clap"],
     ),
-    ("transport", &["cli", "app"], &["clap"]),
+    ("transport", &["cli", "app"], &["clap", "sqlx"]),
     (
         "fhir",
         &["auth", "audit", "tools", "transport", "cli", "app"],
@@ -60,7 +60,7 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     (
         "dataset",
         &["auth", "tools", "transport", "cli", "app"],
-        &["axum", "rmcp", "http"],
+        &["axum", "rmcp", "http", "sqlx"],
     ),
     (
         "telemetry",
@@ -99,11 +99,6 @@ const EXCEPTIONS: &[(&str, &str, &str)] = &[
         "src/transport/oauth.rs",
         "crate::store::clients",
         "client authentication still returns the store's ClientRecord",
-    ),
-    (
-        "src/tools/call.rs",
-        "sqlx",
-        "clinical writes are closures over the store's connection (typed handle pending)",
     ),
     (
         "src/tools/session.rs",

@@ -15,6 +15,7 @@ use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, Row};
 
 use super::{StoreError, now_text};
+use crate::store::tx::Tx;
 
 /// Row ids by public key (MRN or NPI text), as returned by the parent inserts.
 pub type RowIds = HashMap<String, i64>;
@@ -106,13 +107,14 @@ fn rows_per_statement(columns: &[&str]) -> usize {
 /// Runs one multi-row insert per chunk of `records`, binding each record with `bind`. The first column
 /// is the public key. Returns how many rows were inserted.
 pub(super) async fn insert_chunks<T>(
-    conn: &mut AnyConnection,
+    tx: &mut Tx<'_>,
     table: &str,
     columns: &[&str],
     on_existing: OnExisting,
     records: &[T],
     bind: impl for<'q> Fn(AnyQuery<'q>, &'q T, &'q str) -> Result<AnyQuery<'q>, StoreError>,
 ) -> Result<u64, StoreError> {
+    let conn = tx.conn();
     let now = now_text();
     let suffix = on_existing.clause(columns[0]);
     let mut inserted = 0;
@@ -129,13 +131,14 @@ pub(super) async fn insert_chunks<T>(
 
 /// Like [`insert_chunks`], collecting `RETURNING id, {key}` of the inserted rows into a map.
 pub(super) async fn insert_chunks_returning<T>(
-    conn: &mut AnyConnection,
+    tx: &mut Tx<'_>,
     table: &str,
     columns: &[&str],
     on_existing: OnExisting,
     records: &[T],
     bind: impl for<'q> Fn(AnyQuery<'q>, &'q T, &'q str) -> AnyQuery<'q>,
 ) -> Result<RowIds, StoreError> {
+    let conn = tx.conn();
     let now = now_text();
     let key = columns[0];
     let suffix = format!("{} RETURNING id, {key}", on_existing.clause(key));
@@ -155,10 +158,11 @@ pub(super) async fn insert_chunks_returning<T>(
 
 /// Row ids of the stored parents among `keys` (MRNs of `patients` or NPIs of `providers`).
 pub async fn existing_row_ids(
-    conn: &mut AnyConnection,
+    tx: &mut Tx<'_>,
     parent: Parent,
     keys: &[String],
 ) -> Result<RowIds, StoreError> {
+    let conn = tx.conn();
     let (table, key) = match parent {
         Parent::Patients => ("patients", "mrn"),
         Parent::Providers => ("providers", "npi"),
@@ -179,7 +183,8 @@ pub async fn existing_row_ids(
 }
 
 /// How many patients and providers are stored (to refuse an import into a database in use).
-pub async fn parent_counts(conn: &mut AnyConnection) -> Result<(i64, i64), StoreError> {
+pub async fn parent_counts(tx: &mut Tx<'_>) -> Result<(i64, i64), StoreError> {
+    let conn = tx.conn();
     let row = sqlx::query(
         "SELECT (SELECT COUNT(*) FROM patients) AS patients, (SELECT COUNT(*) FROM providers) AS providers",
     )

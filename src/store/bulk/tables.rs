@@ -1,7 +1,5 @@
 //! The per-table multi-row inserts of [`super`]: column lists and how each record binds.
 
-use sqlx::AnyConnection;
-
 use super::{OnExisting, RowIds, insert_chunks, insert_chunks_returning, row_id};
 use crate::domain::clinical::Gender;
 use crate::domain::clinical::{
@@ -9,9 +7,10 @@ use crate::domain::clinical::{
 };
 use crate::store::StoreError;
 use crate::store::float8::Float8;
+use crate::store::tx::Tx;
 
 pub async fn insert_providers(
-    conn: &mut AnyConnection,
+    tx: &mut Tx<'_>,
     providers: &[Provider],
     on_existing: OnExisting,
 ) -> Result<RowIds, StoreError> {
@@ -21,7 +20,7 @@ pub async fn insert_providers(
         "accepting_new_patients", "created_at", "updated_at",
     ];
     insert_chunks_returning(
-        conn,
+        tx,
         "providers",
         COLUMNS,
         on_existing,
@@ -42,7 +41,7 @@ pub async fn insert_providers(
 }
 
 pub async fn insert_patients(
-    conn: &mut AnyConnection,
+    tx: &mut Tx<'_>,
     patients: &[Patient],
     on_existing: OnExisting,
 ) -> Result<RowIds, StoreError> {
@@ -54,7 +53,7 @@ pub async fn insert_patients(
         "created_at", "updated_at",
     ];
     insert_chunks_returning(
-        conn,
+        tx,
         "patients",
         COLUMNS,
         on_existing,
@@ -87,7 +86,7 @@ pub async fn insert_patients(
 
 /// Inserts appointments whose patients and providers are in the maps (else `NotFound`). Times must parse.
 pub async fn insert_appointments(
-    conn: &mut AnyConnection,
+    tx: &mut Tx<'_>,
     appointments: &[Appointment],
     patient_ids: &RowIds,
     provider_ids: &RowIds,
@@ -100,7 +99,7 @@ pub async fn insert_appointments(
         "reason", "notes", "created_at", "updated_at",
     ];
     insert_chunks(
-        conn,
+        tx,
         "appointments",
         COLUMNS,
         on_existing,
@@ -128,7 +127,7 @@ pub async fn insert_appointments(
 }
 
 pub async fn insert_medications(
-    conn: &mut AnyConnection,
+    tx: &mut Tx<'_>,
     medications: &[Medication],
     patient_ids: &RowIds,
     on_existing: OnExisting,
@@ -139,7 +138,7 @@ pub async fn insert_medications(
         "prescriber", "status", "refills_remaining", "notes", "created_at", "updated_at",
     ];
     insert_chunks(
-        conn,
+        tx,
         "medications",
         COLUMNS,
         on_existing,
@@ -164,7 +163,7 @@ pub async fn insert_medications(
 }
 
 pub async fn insert_allergies(
-    conn: &mut AnyConnection,
+    tx: &mut Tx<'_>,
     allergies: &[Allergy],
     patient_ids: &RowIds,
     on_existing: OnExisting,
@@ -175,7 +174,7 @@ pub async fn insert_allergies(
         "notes", "created_at", "updated_at",
     ];
     insert_chunks(
-        conn,
+        tx,
         "allergies",
         COLUMNS,
         on_existing,
@@ -197,7 +196,7 @@ pub async fn insert_allergies(
 }
 
 pub async fn insert_vital_signs(
-    conn: &mut AnyConnection,
+    tx: &mut Tx<'_>,
     vitals: &[VitalSigns],
     patient_ids: &RowIds,
     on_existing: OnExisting,
@@ -209,7 +208,7 @@ pub async fn insert_vital_signs(
         "recorded_by", "notes", "created_at",
     ];
     insert_chunks(
-        conn,
+        tx,
         "vital_signs",
         COLUMNS,
         on_existing,
@@ -236,7 +235,7 @@ pub async fn insert_vital_signs(
 }
 
 pub async fn insert_lab_results(
-    conn: &mut AnyConnection,
+    tx: &mut Tx<'_>,
     labs: &[LabResult],
     patient_ids: &RowIds,
     on_existing: OnExisting,
@@ -247,7 +246,7 @@ pub async fn insert_lab_results(
         "status", "ordered_by", "results_json", "created_at", "updated_at",
     ];
     insert_chunks(
-        conn,
+        tx,
         "lab_results",
         COLUMNS,
         on_existing,
