@@ -114,11 +114,19 @@ impl PreparedClient {
 
     /// What the audit row says was created: client id, role and scopes (never the secret).
     pub fn audit_detail(&self) -> String {
+        let registered = &self.registered;
+        let patient = registered
+            .patient_mrn
+            .as_ref()
+            .map(|mrn| format!(" patient_mrn={mrn}"))
+            .unwrap_or_default();
         format!(
-            "client_id={} role={} scopes={}",
-            self.registered.client_id,
-            self.registered.role.as_str(),
-            self.registered.scopes
+            "created client_id={} app_id={} role={} scopes={} rate_limit={}{patient}",
+            registered.client_id,
+            registered.app_id,
+            registered.role.as_str(),
+            registered.scopes,
+            registered.rate_limit,
         )
     }
 
