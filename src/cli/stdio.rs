@@ -37,6 +37,11 @@ pub struct StdioArgs {
     )]
     pub access_token: Option<SecretString>,
 
+    /// A demo database (made by `serve --demo`): its signing keys may stay unsealed, so no
+    /// key-encryption key is needed. Never for real patient data.
+    #[arg(long, env = "EHR_MCP_DEMO")]
+    pub demo: bool,
+
     #[command(flatten)]
     pub auth: AuthArgs,
 
@@ -49,7 +54,7 @@ pub async fn stdio(common: &CommonArgs, args: StdioArgs) -> Result<ExitCode, Cli
     store.migrate().await?;
     let tools = Arc::new(ToolServices {
         result_budget: crate::tools::views::ResultBudget::new(args.results.result_budget_bytes),
-        ..build_tool_services(store, &args.auth).await?
+        ..build_tool_services(store, &args.auth, args.demo).await?
     });
     let session = session_from(&args)?;
     if args.client_id.is_some() || args.access_token.is_some() {
@@ -105,13 +110,14 @@ async fn check_identity(tools: &ToolServices, session: &Session) -> Result<(), C
 async fn build_tool_services(
     store: crate::store::Store,
     auth_args: &AuthArgs,
+    demo: bool,
 ) -> Result<ToolServices, CliError> {
     let public_base_url = auth_args.public_url.as_deref().map_or_else(
         || DEFAULT_PUBLIC_URL.to_owned(),
         |url| url.trim_end_matches('/').to_owned(),
     );
     let settings = auth_args
-        .auth_settings(&public_base_url, false)
+        .auth_settings(&public_base_url, demo)
         .map_err(|error| CliError::Config(error.to_string()))?;
     crate::app::start_services(store, settings)
         .await

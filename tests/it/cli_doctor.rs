@@ -21,6 +21,7 @@ impl Doctor {
             .args(args)
             .current_dir(dir)
             .env("DATABASE_URL", database_url)
+            .env("EHR_MCP_KEY_ENCRYPTION_KEY", crate::support::TEST_KEK)
             .env_remove("SERVER_PORT")
             .env_remove("SERVER_HOST")
             .env_remove("EHR_MCP_PUBLIC_URL")

@@ -15,8 +15,9 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use crate::fault_support::{ThrowawayPostgres, eventually};
 use crate::mcp_support::{McpApp, spawn_mcp_app_on};
 
-/// The bound on every answer during the outage (acquire timeout 3 s plus scheduling).
-const FAIL_WITHIN: Duration = Duration::from_secs(5);
+/// The bound on every answer during the outage: the acquire timeout (3 s) plus scheduling on a CI machine
+/// running the whole suite at once (5.4 s seen there; 3.0–3.1 s measured alone).
+const FAIL_WITHIN: Duration = Duration::from_secs(8);
 
 fn call(id: u64, name: &str, arguments: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
