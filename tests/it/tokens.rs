@@ -58,7 +58,25 @@ fn sign(alg: Algorithm, kid: Option<&str>, claims: &Value, key: &EncodingKey) ->
     let mut header = Header::new(alg);
     header.typ = Some("at+jwt".to_owned());
     header.kid = kid.map(str::to_owned);
-    jsonwebtoken::encode(&header, claims, key).unwrap()
+    let token = jsonwebtoken::encode(&header, claims, key).unwrap();
+    if alg == Algorithm::ES256 {
+        low_s(token)
+    } else {
+        token
+    }
+}
+
+/// The low-S form of an ES256 token's signature (the server accepts only that form).
+fn low_s(token: String) -> String {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let signature =
+        p256::ecdsa::Signature::from_slice(&URL_SAFE_NO_PAD.decode(signature).unwrap()).unwrap();
+    match signature.normalize_s() {
+        Some(low) => format!("{signed}.{}", URL_SAFE_NO_PAD.encode(low.to_bytes())),
+        None => token,
+    }
 }
 
 fn assert_refused(result: Result<ehr_mcp::auth::Principal, AuthError>, why: &str) {
