@@ -6,11 +6,8 @@ use std::path::PathBuf;
 
 use futures::TryStreamExt;
 
+use crate::mcp_support::clients_dir;
 use crate::support::TestDb;
-
-fn clients_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
-}
 
 /// Writes the resources one per line and runs both validators over them.
 fn run_validators(resources: &[serde_json::Value]) -> std::process::Output {

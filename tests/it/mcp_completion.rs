@@ -7,25 +7,8 @@ use serde_json::{Value, json};
 
 use crate::mcp_support::{McpApp, PROVIDER_NPI, spawn_mcp_app};
 
-async fn rpc(mcp: &McpApp, token: &str, method: &str, params: Value) -> Value {
-    reqwest::Client::new()
-        .post(mcp.mcp_url())
-        .bearer_auth(token)
-        .header("Accept", "application/json, text/event-stream")
-        .header("Content-Type", "application/json")
-        .header("MCP-Protocol-Version", "2025-11-25")
-        .body(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 async fn complete(mcp: &McpApp, token: &str, argument: &str, value: &str) -> Value {
-    rpc(
-        mcp,
+    mcp.rpc(
         token,
         "completion/complete",
         json!({"ref": {"type": "ref/prompt", "name": "patient_summary"},
@@ -102,7 +85,9 @@ async fn completion_offers_what_the_caller_may_open() {
 async fn set_level_is_accepted_with_an_empty_result() {
     let mcp = spawn_mcp_app(&[]).await;
     let token = mcp.token("copilot-studio").await;
-    let answer = rpc(&mcp, &token, "logging/setLevel", json!({"level": "debug"})).await;
+    let answer = mcp
+        .rpc(&token, "logging/setLevel", json!({"level": "debug"}))
+        .await;
     assert_eq!(answer["result"], json!({}), "{answer}");
     mcp.shutdown().await;
 }

@@ -11,24 +11,8 @@ use serde_json::{Value, json};
 
 use crate::mcp_support::{McpApp, spawn_mcp_app, spawn_on_seed_export};
 
-async fn rpc(mcp: &McpApp, token: &str, method: &str, params: Value) -> Value {
-    reqwest::Client::new()
-        .post(mcp.mcp_url())
-        .bearer_auth(token)
-        .header("Accept", "application/json, text/event-stream")
-        .header("Content-Type", "application/json")
-        .header("MCP-Protocol-Version", "2025-11-25")
-        .body(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 async fn read(mcp: &McpApp, token: &str, uri: &str) -> Value {
-    rpc(mcp, token, "resources/read", json!({"uri": uri})).await
+    mcp.rpc(token, "resources/read", json!({"uri": uri})).await
 }
 
 /// The text of a successful read, with its MIME type checked.
@@ -74,12 +58,14 @@ async fn listings_show_what_the_caller_may_read() {
     let patient = mcp.token("patient-portal").await;
     let lab = mcp.token("lab-integration").await;
 
-    let listed = rpc(&mcp, &doctor, "resources/list", json!({})).await;
+    let listed = mcp.rpc(&doctor, "resources/list", json!({})).await;
     assert_eq!(
         names(&listed, "resources", "uri"),
         set(&["ehr://providers"])
     );
-    let templates = rpc(&mcp, &doctor, "resources/templates/list", json!({})).await;
+    let templates = mcp
+        .rpc(&doctor, "resources/templates/list", json!({}))
+        .await;
     assert_eq!(
         names(&templates, "resourceTemplates", "uriTemplate"),
         set(&[
@@ -91,7 +77,7 @@ async fn listings_show_what_the_caller_may_read() {
         ])
     );
 
-    let own = rpc(&mcp, &patient, "resources/list", json!({})).await;
+    let own = mcp.rpc(&patient, "resources/list", json!({})).await;
     assert_eq!(
         names(&own, "resources", "uri"),
         set(&[
@@ -104,17 +90,17 @@ async fn listings_show_what_the_caller_may_read() {
     );
 
     // lab-integration holds read:patients read:labs: no provider directory, no medication review.
-    let lab_listed = rpc(&mcp, &lab, "resources/list", json!({})).await;
+    let lab_listed = mcp.rpc(&lab, "resources/list", json!({})).await;
     assert!(
         names(&lab_listed, "resources", "uri").is_empty(),
         "{lab_listed}"
     );
-    let lab_prompts = rpc(&mcp, &lab, "prompts/list", json!({})).await;
+    let lab_prompts = mcp.rpc(&lab, "prompts/list", json!({})).await;
     assert_eq!(
         names(&lab_prompts, "prompts", "name"),
         set(&["discharge_checklist", "lab_trend", "pre_visit_summary"])
     );
-    let prompts = rpc(&mcp, &doctor, "prompts/list", json!({})).await;
+    let prompts = mcp.rpc(&doctor, "prompts/list", json!({})).await;
     assert_eq!(
         names(&prompts, "prompts", "name"),
         set(&[
@@ -276,8 +262,7 @@ async fn the_fhir_summary_is_a_valid_bundle_holding_what_the_scopes_allow() {
 }
 
 async fn prompt(mcp: &McpApp, token: &str, name: &str, arguments: Value) -> Value {
-    rpc(
-        mcp,
+    mcp.rpc(
         token,
         "prompts/get",
         json!({"name": name, "arguments": arguments}),
@@ -395,8 +380,7 @@ async fn completion_of_prompt_and_template_arguments_follows_the_policy() {
     let complete = |token: String, reference: Value, name: &'static str, value: &'static str| {
         let mcp = &mcp;
         async move {
-            rpc(
-                mcp,
+            mcp.rpc(
                 &token,
                 "completion/complete",
                 json!({"ref": reference, "argument": {"name": name, "value": value}}),
@@ -428,13 +412,13 @@ async fn completion_of_prompt_and_template_arguments_follows_the_policy() {
 }
 
 async fn call_tool(mcp: &McpApp, token: &str, name: &str, arguments: Value) -> Value {
-    let answer = rpc(
-        mcp,
-        token,
-        "tools/call",
-        json!({"name": name, "arguments": arguments}),
-    )
-    .await;
+    let answer = mcp
+        .rpc(
+            token,
+            "tools/call",
+            json!({"name": name, "arguments": arguments}),
+        )
+        .await;
     let result = &answer["result"];
     assert_ne!(result["isError"], true, "{answer}");
     result["structuredContent"].clone()
@@ -471,8 +455,7 @@ async fn fields_pick_keys_and_the_budget_cuts_with_a_cursor() {
         2,
         "{compact}"
     );
-    let bad = rpc(
-        &mcp,
+    let bad = mcp.rpc(
         &doctor,
         "tools/call",
         json!({"name": "get_medications", "arguments": {"mrn": "MRN001", "fields": ["password"]}}),

@@ -5,15 +5,10 @@
 //! these tests fail and say so.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::mcp_support::spawn_mcp_app;
-
-fn clients_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
-}
+use crate::mcp_support::{clients_dir, run_client, spawn_mcp_app};
 
 /// The Python of the test venv (`tests/clients/.venv`): tests never install into the system Python.
 pub(crate) fn python() -> PathBuf {
@@ -32,24 +27,6 @@ fn node_client() -> PathBuf {
         "the TypeScript MCP SDK is not installed: run tests/clients/setup.sh (scripts/test and .ci/run do)"
     );
     clients_dir().join("ts_client_credentials.mjs")
-}
-
-/// Runs a client program; fails the test with its output unless it exits 0. Returns its JSON summary.
-async fn run_client(mut command: tokio::process::Command) -> Value {
-    command.kill_on_drop(true);
-    let output = tokio::time::timeout(Duration::from_secs(180), command.output())
-        .await
-        .expect("client finished within 180 s")
-        .expect("client started");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "client failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
-    let last = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(last).unwrap_or_else(|_| panic!("no JSON summary in:\n{stdout}"))
 }
 
 fn python_check(args: &[&str]) -> tokio::process::Command {

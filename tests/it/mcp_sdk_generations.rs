@@ -5,34 +5,9 @@
 //! completing arguments and calling tools with `fields`; and the TypeScript SDK 2.x
 //! (`@modelcontextprotocol/client`) the same way. Installed by `tests/clients/setup.sh`.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
 use serde_json::Value;
 
-use crate::mcp_support::spawn_mcp_app;
-
-fn clients_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
-}
-
-/// Runs a client program; fails the test with its output unless it exits 0. Returns its JSON summary.
-async fn run_client(mut command: tokio::process::Command) -> Value {
-    command.kill_on_drop(true);
-    let output = tokio::time::timeout(Duration::from_secs(180), command.output())
-        .await
-        .expect("client finished within 180 s")
-        .expect("client started");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "client failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
-    let last = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(last).unwrap_or_else(|_| panic!("no JSON summary in:\n{stdout}"))
-}
+use crate::mcp_support::{clients_dir, run_client, spawn_mcp_app};
 
 async fn python_sdk2(protocol: &str) -> Value {
     let python = clients_dir().join(".venv-mcp2/bin/python");

@@ -15,6 +15,30 @@ use crate::support::{TestApp, TestDb, spawn_app_on};
 
 pub const PROVIDER_NPI: &str = "1234567890";
 
+/// Where the real client programs and their installed SDKs live (`tests/clients/setup.sh`).
+pub fn clients_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
+}
+
+/// Runs a client program; fails the test with its output unless it exits 0. Returns its JSON summary
+/// (the last line of its stdout).
+pub async fn run_client(mut command: tokio::process::Command) -> Value {
+    command.kill_on_drop(true);
+    let output = tokio::time::timeout(std::time::Duration::from_secs(180), command.output())
+        .await
+        .expect("client finished within 180 s")
+        .expect("client started");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "client failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|_| panic!("no JSON summary in:\n{stdout}"))
+}
+
 /// A running server plus the demo clients' credentials.
 pub struct McpApp {
     pub app: TestApp,
@@ -67,6 +91,26 @@ impl McpApp {
 
     pub fn mcp_url(&self) -> String {
         self.app.url("/mcp")
+    }
+
+    /// One JSON-RPC request on `/mcp` (protocol 2025-11-25, no session) and its JSON answer.
+    pub async fn rpc(&self, token: &str, method: &str, params: Value) -> Value {
+        reqwest::Client::new()
+            .post(self.mcp_url())
+            .bearer_auth(token)
+            .header("Accept", "application/json, text/event-stream")
+            .header("Content-Type", "application/json")
+            .header("MCP-Protocol-Version", "2025-11-25")
+            .body(
+                serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     pub async fn shutdown(self) {
