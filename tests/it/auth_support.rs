@@ -114,3 +114,26 @@ pub fn test_kek() -> ehr_mcp::auth::key_encryption::KeyEncryptionKey {
     ehr_mcp::auth::key_encryption::KeyEncryptionKey::parse(crate::support::TEST_KEK, "TEST_KEK")
         .expect("test KEK")
 }
+
+/// The ES256 signature of a compact JWS.
+pub fn es256_signature(token: &str) -> p256::ecdsa::Signature {
+    use base64::Engine as _;
+    let signature = token.rsplit_once('.').unwrap().1;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(signature)
+        .unwrap();
+    p256::ecdsa::Signature::from_slice(&bytes).unwrap()
+}
+
+/// `token` with its ES256 signature in the low-S form, the only form the server issues and accepts.
+pub fn low_s(token: String) -> String {
+    use base64::Engine as _;
+    match es256_signature(&token).normalize_s() {
+        Some(low) => format!(
+            "{}.{}",
+            token.rsplit_once('.').unwrap().0,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(low.to_bytes())
+        ),
+        None => token,
+    }
+}

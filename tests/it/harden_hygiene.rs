@@ -9,7 +9,9 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use p256::elliptic_curve::scalar::IsHigh;
 use serde_json::{Value, json};
 
-use crate::auth_support::{http_origin, register, register_with, service, test_kek};
+use crate::auth_support::{
+    es256_signature, http_origin, low_s, register, register_with, service, test_kek,
+};
 use crate::mcp_support::spawn_mcp_app;
 use crate::support::TestDb;
 use ehr_mcp::auth::AuthError;
@@ -36,11 +38,6 @@ fn claims_of(token: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
-fn signature_of(token: &str) -> p256::ecdsa::Signature {
-    let signature = token.rsplit_once('.').unwrap().1;
-    p256::ecdsa::Signature::from_slice(&URL_SAFE_NO_PAD.decode(signature).unwrap()).unwrap()
-}
-
 #[tokio::test]
 async fn correctly_signed_tokens_with_bad_times_or_a_high_s_signature_are_refused() {
     let db = TestDb::sqlite().await;
@@ -59,17 +56,7 @@ async fn correctly_signed_tokens_with_bad_times_or_a_high_s_signature_are_refuse
     header.kid = Some(kid);
     header.typ = Some("at+jwt".to_owned());
     // Re-signed in the low-S form, as the server signs.
-    let resign = |claims: &Value| {
-        let token = jsonwebtoken::encode(&header, claims, &key).unwrap();
-        match signature_of(&token).normalize_s() {
-            Some(low) => format!(
-                "{}.{}",
-                token.rsplit_once('.').unwrap().0,
-                URL_SAFE_NO_PAD.encode(low.to_bytes())
-            ),
-            None => token,
-        }
-    };
+    let resign = |claims: &Value| low_s(jsonwebtoken::encode(&header, claims, &key).unwrap());
     let now = chrono::Utc::now().timestamp();
     let mut claims = claims_of(&token);
     claims["jti"] = json!("resigned-ok");
@@ -95,7 +82,7 @@ async fn correctly_signed_tokens_with_bad_times_or_a_high_s_signature_are_refuse
     // Issued signatures are low-S; the high-S twin of a valid signature is refused.
     for _ in 0..16 {
         let token = issue(&auth, &client).await;
-        let signature = signature_of(&token);
+        let signature = es256_signature(&token);
         assert!(!bool::from(signature.s().is_high()), "issued high-S");
         let (r, s) = signature.split_scalars();
         let high = p256::ecdsa::Signature::from_scalars(r.to_bytes(), (-*s).to_bytes()).unwrap();

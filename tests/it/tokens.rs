@@ -11,7 +11,7 @@ use ehr_mcp::store::Store;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::auth_support::{TEST_ISSUER, register, register_with, service, test_kek};
+use crate::auth_support::{TEST_ISSUER, low_s, register, register_with, service, test_kek};
 use crate::support::TestDb;
 
 async fn issue(auth: &AuthService, client: &ehr_mcp::auth::RegisteredClient) -> String {
@@ -63,19 +63,6 @@ fn sign(alg: Algorithm, kid: Option<&str>, claims: &Value, key: &EncodingKey) ->
         low_s(token)
     } else {
         token
-    }
-}
-
-/// The low-S form of an ES256 token's signature (the server accepts only that form).
-fn low_s(token: String) -> String {
-    use base64::Engine as _;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let (signed, signature) = token.rsplit_once('.').unwrap();
-    let signature =
-        p256::ecdsa::Signature::from_slice(&URL_SAFE_NO_PAD.decode(signature).unwrap()).unwrap();
-    match signature.normalize_s() {
-        Some(low) => format!("{signed}.{}", URL_SAFE_NO_PAD.encode(low.to_bytes())),
-        None => token,
     }
 }
 
