@@ -111,8 +111,7 @@ fn is_storage_full(error: &sqlx::Error) -> bool {
     };
     let code = database_error.code();
     let code = code.as_deref().unwrap_or_default();
-    code == "53100"
-        || (code.len() < 5 && code.parse::<u32>().is_ok_and(|code| code & 0xff == 13))
+    code == "53100" || (code.len() < 5 && code.parse::<u32>().is_ok_and(|code| code & 0xff == 13))
 }
 
 /// SQLite result codes SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended forms (code + n·256).

@@ -181,7 +181,9 @@ async fn sqlite_on_a_full_filesystem_fails_writes_cleanly_and_recovers_when_spac
     mcp.shutdown().await;
 
     let integrity: String = {
-        let store = Store::connect(&StoreOptions::new(url.clone())).await.unwrap();
+        let store = Store::connect(&StoreOptions::new(url.clone()))
+            .await
+            .unwrap();
         let value = sqlx::query_scalar("PRAGMA integrity_check")
             .fetch_one(store.pool())
             .await

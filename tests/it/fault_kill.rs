@@ -107,7 +107,10 @@ fn kill_9_under_write_load_loses_no_acknowledged_write_on_either_engine() {
             .iter()
             .filter(|id| !audited.contains(*id))
             .collect();
-        assert!(missing.is_empty(), "acknowledged but not stored: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "acknowledged but not stored: {missing:?}"
+        );
         assert!(
             unaudited.is_empty(),
             "acknowledged without an audit row: {unaudited:?}"

@@ -121,10 +121,7 @@ async fn two_instances_behind_a_load_balancer_book_once_see_revocations_and_keep
             assert_eq!(error["code"], "conflict", "{result}");
             conflicts += 1;
         } else {
-            assert_eq!(
-                result["structuredContent"]["status"], "success",
-                "{result}"
-            );
+            assert_eq!(result["structuredContent"]["status"], "success", "{result}");
             booked += 1;
         }
     }
@@ -141,7 +138,13 @@ async fn two_instances_behind_a_load_balancer_book_once_see_revocations_and_keep
     // A token used on both instances (each has it validated and cached), revoked through the first.
     let revoked = token(&balancer, &doctor).await;
     for app in [&first, &second] {
-        let used = mcp_post(&app.base_url, &revoked, "get_patient", json!({"mrn": "MRN001"})).await;
+        let used = mcp_post(
+            &app.base_url,
+            &revoked,
+            "get_patient",
+            json!({"mrn": "MRN001"}),
+        )
+        .await;
         assert_eq!(used.status(), 200);
     }
     let revocation = fresh_client()
@@ -156,12 +159,27 @@ async fn two_instances_behind_a_load_balancer_book_once_see_revocations_and_keep
         .unwrap();
     assert_eq!(revocation.status(), 200);
     let revoked_at = Instant::now();
-    let refused = mcp_post(&first.base_url, &revoked, "get_patient", json!({"mrn": "MRN001"})).await;
-    assert_eq!(refused.status(), 401, "the revoking instance refuses at once");
+    let refused = mcp_post(
+        &first.base_url,
+        &revoked,
+        "get_patient",
+        json!({"mrn": "MRN001"}),
+    )
+    .await;
+    assert_eq!(
+        refused.status(),
+        401,
+        "the revoking instance refuses at once"
+    );
     let seen = eventually(Duration::from_secs(5), || async {
-        mcp_post(&second.base_url, &revoked, "get_patient", json!({"mrn": "MRN001"}))
-            .await
-            .status()
+        mcp_post(
+            &second.base_url,
+            &revoked,
+            "get_patient",
+            json!({"mrn": "MRN001"}),
+        )
+        .await
+        .status()
             == 401
     })
     .await

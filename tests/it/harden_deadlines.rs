@@ -242,7 +242,10 @@ async fn a_websocket_that_never_authenticates_is_closed_at_its_lifetime_and_othe
     )
     .await
     .unwrap();
-    assert!(with_argument["result"]["isError"] != true, "{with_argument}");
+    assert!(
+        with_argument["result"]["isError"] != true,
+        "{with_argument}"
+    );
 
     let mut id = 10;
     let closed = loop {
@@ -280,9 +283,12 @@ async fn a_websocket_that_never_authenticates_is_closed_at_its_lifetime_and_othe
         ("authenticate tool", &mut in_band),
         ("access_token argument", &mut per_call),
     ] {
-        let reply = call(socket, &tool_call(99, "get_patient", json!({"mrn": "MRN001"})))
-            .await
-            .unwrap_or_else(|close| panic!("{name}: closed {close:?}"));
+        let reply = call(
+            socket,
+            &tool_call(99, "get_patient", json!({"mrn": "MRN001"})),
+        )
+        .await
+        .unwrap_or_else(|close| panic!("{name}: closed {close:?}"));
         if name == "access_token argument" {
             assert!(reply["result"].is_object(), "{name}: {reply}");
         } else {

@@ -279,17 +279,29 @@ fn a_connection_flood_keeps_memory_bounded_and_others_served() {
                 Err(_) => refused += 1,
             }
         }
-        assert!(held.len() >= 1_000, "{} admitted, {refused} refused", held.len());
+        assert!(
+            held.len() >= 1_000,
+            "{} admitted, {refused} refused",
+            held.len()
+        );
         let status = |path: &'static str| async move {
             reqwest::get(format!("http://127.0.0.1:{port}{path}"))
                 .await
                 .map(|response| response.status().as_u16())
                 .unwrap_or(0)
         };
-        assert_eq!(status("/healthz").await, 200, "health on a reserved connection");
+        assert_eq!(
+            status("/healthz").await,
+            200,
+            "health on a reserved connection"
+        );
         let token = reqwest::Client::new()
             .post(server.url("/oauth/token"))
-            .form(&[("grant_type", "client_credentials"), ("client_id", "nobody"), ("client_secret", "x")])
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "nobody"),
+                ("client_secret", "x"),
+            ])
             .send()
             .await
             .unwrap();

@@ -45,7 +45,12 @@ async fn timing_unknown_and_known_client_ids_cost_the_same() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(5_000);
     let db = TestDb::sqlite().await;
-    let known = register(&db.store, ehr_mcp::domain::access::Role::Doctor, "read:patients").await;
+    let known = register(
+        &db.store,
+        ehr_mcp::domain::access::Role::Doctor,
+        "read:patients",
+    )
+    .await;
     let auth = service(&db.store, None).await;
     let known_id = known.client_id.as_str().to_owned();
     // Same length and shape as a real id, so parsing costs the same.
@@ -54,7 +59,8 @@ async fn timing_unknown_and_known_client_ids_cost_the_same() {
         client_id: client_id.to_owned(),
         client_secret: "a-wrong-secret-of-forty-three-characters-xx".to_owned(),
     };
-    let (known_credentials, unknown_credentials) = (credentials(&known_id), credentials(&unknown_id));
+    let (known_credentials, unknown_credentials) =
+        (credentials(&known_id), credentials(&unknown_id));
     let mut address = 0u32;
     let mut origin = || {
         address += 1;
@@ -67,7 +73,9 @@ async fn timing_unknown_and_known_client_ids_cost_the_same() {
     // Warm-up: caches, the pool, the code paths.
     for _ in 0..200 {
         let _ = auth.authenticate_client(&known_credentials, origin()).await;
-        let _ = auth.authenticate_client(&unknown_credentials, origin()).await;
+        let _ = auth
+            .authenticate_client(&unknown_credentials, origin())
+            .await;
     }
     let (mut known_times, mut unknown_times) = (Vec::new(), Vec::new());
     for n in 0..samples * 2 {
