@@ -839,8 +839,19 @@ fn check_output(expected: &[String], printed: &str) -> Result<(), String> {
     for documented in expected.iter().filter(|line| !line.trim().is_empty()) {
         let Some(found) = (from..lines.len()).find(|&index| line_matches(documented, lines[index]))
         else {
+            // For a JSON answer, say what differs from the first JSON line printed.
+            let why = serde_json::from_str::<Value>(documented)
+                .ok()
+                .and_then(|documented| {
+                    let got = lines[from..]
+                        .iter()
+                        .find_map(|line| serde_json::from_str::<Value>(line.trim()).ok())?;
+                    same_shape(&documented, &got, "$").err()
+                })
+                .map(|why| format!(" ({why})"))
+                .unwrap_or_default();
             return Err(format!(
-                "the docs show the line {documented:?}; the command printed:\n{printed}"
+                "the docs show the line {documented:?}{why}; the command printed:\n{printed}"
             ));
         };
         from = found + 1;
