@@ -258,8 +258,14 @@ fn check_fhir_answer(path: &str, status: reqwest::StatusCode, body: &[u8]) -> Re
         if resource["resourceType"] != "Bundle" || resource["type"] != "searchset" {
             return Err(format!("expected a searchset Bundle: {}", shown()));
         }
-        let entries = resource["entry"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-        if entries.iter().any(|entry| entry["resource"]["resourceType"].as_str().is_none()) {
+        let entries = resource["entry"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        if entries
+            .iter()
+            .any(|entry| entry["resource"]["resourceType"].as_str().is_none())
+        {
             return Err(format!("an entry without a resource: {}", shown()));
         }
         if let ["Patient", id, "$everything"] = parts.as_slice() {

@@ -87,7 +87,9 @@ fn kinds_in(body: &Value) -> BTreeSet<&'static str> {
             Some("Appointment") => "appointments",
             Some("MedicationRequest") => "medications",
             Some("AllergyIntolerance") => "allergies",
-            Some("Observation") if resource["category"][0]["coding"][0]["code"] == "vital-signs" => {
+            Some("Observation")
+                if resource["category"][0]["coding"][0]["code"] == "vital-signs" =>
+            {
                 "vitals"
             }
             Some("Observation" | "DiagnosticReport") => "labs",

@@ -829,8 +829,9 @@ fn check_output(expected: &[String], printed: &str) -> Result<(), String> {
     let whole = expected.join("\n");
     if expected.len() > 1 {
         if let Ok(documented) = serde_json::from_str::<Value>(&whole) {
-            let printed: Value = serde_json::from_str(printed.trim())
-                .map_err(|error| format!("the docs show JSON, the command printed ({error}):\n{printed}"))?;
+            let printed: Value = serde_json::from_str(printed.trim()).map_err(|error| {
+                format!("the docs show JSON, the command printed ({error}):\n{printed}")
+            })?;
             return same_shape(&documented, &printed, "$");
         }
     }

@@ -44,7 +44,9 @@ fn value_after(text: &str, label: &str) -> String {
         .find(label)
         .unwrap_or_else(|| panic!("no {label:?} in:\n{text}"));
     let rest = &text[at + label.len()..];
-    let open = rest.find('`').unwrap_or_else(|| panic!("no value after {label:?}"));
+    let open = rest
+        .find('`')
+        .unwrap_or_else(|| panic!("no value after {label:?}"));
     let close = rest[open + 1..].find('`').unwrap();
     rest[open + 1..open + 1 + close].to_owned()
 }
@@ -64,7 +66,8 @@ fn table_values(text: &str, field: &str) -> Vec<String> {
         .lines()
         .map(str::trim)
         .find(|line| {
-            line.starts_with('|') && line.trim_matches('|').split('|').next().map(str::trim) == Some(field)
+            line.starts_with('|')
+                && line.trim_matches('|').split('|').next().map(str::trim) == Some(field)
         })
         .unwrap_or_else(|| panic!("no table row {field:?} in:\n{text}"));
     let cell = row.trim_matches('|').split('|').nth(1).unwrap_or_default();
@@ -81,7 +84,7 @@ fn urls_in(text: &str) -> Vec<String> {
         .map(|(at, _)| {
             let rest = &text[at..];
             let end = rest
-                .find(|c: char| matches!(c, '`' | '"' | ' ' | ')' | '\n' | '*' | ','))
+                .find(['`', '"', ' ', ')', '\n', '*', ','])
                 .unwrap_or(rest.len());
             rest[..end].trim_end_matches('.').to_owned()
         })
@@ -98,8 +101,10 @@ async fn get_json(mcp: &McpApp, path: &str) -> Value {
 async fn register_with_redirect(mcp: &McpApp, redirect: &str) -> reqwest::StatusCode {
     reqwest::Client::new()
         .post(mcp.app.url("/oauth/register"))
-        .json(&json!({"client_name": "docs check", "redirect_uris": [redirect],
-                      "token_endpoint_auth_method": "none"}))
+        .json(
+            &json!({"client_name": "docs check", "redirect_uris": [redirect],
+                      "token_endpoint_auth_method": "none"}),
+        )
         .send()
         .await
         .unwrap()
@@ -152,7 +157,10 @@ async fn the_values_the_client_docs_give_for_copilot_studio_and_claude_match_the
         .await
         .unwrap();
     assert_eq!(challenge.status(), 401);
-    let header = challenge.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    let header = challenge.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(
         header.contains(&format!(
             "resource_metadata=\"{DOCS_PUBLIC_URL}/.well-known/oauth-protected-resource/mcp\""
@@ -175,8 +183,12 @@ async fn the_values_the_client_docs_give_for_copilot_studio_and_claude_match_the
     );
     let redirect_host = value_after(dynamic, "redirect URL on");
     assert_eq!(redirect_host, "global.consent.azure-apim.net");
-    let status = register_with_redirect(&mcp, &format!("https://{redirect_host}/redirect/cr123-ehr")).await;
-    assert_eq!(status, 201, "Copilot Studio's redirect host is allowed by default");
+    let status =
+        register_with_redirect(&mcp, &format!("https://{redirect_host}/redirect/cr123-ehr")).await;
+    assert_eq!(
+        status, 201,
+        "Copilot Studio's redirect host is allowed by default"
+    );
     assert_eq!(server["code_challenge_methods_supported"], json!(["S256"]));
 
     // Manual: every URL of the table is the endpoint the metadata names; the scopes exist.
@@ -186,17 +198,31 @@ async fn the_values_the_client_docs_give_for_copilot_studio_and_claude_match_the
         assert!(!values.is_empty(), "no value for {field}");
         values[0].clone()
     };
-    assert_eq!(one("Authorization URL"), server["authorization_endpoint"].as_str().unwrap());
-    assert_eq!(one("Token URL template"), server["token_endpoint"].as_str().unwrap());
-    assert_eq!(one("Refresh URL"), server["token_endpoint"].as_str().unwrap());
+    assert_eq!(
+        one("Authorization URL"),
+        server["authorization_endpoint"].as_str().unwrap()
+    );
+    assert_eq!(
+        one("Token URL template"),
+        server["token_endpoint"].as_str().unwrap()
+    );
+    assert_eq!(
+        one("Refresh URL"),
+        server["token_endpoint"].as_str().unwrap()
+    );
     let grants = server["grant_types_supported"].as_array().unwrap();
-    assert!(grants.contains(&json!("refresh_token")) && grants.contains(&json!("authorization_code")));
+    assert!(
+        grants.contains(&json!("refresh_token")) && grants.contains(&json!("authorization_code"))
+    );
     for scope in table_values(manual, "Scopes")
         .iter()
         .flat_map(|value| value.split_whitespace())
         .chain(quoted_after(manual, "--scopes ").split_whitespace())
     {
-        assert!(scopes.contains(scope), "the docs' scope {scope} is not in scopes_supported");
+        assert!(
+            scopes.contains(scope),
+            "the docs' scope {scope} is not in scopes_supported"
+        );
     }
     assert!(manual.contains("https://global.consent.azure-apim.net/redirect"));
 
@@ -225,7 +251,9 @@ async fn the_values_the_client_docs_give_for_copilot_studio_and_claude_match_the
         .await
         .unwrap();
     assert!(
-        listed["result"]["tools"].as_array().is_some_and(|t| !t.is_empty()),
+        listed["result"]["tools"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty()),
         "{header_name}: {listed}"
     );
 
@@ -247,9 +275,16 @@ async fn the_values_the_client_docs_give_for_copilot_studio_and_claude_match_the
         .into_iter()
         .filter(|url| url.contains("callback"))
         .collect();
-    assert!(!callbacks.is_empty(), "the Claude section names its callback");
+    assert!(
+        !callbacks.is_empty(),
+        "the Claude section names its callback"
+    );
     for callback in callbacks {
-        assert_eq!(register_with_redirect(&mcp, &callback).await, 201, "{callback}");
+        assert_eq!(
+            register_with_redirect(&mcp, &callback).await,
+            201,
+            "{callback}"
+        );
     }
     // Every https URL of these sections is on the documented public URL or a documented client host.
     for url in urls_in(copilot).into_iter().chain(urls_in(claude)) {
@@ -282,5 +317,8 @@ fn the_doc_readers_find_sections_values_and_table_cells() {
     assert_eq!(value_after(a, "*Server URL*"), "https://h/mcp");
     assert_eq!(table_values(a, "Token URL"), ["https://h/t"]);
     assert_eq!(urls_in(a), ["https://h/mcp", "https://h/t"]);
-    assert_eq!(quoted_after("a --scopes \"r:a r:b\" c", "--scopes "), "r:a r:b");
+    assert_eq!(
+        quoted_after("a --scopes \"r:a r:b\" c", "--scopes "),
+        "r:a r:b"
+    );
 }

@@ -614,7 +614,11 @@ async fn an_admin_reads_and_searches_audit_events_and_every_other_client_is_refu
         let token = mcp.token(client_id).await;
         for path in ["AuditEvent?_count=1", "AuditEvent/audit-1"] {
             let (status, _, body) = get(&mcp, Some(&token), path).await;
-            assert_eq!(status, StatusCode::FORBIDDEN, "{client_id} × {path}: {body}");
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{client_id} × {path}: {body}"
+            );
             assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
             assert_eq!(body["issue"][0]["code"], "forbidden", "{body}");
         }
@@ -638,7 +642,11 @@ async fn an_admin_reads_and_searches_audit_events_and_every_other_client_is_refu
         .iter()
         .map(|e| e["subtype"][0]["code"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["fhir_read", "fhir_search", "fhir_read"], "oldest first");
+    assert_eq!(
+        actions,
+        ["fhir_read", "fhir_search", "fhir_read"],
+        "oldest first"
+    );
     for event in &events {
         assert_eq!(event["resourceType"], "AuditEvent");
         assert_eq!(event["action"], "R");
@@ -651,7 +659,10 @@ async fn an_admin_reads_and_searches_audit_events_and_every_other_client_is_refu
         );
         assert_eq!(event["agent"][0]["role"][0]["text"], "doctor");
         assert_eq!(event["source"]["site"], "ehr-mcp (http)");
-        assert!(event["recorded"].as_str().unwrap().ends_with('Z'), "{event}");
+        assert!(
+            event["recorded"].as_str().unwrap().ends_with('Z'),
+            "{event}"
+        );
         assert_eq!(event["meta"]["lastUpdated"], event["recorded"]);
         assert!(!event.to_string().contains("MRN002"), "{event}");
     }
@@ -733,8 +744,9 @@ async fn an_admin_reads_and_searches_audit_events_and_every_other_client_is_refu
         "{rows:?}"
     );
     assert!(
-        rows.iter()
-            .any(|row| row.action == "fhir_read" && row.detail.as_deref() == Some("read AuditEvent")),
+        rows.iter().any(
+            |row| row.action == "fhir_read" && row.detail.as_deref() == Some("read AuditEvent")
+        ),
         "{rows:?}"
     );
 
@@ -748,7 +760,11 @@ async fn an_admin_reads_and_searches_audit_events_and_every_other_client_is_refu
         .await;
     assert_ne!(search["isError"], true, "{search}");
     assert_eq!(search["structuredContent"]["total"], 3, "{search}");
-    assert!(next_link(&search["structuredContent"]).unwrap().starts_with("AuditEvent?"));
+    assert!(
+        next_link(&search["structuredContent"])
+            .unwrap()
+            .starts_with("AuditEvent?")
+    );
     client.close().await;
     let mut client = WsClient::connect(&mcp.app, "/ws", Some(&doctor)).await;
     let refused = client
@@ -767,7 +783,10 @@ async fn an_admin_reads_and_searches_audit_events_and_every_other_client_is_refu
     resources.extend(entries(&denied));
     let report = validate(&resources);
     assert_eq!(report["errors"], 0);
-    assert!(report["by_type"]["AuditEvent"].as_u64().unwrap() >= 6, "{report}");
+    assert!(
+        report["by_type"]["AuditEvent"].as_u64().unwrap() >= 6,
+        "{report}"
+    );
     mcp.shutdown().await;
 }
 

@@ -1,11 +1,11 @@
 //! The role × tool matrix, generated from the policy table and checked against the product's rules
 //! written out independently below; patient binding; rate limits and failed-authentication throttling.
 
+use ehr_mcp::auth::DataKind;
 use ehr_mcp::auth::Tool;
 use ehr_mcp::auth::policy::{
     authorize, authorize_read, is_public, may_call, readable, required_scope, table,
 };
-use ehr_mcp::auth::DataKind;
 use ehr_mcp::auth::{AuthError, Principal, ScopeSet};
 use ehr_mcp::domain::access::Role;
 use ehr_mcp::domain::ids::{ClientId, Mrn};
@@ -182,8 +182,16 @@ fn a_fhir_read_of_the_audit_log_is_for_admins_and_admins_read_only_that() {
         for role in Role::ALL {
             let caller = principal(role, every_scope());
             let audit = authorize_read(&caller, tool, DataKind::Audit, None);
-            assert_eq!(audit.is_ok(), role == Role::Admin, "{role} × {tool}: {audit:?}");
-            for kind in [DataKind::Demographics, DataKind::Providers, DataKind::LabResults] {
+            assert_eq!(
+                audit.is_ok(),
+                role == Role::Admin,
+                "{role} × {tool}: {audit:?}"
+            );
+            for kind in [
+                DataKind::Demographics,
+                DataKind::Providers,
+                DataKind::LabResults,
+            ] {
                 let decision = authorize_read(&caller, tool, kind, Some(&own));
                 assert_eq!(
                     decision.is_ok(),

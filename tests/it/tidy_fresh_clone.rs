@@ -114,7 +114,9 @@ fn fixtures_named(file: &str, text: &str) -> Vec<Result<String, String>> {
 #[test]
 fn a_fresh_clone_has_every_fixture_the_tests_read_and_nothing_reaches_outside_it() {
     if git(&repo(), &["rev-parse", "--git-dir"]).is_err() {
-        eprintln!("not a git checkout (a source archive): nothing to clone; the pattern check runs below");
+        eprintln!(
+            "not a git checkout (a source archive): nothing to clone; the pattern check runs below"
+        );
     }
     let parent = tempfile::tempdir().unwrap();
     let clone = parent.path().join("ehr-mcp");
@@ -203,7 +205,11 @@ fn a_fresh_clone_has_every_fixture_the_tests_read_and_nothing_reaches_outside_it
 #[test]
 fn the_clone_checker_sees_outside_paths_and_resolves_fixture_names() {
     assert_eq!(
-        outside_paths("t.rs", "let a = 1;\nread(\"../shared/seed-data/x.json\");\n").len(),
+        outside_paths(
+            "t.rs",
+            "let a = 1;\nread(\"../shared/seed-data/x.json\");\n"
+        )
+        .len(),
         1
     );
     assert!(outside_paths("t.rs", "join(\"tests/fixtures/x.json\")").is_empty());
