@@ -58,9 +58,56 @@ struct Args {
     /// Tool arguments as JSON.
     #[arg(long, default_value = r#"{"mrn":"MRN001"}"#)]
     arguments: String,
-    /// With `--transport fhir`: the request under `/fhir/r4/` (`Patient/MRN001`).
+    /// With `--transport fhir`: the request under `/fhir/r4/` (`Patient/MRN001`); `{mrn}` is replaced
+    /// by the call's MRN when `--mrns` is given.
     #[arg(long, default_value = "Patient/MRN001")]
     path: String,
+    /// Draw each call's MRN at random from the synthetic ids `SYN00000001`..=`SYN{N}` (`seed --synthetic N`):
+    /// the `mrn` argument (and `{mrn}` in `--path`) is set per call, and each answer must name that MRN.
+    #[arg(long)]
+    mrns: Option<u32>,
+    /// With `--transport http`: no `initialize`, no session; every call is a stateless POST with
+    /// `MCP-Protocol-Version: 2026-07-28`.
+    #[arg(long)]
+    stateless: bool,
+    /// Send no token (for the bare echo, `cargo run --release --example echo`).
+    #[arg(long)]
+    no_auth: bool,
+}
+
+/// The MRN of one call: random from `--mrns`, else the fixed argument's.
+struct Mrns {
+    count: Option<u32>,
+    rng: rand::rngs::StdRng,
+}
+
+impl Mrns {
+    fn new(count: Option<u32>) -> Self {
+        use rand::SeedableRng;
+        Self {
+            count,
+            rng: rand::rngs::StdRng::from_os_rng(),
+        }
+    }
+
+    /// The arguments and path of the next call, and the MRN its answer must contain (if any).
+    fn next(&mut self, arguments: &Value, path: &str) -> (Value, String, Option<String>) {
+        use rand::Rng;
+        match self.count {
+            None => (arguments.clone(), path.to_owned(), None),
+            Some(count) => {
+                let mrn = format!("SYN{:08}", self.rng.random_range(1..=count.max(1)));
+                let mut arguments = arguments.clone();
+                arguments["mrn"] = json!(mrn);
+                (arguments, path.replace("{mrn}", &mrn), Some(mrn))
+            }
+        }
+    }
+}
+
+/// Whether an answer's text names the MRN it was asked for (every answer is checked, not only counted).
+fn names(text: &str, mrn: Option<&str>) -> bool {
+    mrn.is_none_or(|mrn| text.contains(mrn))
 }
 
 #[derive(Default)]
@@ -75,7 +122,11 @@ struct Tally {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let arguments: Value = serde_json::from_str(&args.arguments)?;
-    let token = fetch_token(&args).await?;
+    let token = if args.no_auth {
+        String::new()
+    } else {
+        fetch_token(&args).await?
+    };
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let args = Arc::new(args);
     let mut workers = Vec::new();
@@ -143,17 +194,21 @@ async fn ws_worker(
 ) -> anyhow::Result<Tally> {
     let url = format!("{}/ws", args.url.replacen("http", "ws", 1));
     let mut request = url.into_client_request()?;
-    request
-        .headers_mut()
-        .insert("Authorization", format!("Bearer {token}").parse()?);
+    if !token.is_empty() {
+        request
+            .headers_mut()
+            .insert("Authorization", format!("Bearer {token}").parse()?);
+    }
     request
         .headers_mut()
         .insert("Sec-WebSocket-Protocol", "mcp".parse()?);
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
     let mut tally = Tally::default();
+    let mut mrns = Mrns::new(args.mrns);
     let mut id = 0;
     while Instant::now() < deadline {
         id += 1;
+        let (arguments, _, mrn) = mrns.next(&arguments, "");
         let started = Instant::now();
         socket
             .send(Message::text(call(id, &args.tool, &arguments).to_string()))
@@ -165,7 +220,8 @@ async fn ws_worker(
             if let Message::Text(text) = frame? {
                 let response: Value = serde_json::from_str(&text)?;
                 if response["id"] == json!(id) {
-                    record(&mut tally, started, is_success(&response));
+                    let ok = is_success(&response) && names(&text, mrn.as_deref());
+                    record(&mut tally, started, ok);
                     break;
                 }
             }
@@ -189,11 +245,42 @@ async fn http_worker(
             .bearer_auth(token)
             .header("Accept", "application/json, text/event-stream")
             .json(&body);
-        if let Some(session) = session {
-            request = request.header("Mcp-Session-Id", session);
+        match session {
+            Some(session) => request = request.header("Mcp-Session-Id", session),
+            None if args.stateless => {
+                request = request.header("MCP-Protocol-Version", "2026-07-28")
+            }
+            None => {}
         }
         request.send()
     };
+    let mut tally = Tally::default();
+    let mut mrns = Mrns::new(args.mrns);
+    let session = if args.stateless {
+        None
+    } else {
+        open_session(&post).await?
+    };
+    let mut id = 0;
+    while Instant::now() < deadline {
+        id += 1;
+        let (arguments, _, mrn) = mrns.next(&arguments, "");
+        let started = Instant::now();
+        let response = post(call(id, &args.tool, &arguments), session.as_deref()).await?;
+        let body = response.text().await?;
+        let parsed = json_rpc_body(&body);
+        let ok = parsed.as_ref().is_some_and(is_success) && names(&body, mrn.as_deref());
+        record(&mut tally, started, ok);
+    }
+    Ok(tally)
+}
+
+/// `initialize` and `notifications/initialized`: the session id the server assigned.
+async fn open_session<F, R>(post: &F) -> anyhow::Result<Option<String>>
+where
+    F: Fn(Value, Option<&str>) -> R,
+    R: std::future::Future<Output = reqwest::Result<reqwest::Response>>,
+{
     let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "loadgen", "version": "1"}}});
     let response = post(initialize, None).await?.error_for_status()?;
@@ -210,29 +297,30 @@ async fn http_worker(
     .await?
     .bytes()
     .await?;
-    let mut tally = Tally::default();
-    let mut id = 0;
-    while Instant::now() < deadline {
-        id += 1;
-        let started = Instant::now();
-        let response = post(call(id, &args.tool, &arguments), session.as_deref()).await?;
-        let body = response.text().await?;
-        let parsed = json_rpc_body(&body);
-        record(&mut tally, started, parsed.as_ref().is_some_and(is_success));
-    }
-    Ok(tally)
+    Ok(session)
 }
 
 async fn fhir_worker(args: &Args, token: &str, deadline: Instant) -> anyhow::Result<Tally> {
     let client = reqwest::Client::new();
-    let url = format!("{}/fhir/r4/{}", args.url, args.path);
     let mut tally = Tally::default();
+    let mut mrns = Mrns::new(args.mrns);
     while Instant::now() < deadline {
+        let (_, path, mrn) = mrns.next(&Value::Null, &args.path);
+        let url = format!("{}/fhir/r4/{path}", args.url);
         let started = Instant::now();
         let response = client.get(&url).bearer_auth(token).send().await?;
         let status = response.status();
         let body = response.bytes().await?;
-        let checked = check_fhir_answer(&args.path, status, &body);
+        let checked = check_fhir_answer(&path, status, &body).and_then(|()| {
+            if names(&String::from_utf8_lossy(&body), mrn.as_deref()) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the answer does not name {}",
+                    mrn.as_deref().unwrap_or("")
+                ))
+            }
+        });
         record(&mut tally, started, checked.is_ok());
         if let Err(problem) = checked {
             tally.first_error.get_or_insert(problem);

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# One command for the throughput figures of BENCHMARKS.md: builds the release binary, the load generator
+# and the bare echo; seeds a synthetic database (once, kept in $BENCH_DIR); registers a doctor client
+# with a high rate limit; starts `ehr-mcp serve` and the echo; runs the load generator against both in
+# the same run and prints every figure. Usage:
+#   bench/run.sh                          # SQLite, 100,000 patients, the default scenarios
+#   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench bench/run.sh
+#   BENCH_SCENARIOS="ws:64 echo:64" BENCH_SECONDS=10 bench/run.sh
+# Scenarios: ws:N, echo:N, http:N (sessions), stateless:N, search:N, fhir:N, everything:N (N connections).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bench_dir="${BENCH_DIR:-target/bench}"
+patients="${BENCH_PATIENTS:-100000}"
+seconds="${BENCH_SECONDS:-10}"
+scenarios="${BENCH_SCENARIOS:-echo:1 ws:1 echo:16 ws:16 echo:64 ws:64 http:64 stateless:64 search:64}"
+port="${BENCH_PORT:-7790}"
+echo_port=$((port + 1))
+mkdir -p "$bench_dir"
+database_url="${BENCH_DATABASE_URL:-sqlite://$bench_dir/synthetic-$patients.db}"
+
+cargo build --release --quiet --bin ehr-mcp --example loadgen --example echo
+bin=target/release/ehr-mcp
+loadgen=target/release/examples/loadgen
+export EHR_MCP_KEY_ENCRYPTION_KEY="${EHR_MCP_KEY_ENCRYPTION_KEY:-$(cat "$bench_dir/kek" 2>/dev/null || "$bin" keys generate-kek | tee "$bench_dir/kek")}"
+export DATABASE_URL="$database_url" LOG_LEVEL="${LOG_LEVEL:-warn}"
+
+marker="$bench_dir/seeded-$(echo "$database_url" | tr -c 'a-zA-Z0-9' _)"
+if [ ! -f "$marker" ]; then
+    echo "[bench] seeding $patients synthetic patients into $database_url"
+    "$bin" migrate
+    /usr/bin/time -f "[bench] seed: %e s wall, %U s user, %S s sys, %M KB peak RSS" \
+        "$bin" seed --synthetic "$patients"
+    touch "$marker"
+fi
+credentials="$bench_dir/credentials-$(basename "$marker").json"
+if [ ! -f "$credentials" ]; then
+    "$bin" client register --app-id "bench-$(date +%s)" --app-name "Benchmark" --role doctor \
+        --scopes "read:patients read:appointments read:medications read:labs read:vitals read:allergies read:providers" \
+        --rate-limit 100000000 | tee "$credentials.one"
+    python3 -c 'import json,sys; print(json.dumps([json.load(open(sys.argv[1]))]))' "$credentials.one" >"$credentials"
+fi
+client_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["client_id"])' "$credentials")
+
+"$bin" serve --port "$port" ${BENCH_SERVE_ARGS:-} >"$bench_dir/serve.log" 2>&1 &
+server=$!
+target/release/examples/echo --port "$echo_port" >/dev/null &
+echo_server=$!
+trap 'kill $server $echo_server 2>/dev/null; wait 2>/dev/null' EXIT
+for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+echo "[bench] server pid $server idle RSS: $(ps -o rss= -p "$server") KB"
+
+run() {
+    echo "[bench] $*"
+    "$loadgen" --seconds "$seconds" "$@" | sed 's/^/    /'
+}
+common=(--url "http://127.0.0.1:$port" --credentials "$credentials" --client-id "$client_id")
+for scenario in $scenarios; do
+    kind="${scenario%%:*}"
+    connections="${scenario##*:}"
+    case "$kind" in
+        echo) run --url "http://127.0.0.1:$echo_port" --no-auth --transport ws --connections "$connections" --mrns "$patients" ;;
+        ws) run "${common[@]}" --transport ws --connections "$connections" --mrns "$patients" ;;
+        http) run "${common[@]}" --transport http --connections "$connections" --mrns "$patients" ;;
+        stateless) run "${common[@]}" --transport http --stateless --connections "$connections" --mrns "$patients" ;;
+        search) run "${common[@]}" --transport ws --connections "$connections" --tool search_patients --arguments '{"search_term":"john"}' ;;
+        fhir) run "${common[@]}" --transport fhir --connections "$connections" --mrns "$patients" --path 'Patient/{mrn}' ;;
+        everything) run "${common[@]}" --transport fhir --connections "$connections" --mrns "$patients" --path 'Patient/{mrn}/$everything' ;;
+        *) echo "unknown scenario $scenario" >&2; exit 2 ;;
+    esac
+    echo "    server RSS: $(ps -o rss= -p "$server") KB"
+done
