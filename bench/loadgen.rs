@@ -240,7 +240,9 @@ async fn http_worker(
             .json(&body);
         match session {
             Some(session) => request = request.header("Mcp-Session-Id", session),
-            None if args.stateless => request = request.header("MCP-Protocol-Version", "2026-07-28"),
+            None if args.stateless => {
+                request = request.header("MCP-Protocol-Version", "2026-07-28")
+            }
             None => {}
         }
         request.send()

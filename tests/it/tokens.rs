@@ -179,11 +179,15 @@ async fn revocation_and_disabling_act_at_once_even_for_cached_tokens() {
         let client = register(&db.store, Role::Doctor, "read:patients").await;
         let auth = service(&db.store, None).await;
         let token = issue(&auth, &client).await;
-        let caller = db
-            .store
-            .find_client(&client.client_id)
+        let caller = auth
+            .authenticate_caller(
+                &ehr_mcp::auth::ClientCredentials::Secret {
+                    client_id: client.client_id.as_str().to_owned(),
+                    client_secret: client.client_secret.expose().to_owned(),
+                },
+                crate::auth_support::http_origin("10.1.1.1"),
+            )
             .await
-            .unwrap()
             .unwrap();
         assert!(auth.validate(&token).await.is_ok());
         assert!(auth.validate(&token).await.is_ok(), "cached");
