@@ -10,7 +10,6 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use crate::domain::ids::Mrn;
 use crate::store::audit::{AuditFilter, AuditRecord};
 use crate::store::{Store, StoreError, Tx};
 
@@ -42,61 +41,29 @@ impl AuditError {
 /// Re-exported from the domain, where [`crate::domain::origin`] defines it with [`Origin`].
 pub use crate::domain::origin::{Origin, Transport};
 
-/// The result of the audited action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Success,
-    /// Refused by authentication, policy or a rate limit.
-    Denied,
-    /// Allowed but failed (invalid input, not found, conflict, internal error).
-    Failed,
-}
+/// The event values live in the domain ([`crate::domain::audit`]), so auth can build and record events
+/// through [`AuditSink`] without depending on this layer.
+pub use crate::domain::audit::{AuditEvent, AuditSink, Outcome, RecordError, new_request_id};
 
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::Denied => "denied",
-            Self::Failed => "failed",
+impl From<AuditError> for RecordError {
+    fn from(error: AuditError) -> Self {
+        if error.is_unavailable() {
+            Self::Unavailable
+        } else {
+            Self::Failed(error.to_string())
         }
     }
 }
 
-/// One thing that happened, as the caller reports it. `detail` is a short code or reason, never PHI.
-#[derive(Debug, Clone)]
-pub struct AuditEvent {
-    pub request_id: String,
-    pub transport: Transport,
-    pub client_id: Option<String>,
-    pub app_id: Option<String>,
-    pub role: Option<String>,
-    /// The tool name, or an auth action such as `token.issue`, `token.revoke`, `client.register`.
-    pub action: String,
-    pub patient_mrn: Option<Mrn>,
-    pub outcome: Outcome,
-    pub detail: Option<String>,
-}
-
-impl AuditEvent {
-    /// An event with a fresh request id and no caller; fill in the rest with struct update syntax.
-    pub fn new(transport: Transport, action: impl Into<String>, outcome: Outcome) -> Self {
-        Self {
-            request_id: new_request_id(),
-            transport,
-            client_id: None,
-            app_id: None,
-            role: None,
-            action: action.into(),
-            patient_mrn: None,
-            outcome,
-            detail: None,
-        }
+/// The audit log is where auth's events go (the composition root hands it to [`crate::auth::AuthService`]).
+impl AuditSink for AuditLog {
+    fn record(&self, event: AuditEvent) -> BoxFuture<'_, Result<(), RecordError>> {
+        Box::pin(async move {
+            AuditLog::record(self, event)
+                .await
+                .map_err(RecordError::from)
+        })
     }
-}
-
-/// A new opaque request id (UUID v7: time-ordered).
-pub fn new_request_id() -> String {
-    uuid::Uuid::now_v7().to_string()
 }
 
 /// A stored row, as returned by queries.

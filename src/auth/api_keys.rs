@@ -15,6 +15,8 @@ use super::{AuthError, AuthService, Principal};
 
 /// The prefix that tells an API key from an access token.
 pub const API_KEY_PREFIX: &str = "ehrk_";
+/// How the `token_id` of an API key's principal starts (then the key id).
+pub const API_KEY_TOKEN_ID_PREFIX: &str = "apikey:";
 /// How often `last_used_at` is written for a busy key.
 const TOUCH_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -113,9 +115,27 @@ impl AuthService {
             return Err(refused());
         };
         let presented = lookup_hash(secret);
-        let matches = bool::from(presented.as_bytes().ct_eq(key.key_hash.as_bytes()));
+        if !bool::from(presented.as_bytes().ct_eq(key.key_hash.as_bytes())) {
+            return Err(refused());
+        }
+        self.principal_of_key(key).await
+    }
+
+    /// The principal of an API key validated earlier ([`AuthService::recheck`]): its row is read again.
+    pub(super) async fn recheck_api_key(&self, key_id: &str) -> Result<Principal, AuthError> {
+        match self.store().find_api_key(key_id).await? {
+            Some(key) => self.principal_of_key(key).await,
+            None => Err(AuthError::Unauthenticated("invalid API key".to_owned())),
+        }
+    }
+
+    /// The client behind a key whose secret matched: refused when the key is revoked or expired or its
+    /// client disabled.
+    async fn principal_of_key(&self, key: ApiKeyRecord) -> Result<Principal, AuthError> {
+        let refused = || AuthError::Unauthenticated("invalid API key".to_owned());
+        let key_id = key.key_id.as_str();
         let now = chrono::Utc::now().timestamp();
-        if !matches || key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) {
+        if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) {
             return Err(refused());
         }
         let client_id = ClientId::parse(&key.client_id).map_err(|_| refused())?;
@@ -145,7 +165,7 @@ impl AuthService {
                 .map_err(|_| AuthError::Internal("stored scopes are invalid".to_owned()))?,
             patient: client.patient_mrn,
             user: None,
-            token_id: format!("apikey:{key_id}"),
+            token_id: format!("{API_KEY_TOKEN_ID_PREFIX}{key_id}"),
             expires_at: key.expires_at.unwrap_or(i64::MAX),
         })
     }

@@ -114,9 +114,9 @@ impl From<crate::store::StoreError> for AuthError {
     }
 }
 
-impl From<crate::audit::AuditError> for AuthError {
-    fn from(error: crate::audit::AuditError) -> Self {
-        if error.is_unavailable() {
+impl From<crate::domain::audit::RecordError> for AuthError {
+    fn from(error: crate::domain::audit::RecordError) -> Self {
+        if matches!(error, crate::domain::audit::RecordError::Unavailable) {
             return Self::unavailable();
         }
         tracing::error!(error = %error, "audit error in auth");

@@ -5,8 +5,8 @@ use std::fmt;
 
 use serde_json::{Value, json};
 
-use crate::audit::{AuditEvent, Outcome};
 use crate::domain::access::Role;
+use crate::domain::audit::{AuditEvent, Outcome};
 use crate::domain::ids::ClientId;
 use crate::domain::origin::Origin;
 use crate::store::clients::ClientRecord;
@@ -34,6 +34,25 @@ pub enum ClientCredentials {
         client_id: Option<String>,
         assertion: String,
     },
+}
+
+/// A client that proved its credentials to a token-endpoint call (introspection, revocation): what
+/// the caller may know of it, and the proof [`AuthService::introspect`] and [`AuthService::revoke`] take.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedClient(ClientRecord);
+
+impl AuthenticatedClient {
+    pub fn client_id(&self) -> &ClientId {
+        &self.0.client_id
+    }
+
+    pub fn app_id(&self) -> &str {
+        &self.0.app_id
+    }
+
+    pub fn role(&self) -> Role {
+        self.0.role
+    }
 }
 
 impl ClientCredentials {
@@ -107,7 +126,7 @@ impl AuthService {
             scope: scope.map(str::to_owned),
             resource: None,
             origin,
-            request_id: crate::audit::new_request_id(),
+            request_id: crate::domain::audit::new_request_id(),
         })
         .await
     }
@@ -247,7 +266,18 @@ impl AuthService {
     /// Authenticates a client (token, introspection and revocation endpoints). Refused while the claimed
     /// client id or the source address is throttled; every failure counts toward throttling. The error
     /// for the caller is generic; the second element says what failed, for the audit row.
-    pub async fn authenticate_client(
+    pub async fn authenticate_caller(
+        &self,
+        credentials: &ClientCredentials,
+        origin: Origin,
+    ) -> Result<AuthenticatedClient, (AuthError, String)> {
+        self.authenticate_client(credentials, origin)
+            .await
+            .map(AuthenticatedClient)
+    }
+
+    /// [`Self::authenticate_caller`], with the client's stored record.
+    pub(super) async fn authenticate_client(
         &self,
         credentials: &ClientCredentials,
         origin: Origin,
@@ -369,7 +399,8 @@ impl AuthService {
 
     /// RFC 7662 introspection by an authenticated client: active tokens of the caller itself (or any
     /// token for an admin client) are described; everything else is `{"active": false}`.
-    pub async fn introspect(&self, token: &str, caller: &ClientRecord) -> Value {
+    pub async fn introspect(&self, token: &str, caller: &AuthenticatedClient) -> Value {
+        let caller = &caller.0;
         let Ok(cached) = self.validate_with_claims(token).await else {
             return json!({"active": false});
         };
@@ -400,7 +431,8 @@ impl AuthService {
 
     /// RFC 7009 revocation by an authenticated client: its own tokens (an admin client: any). Invalid or
     /// expired tokens are not an error. Takes effect at once on this instance.
-    pub async fn revoke(&self, token: &str, caller: &ClientRecord) -> Result<(), AuthError> {
+    pub async fn revoke(&self, token: &str, caller: &AuthenticatedClient) -> Result<(), AuthError> {
+        let caller = &caller.0;
         let inner = &self.inner;
         let Ok(claims) = inner.codec.decode(token, &inner.keys) else {
             return Ok(());

@@ -10,8 +10,8 @@ use std::time::Duration;
 use dashmap::DashMap;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::audit::AuditLog;
 use crate::domain::access::Role;
+use crate::domain::audit::AuditSink;
 use crate::domain::ids::{ClientId, Mrn};
 use crate::domain::user::Username;
 use crate::store::Store;
@@ -39,7 +39,7 @@ mod validation;
 
 pub use clients::{ClientInfo, NewClient, RegisteredClient};
 pub use error::{AuthError, UNAVAILABLE_RETRY_AFTER, retry_after_seconds};
-pub use issuance::{ClientCredentials, TokenRequest};
+pub use issuance::{AuthenticatedClient, ClientCredentials, TokenRequest};
 pub use scope::{Scope, ScopeSet};
 pub use tool::{DataKind, Tool};
 
@@ -149,7 +149,7 @@ pub struct AuthService {
 
 struct Inner {
     store: Store,
-    audit: AuditLog,
+    audit: Arc<dyn AuditSink>,
     settings: AuthSettings,
     token_endpoint: String,
     keys: keys::KeyRing,
@@ -184,9 +184,10 @@ impl std::fmt::Debug for AuthService {
 
 impl AuthService {
     /// Loads (or creates) the signing keys and client statuses, and starts the status refresh task.
+    /// Token issuance and refusals are recorded in `audit`.
     pub async fn new(
         store: Store,
-        audit: AuditLog,
+        audit: impl AuditSink + 'static,
         settings: AuthSettings,
     ) -> Result<Self, AuthError> {
         let publish_retired_for = settings.token_ttl + settings.leeway;
@@ -214,7 +215,7 @@ impl AuthService {
                 registration_limits: limits::Limits::new(limits::ThrottleSettings::default()),
                 cimd_cache: DashMap::new(),
                 store,
-                audit,
+                audit: Arc::new(audit),
                 keys,
                 codec,
                 settings,
@@ -250,8 +251,9 @@ impl AuthService {
         &self.inner.settings
     }
 
-    pub fn audit(&self) -> &AuditLog {
-        &self.inner.audit
+    /// Where auth records its events (the audit log).
+    pub fn audit(&self) -> &dyn AuditSink {
+        self.inner.audit.as_ref()
     }
 
     pub fn store(&self) -> &Store {

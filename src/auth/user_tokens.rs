@@ -7,7 +7,7 @@
 //! again at every refresh. Every issuance and refusal writes one `token.issue` audit row naming the
 //! grant, the client and (when known) the user.
 
-use crate::audit::{AuditEvent, Outcome};
+use crate::domain::audit::{AuditEvent, Outcome};
 use crate::domain::origin::Origin;
 use crate::domain::user::Username;
 use crate::store::grants::RefreshRecord;

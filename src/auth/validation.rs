@@ -98,7 +98,7 @@ impl AuthService {
     ) -> Result<Arc<CachedToken>, AuthError> {
         let inner = &self.inner;
         if let Some(cached) = inner.cache.get(token) {
-            self.check_still_valid(&cached)?;
+            self.check_still_valid(&cached.principal)?;
             return Ok(cached);
         }
         let claims = match inner.codec.decode(token, &inner.keys) {
@@ -143,26 +143,43 @@ impl AuthService {
         Ok(cached)
     }
 
-    fn check_still_valid(&self, cached: &CachedToken) -> Result<(), AuthError> {
+    /// Re-checks a principal validated earlier (a WebSocket connection's, a session's) without its
+    /// token: expiry, revocation, and that its client and user are still active — the in-memory checks
+    /// every cached token gets, so revocation and disabling act at once on open connections too. An
+    /// API key's row is read again, as on every use of the key.
+    pub async fn recheck(&self, principal: Principal) -> Result<Principal, AuthError> {
+        if let Some(key_id) = principal
+            .token_id
+            .strip_prefix(super::api_keys::API_KEY_TOKEN_ID_PREFIX)
+        {
+            return self.recheck_api_key(key_id).await;
+        }
+        self.check_still_valid(&principal).inspect_err(|_| {
+            metrics::token_refused("invalid_token");
+        })?;
+        Ok(principal)
+    }
+
+    fn check_still_valid(&self, principal: &Principal) -> Result<(), AuthError> {
         let inner = &self.inner;
         let now = chrono::Utc::now().timestamp();
         let leeway = i64::try_from(inner.settings.leeway.as_secs()).unwrap_or(0);
-        if cached.claims.exp < now - leeway {
+        if principal.expires_at < now - leeway {
             return Err(AuthError::Unauthenticated(
                 "invalid access token: expired".to_owned(),
             ));
         }
-        if inner.revoked.contains_key(&cached.claims.jti) {
+        if inner.revoked.contains_key(&principal.token_id) {
             return Err(revoked());
         }
         let active = inner
             .clients
-            .get(cached.principal.client_id.as_str())
+            .get(principal.client_id.as_str())
             .is_some_and(|status| status.active);
         if !active {
             return Err(client_inactive());
         }
-        if let Some(user) = &cached.principal.user {
+        if let Some(user) = &principal.user {
             let active = inner.users.get(user.as_str()).is_some_and(|active| *active);
             if !active {
                 return Err(user_inactive());

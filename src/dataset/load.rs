@@ -58,14 +58,38 @@ impl Loader {
             on_existing,
         )
         .await?;
-        counts.medications =
-            bulk::insert_medications(tx, &dataset.medications, &patient_ids, on_existing).await?;
-        counts.allergies =
-            bulk::insert_allergies(tx, &dataset.allergies, &patient_ids, on_existing).await?;
-        counts.vitals =
-            bulk::insert_vital_signs(tx, &dataset.vitals, &patient_ids, on_existing).await?;
-        counts.labs =
-            bulk::insert_lab_results(tx, &dataset.labs, &patient_ids, on_existing).await?;
+        counts.medications = bulk::insert_children(
+            tx,
+            &bulk::MEDICATIONS,
+            &dataset.medications,
+            &patient_ids,
+            on_existing,
+        )
+        .await?;
+        counts.allergies = bulk::insert_children(
+            tx,
+            &bulk::ALLERGIES,
+            &dataset.allergies,
+            &patient_ids,
+            on_existing,
+        )
+        .await?;
+        counts.vitals = bulk::insert_children(
+            tx,
+            &bulk::VITAL_SIGNS,
+            &dataset.vitals,
+            &patient_ids,
+            on_existing,
+        )
+        .await?;
+        counts.labs = bulk::insert_children(
+            tx,
+            &bulk::LAB_RESULTS,
+            &dataset.labs,
+            &patient_ids,
+            on_existing,
+        )
+        .await?;
         Ok(counts)
     }
 }

@@ -3,9 +3,10 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
-use super::patients::patient_row_id;
 use super::tx::Tx;
-use super::{Store, StoreError, fetch_by_public_id, now_text, parsed, parsed_optional};
+use super::{
+    Store, StoreError, fetch_by_public_id, now_text, parsed, parsed_optional, patient_records,
+};
 use crate::domain::clinical::{Allergy, AllergySeverity, AllergyStatus};
 use crate::domain::ids::{Mrn, RecordId};
 use crate::domain::time::Date;
@@ -20,16 +21,11 @@ impl Store {
         mrn: &Mrn,
         status: Option<AllergyStatus>,
     ) -> Result<Vec<Allergy>, StoreError> {
-        let patient_id = patient_row_id(self.pool(), mrn).await?;
         let sql = format!(
             "{ALLERGY_SELECT} WHERE a.patient_id = $1 AND ($2 IS NULL OR a.status = $2) ORDER BY a.id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(patient_id)
-            .bind(status.map(|status| status.as_str().to_owned()))
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(allergy_from_row).collect()
+        let status = status.map(|status| status.as_str().to_owned());
+        patient_records(self.pool(), mrn, sql, |q| q.bind(status), allergy_from_row).await
     }
 
     pub async fn allergy(&self, allergy_id: &RecordId) -> Result<Allergy, StoreError> {
@@ -54,27 +50,8 @@ impl Store {
 
 /// Records an allergy for `allergy.patient_mrn`; `NotFound { what: "patient" }` when there is none.
 pub async fn insert_allergy(tx: &mut Tx<'_>, allergy: &Allergy) -> Result<(), StoreError> {
-    let conn = tx.conn();
-    let result = sqlx::query(
-        "INSERT INTO allergies (allergy_id, patient_id, allergen, reaction, severity, onset_date, status, \
-         notes, created_at, updated_at) \
-         SELECT $1, p.id, $3, $4, $5, $6, $7, $8, $9, $9 FROM patients p WHERE p.mrn = $2",
-    )
-    .bind(allergy.allergy_id.as_str())
-    .bind(allergy.patient_mrn.as_str())
-    .bind(&allergy.allergen)
-    .bind(&allergy.reaction)
-    .bind(allergy.severity.as_str())
-    .bind(allergy.onset_date.map(|date| date.to_string()))
-    .bind(allergy.status.as_str())
-    .bind(&allergy.notes)
-    .bind(now_text())
-    .execute(&mut *conn)
-    .await?;
-    if result.rows_affected() == 0 {
-        return Err(StoreError::NotFound { what: "patient" });
-    }
-    Ok(())
+    super::bulk::insert_for_patient(tx, &super::bulk::ALLERGIES, allergy, &allergy.patient_mrn)
+        .await
 }
 
 /// Sets an allergy's status; `NotFound { what: "allergy" }` for an unknown id.

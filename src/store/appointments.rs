@@ -4,9 +4,10 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
+use super::bulk::AnyQuery;
 use super::patients::patient_row_id;
 use super::tx::Tx;
-use super::{Store, StoreError, fetch_by_public_id, now_text, parsed};
+use super::{Store, StoreError, fetch_by_public_id, now_text, parsed, patient_records};
 use crate::domain::clinical::{Appointment, AppointmentStatus};
 use crate::domain::ids::{Mrn, Npi, RecordId};
 use crate::domain::time::{Date, TimeOfDay};
@@ -36,26 +37,23 @@ impl Store {
         mrn: &Mrn,
         filter: &AppointmentFilter,
     ) -> Result<Vec<Appointment>, StoreError> {
-        let patient_id = patient_row_id(self.pool(), mrn).await?;
         let sql = format!(
             "{APPOINTMENT_SELECT} WHERE a.patient_id = $1 AND ($2 IS NULL OR a.status = $2) \
              AND ($3 IS NULL OR a.appointment_date >= $3) AND ($4 IS NULL OR pr.npi = $4) \
              ORDER BY a.appointment_date, a.slot_time, a.appointment_id LIMIT $5"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(patient_id)
-            .bind(filter.status.map(|status| status.as_str().to_owned()))
-            .bind(filter.from_date.map(|date| date.to_string()))
-            .bind(
-                filter
-                    .provider_npi
-                    .as_ref()
-                    .map(|npi| npi.as_str().to_owned()),
-            )
-            .bind(i64::from(filter.limit.clamp(1, 1000)))
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(appointment_from_row).collect()
+        let bind = |q: AnyQuery<'static>| {
+            q.bind(filter.status.map(|status| status.as_str().to_owned()))
+                .bind(filter.from_date.map(|date| date.to_string()))
+                .bind(
+                    filter
+                        .provider_npi
+                        .as_ref()
+                        .map(|npi| npi.as_str().to_owned()),
+                )
+                .bind(i64::from(filter.limit.clamp(1, 1000)))
+        };
+        patient_records(self.pool(), mrn, sql, bind, appointment_from_row).await
     }
 
     pub async fn appointment(&self, appointment_id: &RecordId) -> Result<Appointment, StoreError> {

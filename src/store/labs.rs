@@ -3,9 +3,12 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
-use super::patients::patient_row_id;
+use super::bulk::AnyQuery;
 use super::tx::Tx;
-use super::{Store, StoreError, fetch_by_public_id, invalid, now_text, parsed, parsed_optional};
+use super::{
+    Store, StoreError, fetch_by_public_id, invalid, now_text, parsed, parsed_optional,
+    patient_records,
+};
 use crate::domain::clinical::{LabResult, LabStatus, parse_lab_components};
 use crate::domain::ids::{Mrn, RecordId};
 use crate::domain::time::DateOrTimestamp;
@@ -33,18 +36,14 @@ impl Store {
         status: Option<LabStatus>,
         limit: u32,
     ) -> Result<Vec<LabResult>, StoreError> {
-        let patient_id = patient_row_id(self.pool(), mrn).await?;
         let sql = format!(
             "{LAB_SELECT} WHERE l.patient_id = $1 AND ($2 IS NULL OR l.status = $2) \
              ORDER BY l.ordered_date DESC, l.id DESC LIMIT $3"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(patient_id)
-            .bind(status.map(|status| status.as_str().to_owned()))
-            .bind(i64::from(limit.clamp(1, 1000)))
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(lab_result_from_row).collect()
+        let status = status.map(|status| status.as_str().to_owned());
+        let limit = i64::from(limit.clamp(1, 1000));
+        let bind = |q: AnyQuery<'static>| q.bind(status).bind(limit);
+        patient_records(self.pool(), mrn, sql, bind, lab_result_from_row).await
     }
 
     pub async fn lab_result(&self, order_id: &RecordId) -> Result<LabResult, StoreError> {
@@ -69,28 +68,7 @@ impl Store {
 
 /// Inserts a lab order or result for `lab.patient_mrn`; `NotFound { what: "patient" }` when there is none.
 pub async fn insert_lab_result(tx: &mut Tx<'_>, lab: &LabResult) -> Result<(), StoreError> {
-    let conn = tx.conn();
-    let result = sqlx::query(
-        "INSERT INTO lab_results (order_id, patient_id, test_name, ordered_date, collected_date, \
-         resulted_date, status, ordered_by, results_json, created_at, updated_at) \
-         SELECT $1, p.id, $3, $4, $5, $6, $7, $8, $9, $10, $10 FROM patients p WHERE p.mrn = $2",
-    )
-    .bind(lab.order_id.as_str())
-    .bind(lab.patient_mrn.as_str())
-    .bind(&lab.test_name)
-    .bind(lab.ordered_date.map(|date| date.to_string()))
-    .bind(lab.collected_date.map(|date| date.to_string()))
-    .bind(lab.resulted_date.map(|date| date.to_string()))
-    .bind(lab.status.as_str())
-    .bind(&lab.ordered_by)
-    .bind(&lab.results_json)
-    .bind(now_text())
-    .execute(&mut *conn)
-    .await?;
-    if result.rows_affected() == 0 {
-        return Err(StoreError::NotFound { what: "patient" });
-    }
-    Ok(())
+    super::bulk::insert_for_patient(tx, &super::bulk::LAB_RESULTS, lab, &lab.patient_mrn).await
 }
 
 /// Applies the set fields of `update` to a lab order. `NotFound { what: "lab order" }` for an unknown id;

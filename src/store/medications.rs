@@ -3,9 +3,10 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
-use super::patients::patient_row_id;
 use super::tx::Tx;
-use super::{Store, StoreError, fetch_by_public_id, now_text, parsed, parsed_optional};
+use super::{
+    Store, StoreError, fetch_by_public_id, now_text, parsed, parsed_optional, patient_records,
+};
 use crate::domain::clinical::{Medication, MedicationStatus};
 use crate::domain::ids::{Mrn, RecordId};
 use crate::domain::time::Date;
@@ -21,17 +22,19 @@ impl Store {
         mrn: &Mrn,
         status: Option<MedicationStatus>,
     ) -> Result<Vec<Medication>, StoreError> {
-        let patient_id = patient_row_id(self.pool(), mrn).await?;
         let sql = format!(
             "{MEDICATION_SELECT} WHERE m.patient_id = $1 AND ($2 IS NULL OR m.status = $2) \
              ORDER BY m.prescribed_date DESC, m.medication_id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(patient_id)
-            .bind(status.map(|status| status.as_str().to_owned()))
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(medication_from_row).collect()
+        let status = status.map(|status| status.as_str().to_owned());
+        patient_records(
+            self.pool(),
+            mrn,
+            sql,
+            |q| q.bind(status),
+            medication_from_row,
+        )
+        .await
     }
 
     pub async fn medication(&self, medication_id: &RecordId) -> Result<Medication, StoreError> {
@@ -56,30 +59,13 @@ impl Store {
 
 /// Inserts a medication for `medication.patient_mrn`; `NotFound { what: "patient" }` when there is none.
 pub async fn insert_medication(tx: &mut Tx<'_>, medication: &Medication) -> Result<(), StoreError> {
-    let conn = tx.conn();
-    let result = sqlx::query(
-        "INSERT INTO medications (medication_id, patient_id, name, dosage, frequency, route, \
-         prescribed_date, prescriber, status, refills_remaining, notes, created_at, updated_at) \
-         SELECT $1, p.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12 FROM patients p WHERE p.mrn = $2",
+    super::bulk::insert_for_patient(
+        tx,
+        &super::bulk::MEDICATIONS,
+        medication,
+        &medication.patient_mrn,
     )
-    .bind(medication.medication_id.as_str())
-    .bind(medication.patient_mrn.as_str())
-    .bind(&medication.name)
-    .bind(&medication.dosage)
-    .bind(&medication.frequency)
-    .bind(&medication.route)
-    .bind(medication.prescribed_date.map(|date| date.to_string()))
-    .bind(&medication.prescriber)
-    .bind(medication.status.as_str())
-    .bind(medication.refills_remaining)
-    .bind(&medication.notes)
-    .bind(now_text())
-    .execute(&mut *conn)
-    .await?;
-    if result.rows_affected() == 0 {
-        return Err(StoreError::NotFound { what: "patient" });
-    }
-    Ok(())
+    .await
 }
 
 /// Marks a medication discontinued; `reason`, when given, is kept in the notes as

@@ -37,7 +37,7 @@ pub mod users;
 pub mod vitals;
 
 pub use error::StoreError;
-pub(crate) use rows::{fetch_by_public_id, parsed, parsed_optional};
+pub(crate) use rows::{fetch_by_public_id, parsed, parsed_optional, patient_records};
 pub use tx::{Batch, Tx, TxWrite};
 
 /// The database engine behind a [`Store`]. A few statements (search, bulk load) differ per engine.

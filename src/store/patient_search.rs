@@ -18,6 +18,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sqlx::Row;
 
+use super::bulk::AnyQuery;
 use super::patients::{PATIENT_COLUMNS, patient_from_row};
 use super::{Engine, Store, StoreError};
 use crate::domain::clinical::Patient;
@@ -46,14 +47,7 @@ impl Store {
     pub async fn search_patients(&self, search: &PatientSearch) -> Result<PatientPage, StoreError> {
         let limit = checked_limit(search.limit)?;
         let query = build_search(self.engine(), search)?;
-        let mut statement = sqlx::query(sqlx::AssertSqlSafe(query.sql));
-        for value in query.values {
-            statement = statement.bind(value);
-        }
-        let rows = statement
-            .bind(i64::from(limit) + 1)
-            .fetch_all(self.pool())
-            .await?;
+        let rows = query.statement("", limit).fetch_all(self.pool()).await?;
         let mut patients = rows
             .iter()
             .map(|row| {
@@ -90,12 +84,8 @@ impl Store {
             Engine::Sqlite => ("EXPLAIN QUERY PLAN ", "detail"),
             Engine::Postgres => ("EXPLAIN ", "QUERY PLAN"),
         };
-        let mut statement = sqlx::query(sqlx::AssertSqlSafe(format!("{prefix}{}", query.sql)));
-        for value in query.values {
-            statement = statement.bind(value);
-        }
-        let rows = statement
-            .bind(i64::from(limit) + 1)
+        let rows = query
+            .statement(prefix, limit)
             .fetch_all(self.pool())
             .await?;
         rows.iter()
@@ -159,6 +149,16 @@ struct SearchQuery {
 }
 
 impl SearchQuery {
+    /// The statement `{prefix}{sql}` with the search's values bound, then the page size (`limit + 1`:
+    /// one more row says whether there is a next page).
+    fn statement(self, prefix: &str, limit: u32) -> AnyQuery<'static> {
+        let mut statement = sqlx::query(sqlx::AssertSqlSafe(format!("{prefix}{}", self.sql)));
+        for value in self.values {
+            statement = statement.bind(value);
+        }
+        statement.bind(i64::from(limit) + 1)
+    }
+
     /// Adds a value and returns its placeholder.
     fn value(&mut self, value: String) -> String {
         self.values.push(value);

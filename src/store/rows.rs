@@ -1,11 +1,14 @@
-//! Row mapping shared by every aggregate: text columns read back through their domain rule, and one
-//! record selected by its public id.
+//! Row mapping shared by every aggregate: text columns read back through their domain rule, one
+//! record selected by its public id, and the list of one patient's records.
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, AnyPool, Executor, Row};
 
+use super::bulk::AnyQuery;
+use super::patients::patient_row_id;
 use super::{StoreError, corrupt};
 use crate::domain::DomainError;
+use crate::domain::ids::Mrn;
 
 /// A text column read through its domain rule (`Mrn::parse`, `Date::parse`, …); a stored value that
 /// breaks the rule is `Corrupt`.
@@ -48,4 +51,20 @@ where
         .await?
         .ok_or(StoreError::NotFound { what })?;
     from_row(&row)
+}
+
+/// The records of the patient `mrn` that `sql` selects, mapped by `from_row`: `$1` is bound here to the
+/// patient's row id, the caller's further parameters by `bind`. `NotFound { what: "patient" }` for an
+/// unknown patient (an empty list means the patient has none).
+pub(crate) async fn patient_records<T>(
+    pool: &AnyPool,
+    mrn: &Mrn,
+    sql: String,
+    bind: impl FnOnce(AnyQuery<'static>) -> AnyQuery<'static>,
+    from_row: fn(&AnyRow) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let patient_id = patient_row_id(pool, mrn).await?;
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(patient_id);
+    let rows = bind(query).fetch_all(pool).await?;
+    rows.iter().map(from_row).collect()
 }

@@ -3,10 +3,8 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::float8::Float8;
-use super::patients::patient_row_id;
 use super::tx::Tx;
-use super::{Store, StoreError, now_text, parsed};
+use super::{Store, StoreError, parsed, patient_records};
 use crate::domain::clinical::VitalSigns;
 use crate::domain::ids::{Mrn, RecordId};
 use crate::domain::time::Timestamp;
@@ -18,16 +16,18 @@ pub(crate) const VITALS_SELECT: &str = "SELECT v.vital_id, p.mrn AS patient_mrn,
 impl Store {
     /// A patient's most recent `limit` (1..=1000) readings, newest first; `NotFound` for an unknown patient.
     pub async fn vital_signs(&self, mrn: &Mrn, limit: u32) -> Result<Vec<VitalSigns>, StoreError> {
-        let patient_id = patient_row_id(self.pool(), mrn).await?;
         let sql = format!(
             "{VITALS_SELECT} WHERE v.patient_id = $1 ORDER BY v.recorded_date DESC, v.id DESC LIMIT $2"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(patient_id)
-            .bind(i64::from(limit.clamp(1, 1000)))
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(vital_signs_from_row).collect()
+        let limit = i64::from(limit.clamp(1, 1000));
+        patient_records(
+            self.pool(),
+            mrn,
+            sql,
+            |q| q.bind(limit),
+            vital_signs_from_row,
+        )
+        .await
     }
 
     pub async fn insert_vital_signs(&self, vitals: &VitalSigns) -> Result<(), StoreError> {
@@ -38,35 +38,8 @@ impl Store {
 
 /// Records a set of vital signs for `vitals.patient_mrn`; `NotFound { what: "patient" }` when there is none.
 pub async fn insert_vital_signs(tx: &mut Tx<'_>, vitals: &VitalSigns) -> Result<(), StoreError> {
-    let conn = tx.conn();
-    let result = sqlx::query(
-        "INSERT INTO vital_signs (vital_id, patient_id, recorded_date, systolic_bp, diastolic_bp, \
-         heart_rate, temperature, respiratory_rate, oxygen_saturation, weight, height, bmi, recorded_by, \
-         notes, created_at) \
-         SELECT $1, p.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 \
-         FROM patients p WHERE p.mrn = $2",
-    )
-    .bind(vitals.vital_id.as_str())
-    .bind(vitals.patient_mrn.as_str())
-    .bind(vitals.recorded_date.to_string())
-    .bind(vitals.systolic_bp)
-    .bind(vitals.diastolic_bp)
-    .bind(vitals.heart_rate)
-    .bind(Float8(vitals.temperature))
-    .bind(vitals.respiratory_rate)
-    .bind(vitals.oxygen_saturation)
-    .bind(Float8(vitals.weight))
-    .bind(Float8(vitals.height))
-    .bind(Float8(vitals.bmi))
-    .bind(&vitals.recorded_by)
-    .bind(&vitals.notes)
-    .bind(now_text())
-    .execute(&mut *conn)
-    .await?;
-    if result.rows_affected() == 0 {
-        return Err(StoreError::NotFound { what: "patient" });
-    }
-    Ok(())
+    super::bulk::insert_for_patient(tx, &super::bulk::VITAL_SIGNS, vitals, &vitals.patient_mrn)
+        .await
 }
 
 pub(crate) fn vital_signs_from_row(row: &AnyRow) -> Result<VitalSigns, StoreError> {

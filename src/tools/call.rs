@@ -74,7 +74,7 @@ impl EhrServer {
         context: &RequestContext<RoleServer>,
         arguments: JsonObject,
     ) -> Result<(ToolCall<'_>, A), CallToolResult> {
-        self.begin_as(tool, super::session::bearer_of(context), arguments)
+        self.begin_as(tool, self.session().bearer_of(context), arguments)
             .await
             .map_err(|error| error.into_call_tool_result(tool))
     }

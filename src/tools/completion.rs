@@ -66,7 +66,7 @@ impl EhrServer {
         let auth = &self.services().auth;
         let principal = self
             .session()
-            .resolve(auth, super::session::bearer_of(&context), None)
+            .resolve(auth, self.session().bearer_of(&context), None)
             .await
             .map_err(|error| ToolError::from_auth(&request_id, error).into_error_data())?;
         // The caller's rate limit, as for tools; a limited completion is audited as denied.

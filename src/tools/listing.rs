@@ -19,7 +19,7 @@ impl EhrServer {
             .session()
             .resolve(
                 &self.services().auth,
-                super::session::bearer_of(context),
+                self.session().bearer_of(context),
                 None,
             )
             .await

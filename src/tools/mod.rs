@@ -50,7 +50,9 @@ mod vitals;
 
 pub use call::ToolCall;
 pub use error::ToolError;
-pub use session::{BearerPrincipal, ClientAddress, ClientCredentials, Session};
+pub use session::{
+    BearerPrincipal, ClientAddress, ClientCredentials, RequestFacts, RequestFactsReader, Session,
+};
 
 use crate::audit::AuditLog;
 use crate::auth::AuthService;

@@ -89,7 +89,7 @@ impl EhrServer {
         let auth = &self.services().auth;
         let principal = self
             .session()
-            .resolve(auth, super::session::bearer_of(context), None)
+            .resolve(auth, self.session().bearer_of(context), None)
             .await
             .map_err(|error| (None, ToolError::from_auth(request_id, error)))?;
         let refuse = |error| {
@@ -112,7 +112,7 @@ impl EhrServer {
         self.session()
             .resolve(
                 &self.services().auth,
-                super::session::bearer_of(context),
+                self.session().bearer_of(context),
                 None,
             )
             .await

@@ -1,7 +1,9 @@
 //! Who is calling. A [`Session`] is one connection's identity (WebSocket, stdio, or one Streamable HTTP
 //! session); [`BearerPrincipal`] is the identity an HTTP request proved with `Authorization: Bearer`.
 //! Each tool call resolves a `Principal` from, in order: the HTTP request's bearer token, its
-//! `access_token` argument, then the session's token (from the WebSocket upgrade, `authenticate`, or the environment).
+//! `access_token` argument, then the session's identity — the `Principal` the WebSocket upgrade or
+//! `authenticate` validated (re-checked per call, so revocation acts at once), or a token from the
+//! environment, validated at its first use.
 
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -15,7 +17,7 @@ use crate::auth::{AuthError, AuthService, Principal};
 use crate::domain::origin::{Origin, Transport};
 
 /// The principal an HTTP request authenticated with a bearer token; the HTTP layer puts it in the
-/// request's extensions, rmcp hands the request parts to the tool.
+/// request's extensions, and hands it to the tool through [`RequestFacts`].
 #[derive(Debug, Clone)]
 pub struct BearerPrincipal(pub Principal);
 
@@ -24,6 +26,17 @@ pub struct BearerPrincipal(pub Principal);
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddress(pub IpAddr);
 
+/// What the HTTP request behind one call established: its bearer principal and peer address.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFacts {
+    pub bearer: Option<BearerPrincipal>,
+    pub peer: Option<IpAddr>,
+}
+
+/// Reads the [`RequestFacts`] of a call from the extensions rmcp gives it. The HTTP transport, which
+/// knows how rmcp carries the HTTP request, supplies it ([`Session::with_request_facts`]).
+pub type RequestFactsReader = fn(&rmcp::model::Extensions) -> RequestFacts;
+
 /// Client credentials a stdio session re-issues its token from when the token expires.
 #[derive(Clone)]
 pub struct ClientCredentials {
@@ -31,14 +44,24 @@ pub struct ClientCredentials {
     pub client_secret: SecretString,
 }
 
+/// The identity a session holds between calls.
+enum Identity {
+    None,
+    /// A token not yet validated (`EHR_MCP_ACCESS_TOKEN`, a FHIR request's header).
+    Token(SecretString),
+    /// What a validated token or API key established; re-checked per call.
+    Principal(Principal),
+}
+
 /// One connection's identity and origin.
 pub struct Session {
     origin: Origin,
-    token: Mutex<Option<SecretString>>,
+    identity: Mutex<Identity>,
     credentials: Option<ClientCredentials>,
     /// Whether the connection has proved an identity once (a token on the upgrade, `authenticate`, a call
     /// with a valid token); a WebSocket that never does is closed (`EHR_MCP_UNAUTHENTICATED_TIMEOUT_SECONDS`).
     authenticated: AtomicBool,
+    request_facts: Option<RequestFactsReader>,
 }
 
 impl std::fmt::Debug for Session {
@@ -54,9 +77,10 @@ impl Session {
     pub fn anonymous(transport: Transport) -> Self {
         Self {
             origin: Origin::local(transport),
-            token: Mutex::new(None),
+            identity: Mutex::new(Identity::None),
             credentials: None,
             authenticated: AtomicBool::new(false),
+            request_facts: None,
         }
     }
 
@@ -66,15 +90,28 @@ impl Session {
         self
     }
 
+    /// Reads each call's bearer principal and peer address with `reader` (Streamable HTTP).
+    pub fn with_request_facts(mut self, reader: RequestFactsReader) -> Self {
+        self.request_facts = Some(reader);
+        self
+    }
+
+    /// What the HTTP request behind this call established (nothing outside Streamable HTTP).
+    fn facts_of(&self, context: &RequestContext<RoleServer>) -> RequestFacts {
+        self.request_facts
+            .map(|read| read(&context.extensions))
+            .unwrap_or_default()
+    }
+
+    /// The bearer principal of the HTTP request behind this call, if any.
+    pub fn bearer_of(&self, context: &RequestContext<RoleServer>) -> Option<BearerPrincipal> {
+        self.facts_of(context).bearer
+    }
+
     /// Where this call comes from: the session's origin, with the HTTP request's peer address when the
     /// session has none (a Streamable HTTP session spans requests).
     pub fn origin_of(&self, context: &RequestContext<RoleServer>) -> Origin {
-        let request_address = context
-            .extensions
-            .get::<http::request::Parts>()
-            .and_then(|parts| parts.extensions.get::<ClientAddress>())
-            .map(|ClientAddress(address)| *address);
-        match (self.origin.peer, request_address) {
+        match (self.origin.peer, self.facts_of(context).peer) {
             (None, Some(address)) if self.origin.transport != Transport::Stdio => {
                 self.origin.with_peer(Some(address))
             }
@@ -87,20 +124,26 @@ impl Session {
         self.origin
     }
 
-    /// A session authenticated by a token (WebSocket upgrade header, `EHR_MCP_ACCESS_TOKEN`).
+    /// A session authenticated by a token not yet validated (`EHR_MCP_ACCESS_TOKEN`, a FHIR request's
+    /// header); the first call validates it.
     pub fn with_token(transport: Transport, token: String) -> Self {
         let session = Self::anonymous(transport);
-        session.set_token(token);
+        session.set_identity(Identity::Token(SecretString::from(token)));
+        session
+    }
+
+    /// A session whose caller a transport has already authenticated (the WebSocket upgrade).
+    pub fn with_principal(transport: Transport, principal: Principal) -> Self {
+        let session = Self::anonymous(transport);
+        session.set_principal(principal);
         session
     }
 
     /// A session that authenticates with client credentials, re-issuing its token when it expires.
     pub fn with_client_credentials(transport: Transport, credentials: ClientCredentials) -> Self {
         Self {
-            origin: Origin::local(transport),
-            token: Mutex::new(None),
             credentials: Some(credentials),
-            authenticated: AtomicBool::new(false),
+            ..Self::anonymous(transport)
         }
     }
 
@@ -108,10 +151,14 @@ impl Session {
         self.origin.transport
     }
 
-    /// Authenticates the rest of the session with `token` (the `authenticate` tool does this).
-    pub fn set_token(&self, token: String) {
-        if let Ok(mut slot) = self.token.lock() {
-            *slot = Some(SecretString::from(token));
+    /// Authenticates the rest of the session as `principal` (the `authenticate` tool does this).
+    pub fn set_principal(&self, principal: Principal) {
+        self.set_identity(Identity::Principal(principal));
+    }
+
+    fn set_identity(&self, identity: Identity) {
+        if let Ok(mut slot) = self.identity.lock() {
+            *slot = identity;
         }
         self.authenticated.store(true, Ordering::Release);
     }
@@ -122,15 +169,19 @@ impl Session {
         self.authenticated.load(Ordering::Acquire)
     }
 
-    fn token(&self) -> Option<String> {
-        self.token
-            .lock()
-            .ok()
-            .and_then(|slot| slot.as_ref().map(|t| t.expose_secret().to_owned()))
+    /// The session's identity as it stands (cloned out of the lock).
+    fn identity(&self) -> Identity {
+        match self.identity.lock().as_deref() {
+            Ok(Identity::Token(token)) => {
+                Identity::Token(SecretString::from(token.expose_secret().to_owned()))
+            }
+            Ok(Identity::Principal(principal)) => Identity::Principal(principal.clone()),
+            Ok(Identity::None) | Err(_) => Identity::None,
+        }
     }
 
-    /// Resolves the caller of one tool call: the HTTP request's bearer principal (see [`bearer_of`]),
-    /// else its own `access_token` argument, else this session's token.
+    /// Resolves the caller of one tool call: the HTTP request's bearer principal (see
+    /// [`Self::bearer_of`]), else its own `access_token` argument, else this session's identity.
     pub async fn resolve(
         &self,
         auth: &AuthService,
@@ -158,12 +209,21 @@ impl Session {
         if let Some(token) = access_token {
             return auth.validate(token).await;
         }
-        if let Some(token) = self.token() {
-            match auth.validate(&token).await {
-                Ok(principal) => return Ok(principal),
-                Err(error) if self.credentials.is_none() => return Err(error),
-                Err(_) => {} // expired: re-issue below
+        let checked = match self.identity() {
+            Identity::Principal(principal) => Some(auth.recheck(principal).await),
+            Identity::Token(token) => {
+                let validated = auth.validate(token.expose_secret()).await;
+                if let Ok(principal) = &validated {
+                    self.set_principal(principal.clone());
+                }
+                Some(validated)
             }
+            Identity::None => None,
+        };
+        match checked {
+            Some(Ok(principal)) => return Ok(principal),
+            Some(Err(error)) if self.credentials.is_none() => return Err(error),
+            Some(Err(_)) | None => {} // expired: re-issue below
         }
         match &self.credentials {
             Some(credentials) => {
@@ -177,7 +237,7 @@ impl Session {
                     )
                     .await?;
                 let principal = auth.validate(&issued.access_token).await?;
-                self.set_token(issued.access_token);
+                self.set_principal(principal.clone());
                 Ok(principal)
             }
             None => Err(AuthError::Unauthenticated(
@@ -185,13 +245,4 @@ impl Session {
             )),
         }
     }
-}
-
-/// The bearer principal of the HTTP request behind this call, if any.
-pub fn bearer_of(context: &RequestContext<RoleServer>) -> Option<BearerPrincipal> {
-    context
-        .extensions
-        .get::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<BearerPrincipal>())
-        .cloned()
 }

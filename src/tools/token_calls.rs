@@ -93,7 +93,7 @@ impl EhrServer {
             .validate(&token)
             .await
             .map_err(|error| ToolError::from_auth(request_id, error))?;
-        self.session().set_token(token.clone());
+        self.session().set_principal(principal.clone());
         let result = AuthenticateResult {
             status: Success::Success,
             access_token: token,
@@ -122,7 +122,7 @@ impl EhrServer {
                 .session()
                 .resolve(
                     &self.services().auth,
-                    super::session::bearer_of(context),
+                    self.session().bearer_of(context),
                     token.as_deref(),
                 )
                 .await

@@ -20,7 +20,9 @@ use tokio_util::sync::CancellationToken;
 use super::bearer::{BearerGuard, require_bearer};
 use super::sse_replay::{ReplayLimits, ResumableSessions};
 use crate::domain::origin::Transport;
-use crate::tools::{EhrServer, Session, ToolServices};
+use crate::tools::{
+    BearerPrincipal, ClientAddress, EhrServer, RequestFacts, Session, ToolServices,
+};
 
 /// Settings of the `/mcp` endpoint.
 #[derive(Debug, Clone)]
@@ -72,8 +74,23 @@ impl McpServices {
 fn peer_of(request: &Request) -> Option<std::net::IpAddr> {
     request
         .extensions()
-        .get::<crate::tools::ClientAddress>()
+        .get::<ClientAddress>()
         .map(|address| address.0)
+}
+
+/// The bearer principal and peer address [`crate::transport::bearer::require_bearer`] put in the HTTP
+/// request behind a call; rmcp hands the tools the request's parts in the call's extensions.
+fn request_facts(extensions: &rmcp::model::Extensions) -> RequestFacts {
+    let Some(parts) = extensions.get::<http::request::Parts>() else {
+        return RequestFacts::default();
+    };
+    RequestFacts {
+        bearer: parts.extensions.get::<BearerPrincipal>().cloned(),
+        peer: parts
+            .extensions
+            .get::<ClientAddress>()
+            .map(|ClientAddress(address)| *address),
+    }
 }
 
 /// Most session bindings kept; beyond this the oldest are forgotten (their sessions then answer 404).
@@ -118,7 +135,7 @@ impl SessionOwners {
 fn caller_of(request: &Request) -> Option<String> {
     request
         .extensions()
-        .get::<crate::tools::BearerPrincipal>()
+        .get::<BearerPrincipal>()
         .map(|principal| principal.0.client_id.as_str().to_owned())
 }
 
@@ -153,7 +170,9 @@ pub fn routes(tools: Arc<ToolServices>, guard: BearerGuard, settings: &McpHttpSe
     let factory = move || {
         Ok(EhrServer::new(
             tools.clone(),
-            Arc::new(Session::anonymous(Transport::StreamableHttp)),
+            Arc::new(
+                Session::anonymous(Transport::StreamableHttp).with_request_facts(request_facts),
+            ),
         ))
     };
     let config = StreamableHttpServerConfig::default()

@@ -17,9 +17,8 @@ use serde_json::{Value, json};
 use crate::audit::{AuditEvent, Outcome, Transport};
 use crate::auth::registration::RegistrationRequest;
 use crate::auth::user_tokens::{GrantClient, UserGrant, UserTokenRequest};
-use crate::auth::{AuthError, AuthService, TokenRequest, retry_after_seconds};
+use crate::auth::{AuthError, AuthService, AuthenticatedClient, TokenRequest, retry_after_seconds};
 use crate::domain::origin::Origin;
-use crate::store::clients::ClientRecord;
 
 mod form;
 pub(crate) mod metadata;
@@ -356,7 +355,7 @@ async fn authenticated_caller(
     auth: &AuthService,
     request: Request,
     action: &str,
-) -> Result<(ClientRecord, Form, String), Response> {
+) -> Result<(AuthenticatedClient, Form, String), Response> {
     let origin = origin_of(&request);
     let (parts, body) = request.into_parts();
     let request_id = request_id_of(&parts.headers);
@@ -388,7 +387,7 @@ async fn authenticated_caller(
             return Err(refused(error, detail, basic).await);
         }
     };
-    match auth.authenticate_client(&client.credentials, origin).await {
+    match auth.authenticate_caller(&client.credentials, origin).await {
         Ok(record) => Ok((record, form, request_id)),
         Err((error, detail)) => Err(refused(error, detail, client.basic).await),
     }
@@ -409,9 +408,9 @@ async fn introspect(State(auth): State<AuthService>, request: Request) -> Respon
     let body = auth.introspect(token, &caller).await;
     let event = AuditEvent {
         request_id,
-        client_id: Some(caller.client_id.as_str().to_owned()),
-        app_id: Some(caller.app_id.clone()),
-        role: Some(caller.role.as_str().to_owned()),
+        client_id: Some(caller.client_id().as_str().to_owned()),
+        app_id: Some(caller.app_id().to_owned()),
+        role: Some(caller.role().as_str().to_owned()),
         detail: Some(format!("active={}", body["active"] == Value::Bool(true))),
         ..AuditEvent::new(Transport::Http, "token.introspect", Outcome::Success)
     };
@@ -437,9 +436,9 @@ async fn revoke(State(auth): State<AuthService>, request: Request) -> Response {
     let result = auth.revoke(token, &caller).await;
     let event = AuditEvent {
         request_id,
-        client_id: Some(caller.client_id.as_str().to_owned()),
-        app_id: Some(caller.app_id.clone()),
-        role: Some(caller.role.as_str().to_owned()),
+        client_id: Some(caller.client_id().as_str().to_owned()),
+        app_id: Some(caller.app_id().to_owned()),
+        role: Some(caller.role().as_str().to_owned()),
         detail: result.as_ref().err().map(|error| error.code().to_owned()),
         ..AuditEvent::new(
             Transport::Http,

@@ -1,9 +1,10 @@
 //! MCP over WebSocket at `GET /` and `GET /ws`: subprotocol `mcp`, one JSON-RPC message (or batch) per
 //! text frame, served by the same [`EhrServer`] as every other transport through a Sink/Stream adapter.
 //!
-//! Identity: `Authorization: Bearer` on the upgrade request (refused with 401 when invalid), else the
-//! `authenticate` tool or an `access_token` argument (see [`crate::tools::Session`]). A connection that
-//! proves no identity within `EHR_MCP_UNAUTHENTICATED_TIMEOUT_SECONDS` is closed (1008).
+//! Identity: `Authorization: Bearer` on the upgrade request (refused with 401 when invalid; the session
+//! keeps the `Principal` it proved, re-checked per call), else the `authenticate` tool or an
+//! `access_token` argument (see [`crate::tools::Session`]). A connection that proves no identity within
+//! `EHR_MCP_UNAUTHENTICATED_TIMEOUT_SECONDS` is closed (1008).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -60,7 +61,7 @@ pub async fn upgrade(
     let session = match bearer::token_from_headers(&headers) {
         Ok(None) => Session::anonymous(Transport::WebSocket),
         Ok(Some(token)) => match state.tools.auth.validate(&token).await {
-            Ok(_) => Session::with_token(Transport::WebSocket, token),
+            Ok(principal) => Session::with_principal(Transport::WebSocket, principal),
             Err(error) => {
                 let reason = bearer::refusal_reason(&error);
                 state.tools.audit.record_refusal(refusal(reason)).await;

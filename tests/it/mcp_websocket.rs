@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::mcp_client::{WsClient, error_code};
+use crate::mcp_client::{WsClient, error_code, success};
 use crate::support::spawn_app;
 
 const TOOL_COUNT: usize = 25;
@@ -183,4 +183,70 @@ async fn an_oversized_message_gets_a_clear_error_and_the_server_keeps_serving() 
     assert!(still_alive["result"]["tools"].is_array());
     client.close().await;
     app.shutdown().await;
+}
+
+/// POSTs `/oauth/revoke` for `token` as the demo client `client_id`.
+async fn revoke(mcp: &crate::mcp_support::McpApp, client_id: &str, token: &str) {
+    let client = mcp.client(client_id).clone();
+    let revoked = reqwest::Client::new()
+        .post(mcp.app.url("/oauth/revoke"))
+        .form(&[
+            ("token", token),
+            ("client_id", client["client_id"].as_str().unwrap()),
+            ("client_secret", client["client_secret"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+}
+
+#[tokio::test]
+async fn a_connection_keeps_the_caller_its_upgrade_proved_until_revoked() {
+    let mcp = crate::mcp_support::spawn_mcp_app(&[]).await;
+    let get_patient = json!({"mrn": "MRN001"});
+
+    // A token on the upgrade: the connection acts as its client, and stops at once when it is revoked.
+    let token = mcp.token("copilot-studio").await;
+    let mut client = WsClient::connect(&mcp.app, "/ws", Some(&token)).await;
+    success(&client.call_tool("get_patient", get_patient.clone()).await);
+    success(&client.call_tool("get_patient", get_patient.clone()).await);
+    revoke(&mcp, "copilot-studio", &token).await;
+    let after = client.call_tool("get_patient", get_patient.clone()).await;
+    assert_eq!(error_code(&after), "unauthenticated", "{after}");
+    client.close().await;
+
+    // The same for the caller `authenticate` proved on the connection.
+    let mut client = WsClient::connect(&mcp.app, "/ws", None).await;
+    let doctor = mcp.client("copilot-studio").clone();
+    let issued = success(
+        &client
+            .call_tool(
+                "authenticate",
+                json!({"client_id": doctor["client_id"], "client_secret": doctor["client_secret"]}),
+            )
+            .await,
+    );
+    success(&client.call_tool("get_patient", get_patient.clone()).await);
+    let in_band = issued["access_token"].as_str().unwrap().to_owned();
+    revoke(&mcp, "copilot-studio", &in_band).await;
+    let after = client.call_tool("get_patient", get_patient.clone()).await;
+    assert_eq!(error_code(&after), "unauthenticated", "{after}");
+    client.close().await;
+
+    // An API key on the upgrade: its row is read again on every call.
+    let client_id = ehr_mcp::domain::ids::ClientId::parse("copilot-studio").unwrap();
+    let store = &mcp.app.db.store;
+    let (info, key) = ehr_mcp::auth::api_keys::create(store, &client_id, "ws", None)
+        .await
+        .unwrap();
+    let mut client = WsClient::connect(&mcp.app, "/ws", Some(&key)).await;
+    success(&client.call_tool("get_patient", get_patient.clone()).await);
+    ehr_mcp::auth::api_keys::revoke(store, &info.key_id)
+        .await
+        .unwrap();
+    let after = client.call_tool("get_patient", get_patient.clone()).await;
+    assert_eq!(error_code(&after), "unauthenticated", "{after}");
+    client.close().await;
+    mcp.shutdown().await;
 }

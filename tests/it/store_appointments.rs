@@ -7,18 +7,12 @@ use ehr_mcp::domain::clinical::AppointmentStatus;
 use ehr_mcp::store::StoreError;
 use ehr_mcp::store::appointments::AppointmentFilter;
 
-use crate::store_fixtures::{appointment, mrn, npi, patient, provider, record_id};
+use crate::store_fixtures::{add_patient, appointment, book, mrn, npi, provider, record_id};
 use crate::support::TestDb;
 
 async fn seed(db: &TestDb) {
-    db.store
-        .insert_patient(&patient("MRN001", "John", "Doe", "1985-06-15"))
-        .await
-        .expect("patient");
-    db.store
-        .insert_patient(&patient("MRN002", "Jane", "Smith", "1990-03-22"))
-        .await
-        .expect("patient");
+    add_patient(&db.store, "MRN001", "John", "Doe", "1985-06-15").await;
+    add_patient(&db.store, "MRN002", "Jane", "Smith", "1990-03-22").await;
     db.store
         .insert_provider(&provider(
             "1234567890",
@@ -48,16 +42,15 @@ async fn a_slot_is_booked_once_until_cancelled() {
     for db in TestDb::all().await {
         seed(&db).await;
         let store = &db.store;
-        let booked = store
-            .book_appointment(&appointment(
-                "APT001",
-                "MRN001",
-                "1234567890",
-                "2025-12-05",
-                "10:00 AM",
-            ))
-            .await
-            .expect("book");
+        let booked = book(
+            store,
+            "APT001",
+            "MRN001",
+            "1234567890",
+            "2025-12-05",
+            "10:00 AM",
+        )
+        .await;
         assert_eq!(
             booked.time.to_string(),
             "10:00 AM",
@@ -78,26 +71,24 @@ async fn a_slot_is_booked_once_until_cancelled() {
             .await;
         assert!(is_slot_conflict(&second), "{second:?}");
         // Another provider, or another time, is free.
-        store
-            .book_appointment(&appointment(
-                "APT003",
-                "MRN002",
-                "2345678901",
-                "2025-12-05",
-                "10:00",
-            ))
-            .await
-            .expect("other provider");
-        store
-            .book_appointment(&appointment(
-                "APT004",
-                "MRN002",
-                "1234567890",
-                "2025-12-05",
-                "2:00 PM",
-            ))
-            .await
-            .expect("other time");
+        book(
+            store,
+            "APT003",
+            "MRN002",
+            "2345678901",
+            "2025-12-05",
+            "10:00",
+        )
+        .await;
+        book(
+            store,
+            "APT004",
+            "MRN002",
+            "1234567890",
+            "2025-12-05",
+            "2:00 PM",
+        )
+        .await;
 
         let cancelled = store
             .cancel_appointment(&record_id("APT001"), Some("patient request"))
@@ -120,16 +111,15 @@ async fn a_slot_is_booked_once_until_cancelled() {
             })
         ));
         // The freed slot can be booked again.
-        store
-            .book_appointment(&appointment(
-                "APT005",
-                "MRN002",
-                "1234567890",
-                "2025-12-05",
-                "10:00",
-            ))
-            .await
-            .expect("rebook the freed slot");
+        book(
+            store,
+            "APT005",
+            "MRN002",
+            "1234567890",
+            "2025-12-05",
+            "10:00",
+        )
+        .await;
     }
 }
 
@@ -170,16 +160,15 @@ async fn booking_refuses_unknown_people_duplicate_ids_and_bad_times() {
                 .is_err()
         );
         assert!("2025-02-30".parse::<ehr_mcp::domain::time::Date>().is_err());
-        store
-            .book_appointment(&appointment(
-                "APT001",
-                "MRN001",
-                "1234567890",
-                "2025-12-05",
-                "10:00",
-            ))
-            .await
-            .expect("book");
+        book(
+            store,
+            "APT001",
+            "MRN001",
+            "1234567890",
+            "2025-12-05",
+            "10:00",
+        )
+        .await;
         let duplicate_id = store
             .book_appointment(&appointment(
                 "APT001",
@@ -241,10 +230,7 @@ async fn appointment_lists_filter_and_order_by_date_and_slot() {
             ("APT002", "2345678901", "2025-12-05", "09:15"),
             ("APT004", "2345678901", "2025-11-01", "11:00"),
         ] {
-            store
-                .book_appointment(&appointment(id, "MRN001", npi_text, date, time))
-                .await
-                .expect("book");
+            book(store, id, "MRN001", npi_text, date, time).await;
         }
         store
             .cancel_appointment(&record_id("APT003"), None)
@@ -316,16 +302,15 @@ async fn status_changes_keep_the_one_active_booking_rule() {
     for db in TestDb::all().await {
         seed(&db).await;
         let store = &db.store;
-        store
-            .book_appointment(&appointment(
-                "APT001",
-                "MRN001",
-                "1234567890",
-                "2025-12-05",
-                "10:00",
-            ))
-            .await
-            .expect("book");
+        book(
+            store,
+            "APT001",
+            "MRN001",
+            "1234567890",
+            "2025-12-05",
+            "10:00",
+        )
+        .await;
         let checked_in = store
             .set_appointment_status(&record_id("APT001"), AppointmentStatus::CheckedIn)
             .await
@@ -335,16 +320,15 @@ async fn status_changes_keep_the_one_active_booking_rule() {
             .set_appointment_status(&record_id("APT001"), AppointmentStatus::NoShow)
             .await
             .expect("no-show");
-        store
-            .book_appointment(&appointment(
-                "APT002",
-                "MRN002",
-                "1234567890",
-                "2025-12-05",
-                "10:00 AM",
-            ))
-            .await
-            .expect("slot freed by the no-show");
+        book(
+            store,
+            "APT002",
+            "MRN002",
+            "1234567890",
+            "2025-12-05",
+            "10:00 AM",
+        )
+        .await;
         let back = store
             .set_appointment_status(&record_id("APT001"), AppointmentStatus::Scheduled)
             .await;

@@ -2,6 +2,7 @@
 
 use ehr_mcp::domain::clinical::{Appointment, AppointmentStatus, Patient, Provider};
 use ehr_mcp::domain::ids::{Mrn, Npi, RecordId};
+use ehr_mcp::store::Store;
 
 pub fn mrn(raw: &str) -> Mrn {
     Mrn::parse(raw).expect("valid MRN")
@@ -76,4 +77,33 @@ pub fn appointment(
         reason: Some("Check-up".to_owned()),
         notes: None,
     }
+}
+
+/// Stores `patient(mrn, first, last, dob)`; the test fails if the store refuses it.
+pub async fn add_patient(
+    store: &Store,
+    mrn_text: &str,
+    first_name: &str,
+    last_name: &str,
+    dob: &str,
+) {
+    store
+        .insert_patient(&patient(mrn_text, first_name, last_name, dob))
+        .await
+        .expect("insert patient");
+}
+
+/// Books `appointment(id, mrn, npi, date, time)`; the test fails if the store refuses it.
+pub async fn book(
+    store: &Store,
+    id: &str,
+    mrn_text: &str,
+    npi_text: &str,
+    date: &str,
+    time: &str,
+) -> Appointment {
+    store
+        .book_appointment(&appointment(id, mrn_text, npi_text, date, time))
+        .await
+        .unwrap_or_else(|error| panic!("book {id}: {error:?}"))
 }

@@ -7,15 +7,12 @@ use std::sync::Arc;
 use ehr_mcp::domain::clinical::Appointment;
 use ehr_mcp::store::StoreError;
 
-use crate::store_fixtures::{appointment, patient, provider, record_id};
+use crate::store_fixtures::{add_patient, appointment, provider, record_id};
 use crate::support::TestDb;
 
 async fn seed(db: &TestDb) {
     for (mrn, first) in [("MRN001", "John"), ("MRN002", "Jane")] {
-        db.store
-            .insert_patient(&patient(mrn, first, "Doe", "1985-06-15"))
-            .await
-            .expect("patient");
+        add_patient(&db.store, mrn, first, "Doe", "1985-06-15").await;
     }
     for (npi, name) in [
         ("1234567890", "Dr. Sarah Smith"),

@@ -4,7 +4,7 @@ use ehr_mcp::domain::clinical::PatientUpdate;
 use ehr_mcp::store::StoreError;
 use ehr_mcp::store::patients::PatientSearch;
 
-use crate::store_fixtures::{appointment, mrn, patient, provider};
+use crate::store_fixtures::{add_patient, book, mrn, patient, provider};
 use crate::support::TestDb;
 
 fn search(term: &str, limit: u32) -> PatientSearch {
@@ -25,10 +25,7 @@ async fn seed_people(db: &TestDb) {
         ("MRN010", "Percy", "O'Brien_x", "1960-07-04"),
     ];
     for (mrn_text, first, last, dob) in people {
-        db.store
-            .insert_patient(&patient(mrn_text, first, last, dob))
-            .await
-            .expect("insert patient");
+        add_patient(&db.store, mrn_text, first, last, dob).await;
     }
 }
 
@@ -84,16 +81,15 @@ async fn patients_are_inserted_read_updated_and_deleted_with_their_records() {
             ))
             .await
             .expect("provider");
-        store
-            .book_appointment(&appointment(
-                "APT001",
-                "MRN001",
-                "1234567890",
-                "2025-12-05",
-                "10:00 AM",
-            ))
-            .await
-            .expect("book");
+        book(
+            store,
+            "APT001",
+            "MRN001",
+            "1234567890",
+            "2025-12-05",
+            "10:00 AM",
+        )
+        .await;
         store.delete_patient(&john.mrn).await.expect("delete");
         assert!(matches!(
             store.patient(&john.mrn).await,
@@ -221,10 +217,7 @@ async fn exact_names_rank_before_substring_matches_on_every_page() {
             ("MRN109", "Mary", "Annsmith"),
         ];
         for (mrn_text, first, last) in people {
-            db.store
-                .insert_patient(&patient(mrn_text, first, last, "1980-01-01"))
-                .await
-                .expect("insert patient");
+            add_patient(&db.store, mrn_text, first, last, "1980-01-01").await;
         }
         let olivia_ward = [
             // Exact: both tokens are whole names (either order), then name order and MRN.

@@ -8,7 +8,7 @@ use ehr_mcp::domain::ids::{RecordId, RecordKind};
 use ehr_mcp::store::StoreError;
 use ehr_mcp::store::providers::ProviderSearch;
 
-use crate::store_fixtures::{appointment, mrn, npi, patient, provider, record_id};
+use crate::store_fixtures::{add_patient, book, mrn, npi, provider, record_id};
 use crate::support::TestDb;
 
 fn medication(id: &str, mrn_text: &str, name: &str, prescribed: &str) -> Medication {
@@ -142,20 +142,16 @@ async fn providers_are_searched_and_protected_by_their_appointments() {
             Some("Cardiology")
         );
 
-        store
-            .insert_patient(&patient("MRN001", "John", "Doe", "1985-06-15"))
-            .await
-            .expect("patient");
-        store
-            .book_appointment(&appointment(
-                "APT001",
-                "MRN001",
-                "1234567890",
-                "2025-12-05",
-                "10:00",
-            ))
-            .await
-            .expect("book");
+        add_patient(store, "MRN001", "John", "Doe", "1985-06-15").await;
+        book(
+            store,
+            "APT001",
+            "MRN001",
+            "1234567890",
+            "2025-12-05",
+            "10:00",
+        )
+        .await;
         let busy = store.delete_provider(&npi("1234567890")).await;
         assert!(
             matches!(&busy, Err(StoreError::Conflict { constraint }) if constraint == "provider has appointments"),
@@ -181,10 +177,7 @@ async fn providers_are_searched_and_protected_by_their_appointments() {
 async fn medications_are_listed_by_status_and_discontinued() {
     for db in TestDb::all().await {
         let store = &db.store;
-        store
-            .insert_patient(&patient("MRN001", "John", "Doe", "1985-06-15"))
-            .await
-            .expect("patient");
+        add_patient(store, "MRN001", "John", "Doe", "1985-06-15").await;
         store
             .insert_medication(&medication("MED001", "MRN001", "Lisinopril", "2023-03-15"))
             .await
@@ -251,10 +244,7 @@ async fn medications_are_listed_by_status_and_discontinued() {
 async fn allergies_vitals_and_labs_are_recorded_and_listed() {
     for db in TestDb::all().await {
         let store = &db.store;
-        store
-            .insert_patient(&patient("MRN002", "Jane", "Smith", "1990-03-22"))
-            .await
-            .expect("patient");
+        add_patient(store, "MRN002", "Jane", "Smith", "1990-03-22").await;
         let jane = mrn("MRN002");
         let allergy = Allergy {
             allergy_id: RecordId::generate(RecordKind::Allergy),
@@ -334,10 +324,7 @@ async fn allergies_vitals_and_labs_are_recorded_and_listed() {
 async fn lab_results_and_allergies_are_updated_in_place() {
     for db in TestDb::all().await {
         let store = &db.store;
-        store
-            .insert_patient(&patient("MRN002", "Jane", "Smith", "1990-03-22"))
-            .await
-            .expect("patient");
+        add_patient(store, "MRN002", "Jane", "Smith", "1990-03-22").await;
         let mut ordered = lab("LAB010", "MRN002", "2025-11-20", LabStatus::Ordered);
         ordered.results_json = None;
         store.insert_lab_result(&ordered).await.expect("order");

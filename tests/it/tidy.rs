@@ -1,7 +1,7 @@
 //! Tidy: the layers of `docs/ARCHITECTURE.md` hold in the source. Fails on an import that points up or
 //! around a layer (`crate::…` paths and external crates a layer must not name) and on a Rust module that
-//! does not open with a `//!` doc line. Known, documented exceptions are listed in `EXCEPTIONS` with the
-//! reason; a new one has to be added there on purpose.
+//! does not open with a `//!` doc line. There are no exceptions: a layer that needs something from
+//! another asks a layer below it, or the type moves down (see docs/ARCHITECTURE.md).
 
 use std::path::{Path, PathBuf};
 
@@ -73,40 +73,6 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
 /// but not the store's row types.
 const TRANSPORT_STORE_ALLOWED: &[&str] = &["Store", "StoreError"];
 
-/// Known exceptions (file, forbidden name), each with the reason it remains; see docs/ARCHITECTURE.md.
-const EXCEPTIONS: &[(&str, &str, &str)] = &[
-    (
-        "src/auth/mod.rs",
-        "crate::audit",
-        "token issuance writes its audit row itself (issue #8 item 6: to be inverted)",
-    ),
-    (
-        "src/auth/issuance.rs",
-        "crate::audit",
-        "token issuance writes its audit row itself",
-    ),
-    (
-        "src/auth/user_tokens.rs",
-        "crate::audit",
-        "user token issuance (code and refresh grants) writes its audit row itself, like issuance.rs",
-    ),
-    (
-        "src/auth/error.rs",
-        "crate::audit",
-        "AuditError converts into AuthError",
-    ),
-    (
-        "src/transport/oauth.rs",
-        "crate::store::clients",
-        "client authentication still returns the store's ClientRecord",
-    ),
-    (
-        "src/tools/session.rs",
-        "http",
-        "rmcp hands the HTTP request parts to tools as http::request::Parts",
-    ),
-];
-
 fn rust_files(directory: &Path, found: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(directory).expect("read src") {
         let path = entry.expect("entry").path();
@@ -159,12 +125,6 @@ fn names_external(code: &str, name: &str) -> bool {
     })
 }
 
-fn excepted(file: &str, name: &str) -> bool {
-    EXCEPTIONS
-        .iter()
-        .any(|(path, forbidden, _)| *path == file && *forbidden == name)
-}
-
 fn problems() -> Vec<String> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
@@ -177,47 +137,51 @@ fn problems() -> Vec<String> {
             .expect("under the crate")
             .to_string_lossy()
             .replace('\\', "/");
-        let first = text.lines().find(|line| !line.trim().is_empty());
-        if !first.is_some_and(|line| line.starts_with("//!")) {
-            problems.push(format!("{relative}: does not open with a `//!` doc line"));
-        }
-        let layer = relative
-            .trim_start_matches("src/")
-            .split(['/', '.'])
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        let Some((_, forbidden_modules, forbidden_crates)) =
-            RULES.iter().find(|(name, _, _)| *name == layer)
-        else {
+        problems.extend(problems_of(&relative, &text));
+    }
+    problems
+}
+
+/// What is wrong with the file at `relative` (`src/…`) whose text is `text`.
+fn problems_of(relative: &str, text: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let first = text.lines().find(|line| !line.trim().is_empty());
+    if !first.is_some_and(|line| line.starts_with("//!")) {
+        problems.push(format!("{relative}: does not open with a `//!` doc line"));
+    }
+    let layer = relative
+        .trim_start_matches("src/")
+        .split(['/', '.'])
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let Some((_, forbidden_modules, forbidden_crates)) =
+        RULES.iter().find(|(name, _, _)| *name == layer)
+    else {
+        return problems;
+    };
+    let code = code_of(text);
+    for segments in crate_paths(&code) {
+        let Some(module) = segments.first() else {
             continue;
         };
-        let code = code_of(&text);
-        for segments in crate_paths(&code) {
-            let Some(module) = segments.first() else {
-                continue;
-            };
-            let name = format!("crate::{module}");
-            if forbidden_modules.contains(&module.as_str()) && !excepted(&relative, &name) {
-                problems.push(format!("{relative}: layer `{layer}` must not use {name}"));
-            }
-            if layer == "transport" && module == "store" {
-                if let Some(item) = segments.get(1) {
-                    let full = format!("crate::store::{item}");
-                    if !TRANSPORT_STORE_ALLOWED.contains(&item.as_str())
-                        && !excepted(&relative, &full)
-                    {
-                        problems.push(format!(
-                            "{relative}: transport must not use the store's row types ({full})"
-                        ));
-                    }
+        let name = format!("crate::{module}");
+        if forbidden_modules.contains(&module.as_str()) {
+            problems.push(format!("{relative}: layer `{layer}` must not use {name}"));
+        }
+        if layer == "transport" && module == "store" {
+            if let Some(item) = segments.get(1) {
+                if !TRANSPORT_STORE_ALLOWED.contains(&item.as_str()) {
+                    problems.push(format!(
+                        "{relative}: transport must not use the store's row types (crate::store::{item})"
+                    ));
                 }
             }
         }
-        for name in *forbidden_crates {
-            if names_external(&code, name) && !excepted(&relative, name) {
-                problems.push(format!("{relative}: layer `{layer}` must not use `{name}`"));
-            }
+    }
+    for name in *forbidden_crates {
+        if names_external(&code, name) {
+            problems.push(format!("{relative}: layer `{layer}` must not use `{name}`"));
         }
     }
     problems
@@ -235,4 +199,31 @@ fn the_checker_sees_a_forbidden_import() {
     assert_eq!(crate_paths(&code), vec![vec!["transport", "AppState"]]);
     assert!(names_external(&code, "sqlx"));
     assert!(!names_external("use rsqlx::x;", "sqlx"));
+}
+
+#[test]
+fn every_former_exception_would_fail_again() {
+    for (file, code) in [
+        ("src/auth/issuance.rs", "use crate::audit::AuditLog;"),
+        (
+            "src/auth/error.rs",
+            "impl From<crate::audit::AuditError> for X {}",
+        ),
+        (
+            "src/transport/oauth.rs",
+            "use crate::store::clients::ClientRecord;",
+        ),
+        ("src/tools/session.rs", "fn f(p: &http::request::Parts) {}"),
+    ] {
+        let text = format!("//! doc\n{code}\n");
+        assert_eq!(problems_of(file, &text).len(), 1, "{file}: {code}");
+    }
+    assert!(
+        problems_of(
+            "src/transport/health.rs",
+            "//! doc\nuse crate::store::Store;\n"
+        )
+        .is_empty()
+    );
+    assert_eq!(problems_of("src/tools/x.rs", "no doc line\n").len(), 1);
 }

@@ -179,22 +179,32 @@ async fn revocation_and_disabling_act_at_once_even_for_cached_tokens() {
         let client = register(&db.store, Role::Doctor, "read:patients").await;
         let auth = service(&db.store, None).await;
         let token = issue(&auth, &client).await;
-        let caller = db
-            .store
-            .find_client(&client.client_id)
+        let caller = auth
+            .authenticate_caller(
+                &ehr_mcp::auth::ClientCredentials::Secret {
+                    client_id: client.client_id.as_str().to_owned(),
+                    client_secret: client.client_secret.expose().to_owned(),
+                },
+                crate::auth_support::http_origin("10.1.1.1"),
+            )
             .await
-            .unwrap()
             .unwrap();
-        assert!(auth.validate(&token).await.is_ok());
+        let principal = auth.validate(&token).await.unwrap();
         assert!(auth.validate(&token).await.is_ok(), "cached");
+        assert!(auth.recheck(principal.clone()).await.is_ok(), "rechecked");
         auth.revoke(&token, &caller).await.unwrap();
         assert_refused(auth.validate(&token).await, "revoked");
+        assert_refused(auth.recheck(principal).await, "revoked principal");
 
         // Disabled here: immediately.
         let second = issue(&auth, &client).await;
-        assert!(auth.validate(&second).await.is_ok());
+        let principal = auth.validate(&second).await.unwrap();
         auth.disable_client(&client.client_id).await.unwrap();
         assert_refused(auth.validate(&second).await, "client disabled");
+        assert_refused(
+            auth.recheck(principal).await,
+            "principal of a disabled client",
+        );
         auth.enable_client(&client.client_id).await.unwrap();
 
         // Revoked and disabled by another instance (another service over the same database).

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 mod tables;
 
 pub use tables::{
-    insert_allergies, insert_appointments, insert_lab_results, insert_medications, insert_patients,
-    insert_providers, insert_vital_signs,
+    ALLERGIES, LAB_RESULTS, MEDICATIONS, PatientTable, VITAL_SIGNS, insert_appointments,
+    insert_children, insert_for_patient, insert_patients, insert_providers,
 };
 
 use sqlx::any::AnyArguments;
@@ -41,7 +41,7 @@ impl OnExisting {
 /// Most bound values in one statement (SQLite allows 32,766, PostgreSQL 65,535).
 const MAX_VALUES_PER_STATEMENT: usize = 30_000;
 
-pub(super) type AnyQuery<'q> = Query<'q, Any, AnyArguments>;
+pub type AnyQuery<'q> = Query<'q, Any, AnyArguments>;
 
 /// How bound values are written. SQLite looks a named parameter (`$7`) up by a linear scan, which makes
 /// binding 30,000 of them quadratic; anonymous `?` parameters bind in constant time.
