@@ -57,12 +57,65 @@ struct Args {
     /// With `--transport fhir`: the request under `/fhir/r4/` (`Patient/MRN001`).
     #[arg(long, default_value = "Patient/MRN001")]
     path: String,
+    /// With `--transport http` or `fhir`: the `Accept-Encoding` to send (answers are decoded and checked
+    /// as a client would; bytes on the wire per answer are reported). `none` sends no `Accept-Encoding`.
+    #[arg(long, value_enum, default_value_t = Encoding::None)]
+    compression: Encoding,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Encoding {
+    None,
+    Gzip,
+    Br,
+    Zstd,
+}
+
+impl Encoding {
+    fn header(self) -> Option<&'static str> {
+        match self {
+            Self::None => None,
+            Self::Gzip => Some("gzip"),
+            Self::Br => Some("br"),
+            Self::Zstd => Some("zstd"),
+        }
+    }
+}
+
+/// An answer's body as the client reads it: decoded by its `Content-Encoding`; also its size on the wire.
+async fn read_body(response: reqwest::Response) -> anyhow::Result<(Vec<u8>, usize)> {
+    use async_compression::tokio::bufread::{BrotliDecoder, GzipDecoder, ZstdDecoder};
+    use tokio::io::AsyncReadExt;
+    let encoding = response
+        .headers()
+        .get("content-encoding")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let wire = response.bytes().await?;
+    let mut decoded = Vec::new();
+    match encoding.as_deref() {
+        None | Some("identity") => decoded.extend_from_slice(&wire),
+        Some("gzip") => {
+            GzipDecoder::new(&wire[..]).read_to_end(&mut decoded).await?;
+        }
+        Some("br") => {
+            BrotliDecoder::new(&wire[..]).read_to_end(&mut decoded).await?;
+        }
+        Some("zstd") => {
+            ZstdDecoder::new(&wire[..]).read_to_end(&mut decoded).await?;
+        }
+        Some(other) => anyhow::bail!("unexpected Content-Encoding {other}"),
+    }
+    Ok((decoded, wire.len()))
 }
 
 #[derive(Default)]
 struct Tally {
     latencies_us: Vec<u64>,
     errors: u64,
+    /// Answer bytes on the wire and decoded (HTTP and FHIR).
+    wire_bytes: u64,
+    decoded_bytes: u64,
 }
 
 #[tokio::main]
@@ -91,6 +144,8 @@ async fn main() -> anyhow::Result<()> {
         let tally = worker.await??;
         total.latencies_us.extend(tally.latencies_us);
         total.errors += tally.errors;
+        total.wire_bytes += tally.wire_bytes;
+        total.decoded_bytes += tally.decoded_bytes;
     }
     report(&args, total, started.elapsed());
     Ok(())
@@ -182,6 +237,9 @@ async fn http_worker(
             .bearer_auth(token)
             .header("Accept", "application/json, text/event-stream")
             .json(&body);
+        if let Some(encoding) = args.compression.header() {
+            request = request.header("Accept-Encoding", encoding);
+        }
         if let Some(session) = session {
             request = request.header("Mcp-Session-Id", session);
         }
@@ -209,8 +267,10 @@ async fn http_worker(
         id += 1;
         let started = Instant::now();
         let response = post(call(id, &args.tool, &arguments), session.as_deref()).await?;
-        let body = response.text().await?;
-        let parsed = json_rpc_body(&body);
+        let (body, wire) = read_body(response).await?;
+        tally.wire_bytes += wire as u64;
+        tally.decoded_bytes += body.len() as u64;
+        let parsed = json_rpc_body(&String::from_utf8_lossy(&body));
         record(&mut tally, started, parsed.as_ref().is_some_and(is_success));
     }
     Ok(tally)
@@ -222,9 +282,16 @@ async fn fhir_worker(args: &Args, token: &str, deadline: Instant) -> anyhow::Res
     let mut tally = Tally::default();
     while Instant::now() < deadline {
         let started = Instant::now();
-        let response = client.get(&url).bearer_auth(token).send().await?;
+        let mut request = client.get(&url).bearer_auth(token);
+        if let Some(encoding) = args.compression.header() {
+            request = request.header("Accept-Encoding", encoding);
+        }
+        let response = request.send().await?;
         let ok = response.status().is_success();
-        response.bytes().await?;
+        let (body, wire) = read_body(response).await?;
+        tally.wire_bytes += wire as u64;
+        tally.decoded_bytes += body.len() as u64;
+        let ok = ok && serde_json::from_slice::<Value>(&body).is_ok();
         record(&mut tally, started, ok);
     }
     Ok(tally)
@@ -276,6 +343,15 @@ fn report(args: &Args, mut total: Tally, elapsed: Duration) {
         total.errors,
         count as f64 / elapsed.as_secs_f64()
     );
+    if total.decoded_bytes > 0 {
+        let answers = (count as u64 + total.errors).max(1);
+        println!(
+            "compression={:?} bytes_per_answer wire={} decoded={}",
+            args.compression,
+            total.wire_bytes / answers,
+            total.decoded_bytes / answers
+        );
+    }
     println!(
         "latency_ms p50={:.2} p95={:.2} p99={:.2} max={:.2}",
         percentile(0.50),

@@ -26,6 +26,7 @@ mod cli_data;
 mod cli_doctor;
 mod cli_help;
 mod compat_earlier_system;
+mod compression;
 mod compat_shapes;
 mod dataset;
 mod docs_snippets;
