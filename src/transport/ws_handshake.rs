@@ -338,7 +338,7 @@ mod tests {
     fn accept_key_matches_the_rfc_example() {
         assert_eq!(
             accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaQ9kYGJRs0PK+LH+o="
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
     }
 

@@ -72,7 +72,7 @@ impl RawSocket {
         let head = String::from_utf8(buffer[..head_end].to_vec()).unwrap();
         assert!(head.starts_with("HTTP/1.1 101"), "{head}");
         assert!(
-            head.contains("s3pPLMBiTxaQ9kYGJRs0PK+LH+o="),
+            head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
             "Sec-WebSocket-Accept: {head}"
         );
         let rest = buffer[head_end..].to_vec();
