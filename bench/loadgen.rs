@@ -96,13 +96,19 @@ async fn read_body(response: reqwest::Response) -> anyhow::Result<(Vec<u8>, usiz
     match encoding.as_deref() {
         None | Some("identity") => decoded.extend_from_slice(&wire),
         Some("gzip") => {
-            GzipDecoder::new(&wire[..]).read_to_end(&mut decoded).await?;
+            GzipDecoder::new(&wire[..])
+                .read_to_end(&mut decoded)
+                .await?;
         }
         Some("br") => {
-            BrotliDecoder::new(&wire[..]).read_to_end(&mut decoded).await?;
+            BrotliDecoder::new(&wire[..])
+                .read_to_end(&mut decoded)
+                .await?;
         }
         Some("zstd") => {
-            ZstdDecoder::new(&wire[..]).read_to_end(&mut decoded).await?;
+            ZstdDecoder::new(&wire[..])
+                .read_to_end(&mut decoded)
+                .await?;
         }
         Some(other) => anyhow::bail!("unexpected Content-Encoding {other}"),
     }

@@ -146,6 +146,9 @@ impl std::task::Wake for WriteWakers {
     }
 }
 
+/// One frame as read: opcode, FIN, RSV1, unmasked payload.
+type RawFrame = (u8, bool, bool, Vec<u8>);
+
 /// A data message being reassembled.
 struct Partial {
     opcode: u8,
@@ -299,7 +302,7 @@ where
     }
 
     /// Parses one complete frame from the read buffer, if it holds one.
-    fn parse_frame(&mut self) -> Result<Option<(u8, bool, bool, Vec<u8>)>, WsError> {
+    fn parse_frame(&mut self) -> Result<Option<RawFrame>, WsError> {
         let available = self.read_buffer.len();
         if available < 2 {
             return Ok(None);
@@ -460,7 +463,10 @@ where
         }
     }
 
-    fn poll_read_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, WsError>>> {
+    fn poll_read_message(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Message, WsError>>> {
         loop {
             if self.finished || self.received_close {
                 return Poll::Ready(None);
@@ -497,8 +503,7 @@ where
             if self.read_buffer.capacity() - self.read_buffer.len() < 4096 {
                 self.read_buffer.reserve(4096);
             }
-            match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read_buffer)
-            {
+            match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read_buffer) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(error)) => {
                     self.finished = true;
@@ -645,8 +650,12 @@ where
             Message::Binary(bytes) => this
                 .queue_data(OP_BINARY, &bytes)
                 .map_err(WsError::into_axum)?,
-            Message::Ping(bytes) => this.queue_frame(OP_PING, false, &bytes[..bytes.len().min(125)]),
-            Message::Pong(bytes) => this.queue_frame(OP_PONG, false, &bytes[..bytes.len().min(125)]),
+            Message::Ping(bytes) => {
+                this.queue_frame(OP_PING, false, &bytes[..bytes.len().min(125)])
+            }
+            Message::Pong(bytes) => {
+                this.queue_frame(OP_PONG, false, &bytes[..bytes.len().min(125)])
+            }
             Message::Close(frame) => this.queue_close(frame.as_ref()),
         }
         Ok(())
@@ -683,7 +692,12 @@ mod tests {
         for round in 0..3 {
             let text = format!("{{\"round\":{round},\"pad\":\"{}\"}}", "abc".repeat(400));
             let wire = deflate_message(&mut compress, text.as_bytes(), false).unwrap();
-            assert!(wire.len() < text.len() / 4, "{} of {}", wire.len(), text.len());
+            assert!(
+                wire.len() < text.len() / 4,
+                "{} of {}",
+                wire.len(),
+                text.len()
+            );
             let mut output = Vec::new();
             inflate_into(&mut inflate, &wire, &mut output, 1 << 20).unwrap();
             inflate_into(&mut inflate, &DEFLATE_TAIL, &mut output, 1 << 20).unwrap();

@@ -370,7 +370,10 @@ mod tests {
         assert_eq!(offer("permessage-deflate; unknown_parameter"), None);
         assert_eq!(offer("permessage-deflate; server_max_window_bits"), None);
         assert_eq!(offer("permessage-deflate; server_max_window_bits=16"), None);
-        assert_eq!(offer("permessage-deflate; server_max_window_bits=010"), None);
+        assert_eq!(
+            offer("permessage-deflate; server_max_window_bits=010"),
+            None
+        );
         assert_eq!(offer("permessage-deflate; client_max_window_bits=7"), None);
         assert_eq!(
             offer("permessage-deflate; server_no_context_takeover; server_no_context_takeover"),

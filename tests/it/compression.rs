@@ -353,8 +353,7 @@ async fn window_bits_and_no_context_takeover_are_honoured() {
 #[tokio::test]
 async fn a_compressed_control_frame_is_a_protocol_error() {
     let mcp = spawn_mcp_app(&[]).await;
-    let (mut socket, _) =
-        RawSocket::connect(mcp.app.port, None, Some("permessage-deflate")).await;
+    let (mut socket, _) = RawSocket::connect(mcp.app.port, None, Some("permessage-deflate")).await;
     socket.send_frame(0xC9, b"").await; // FIN + RSV1 + ping
     let close = socket.read_frame().await;
     assert_eq!(close.close_code(), 1002);
@@ -373,8 +372,7 @@ async fn rsv1_on_a_connection_without_the_extension_is_refused() {
     let close = socket.read_frame().await;
     assert_eq!(close.close_code(), 1002);
     // RSV1 on a continuation frame is refused too, with the extension negotiated.
-    let (mut socket, _) =
-        RawSocket::connect(mcp.app.port, None, Some("permessage-deflate")).await;
+    let (mut socket, _) = RawSocket::connect(mcp.app.port, None, Some("permessage-deflate")).await;
     socket.send_frame(0x01, b"{\"jsonrpc\":").await;
     socket.send_frame(0xC0, b"\"2.0\"}").await;
     assert_eq!(socket.read_frame().await.close_code(), 1002);
@@ -388,8 +386,7 @@ async fn a_compressed_message_inflating_past_the_limit_closes_with_1009_without_
     let bomb = zero_bomb(256);
     assert!(bomb.len() < 1 << 20, "{}", bomb.len());
     let before = peak_rss_kib();
-    let (mut socket, _) =
-        RawSocket::connect(mcp.app.port, None, Some("permessage-deflate")).await;
+    let (mut socket, _) = RawSocket::connect(mcp.app.port, None, Some("permessage-deflate")).await;
     socket.send_frame(0xC1, &bomb).await;
     let close = socket.read_frame().await;
     assert_eq!(close.close_code(), 1009);
@@ -520,9 +517,8 @@ async fn compressed_request_bodies_are_accepted_and_a_gzip_bomb_is_413() {
         .as_str()
         .unwrap()
         .to_owned();
-    let form = format!(
-        "grant_type=client_credentials&client_id=copilot-studio&client_secret={secret}"
-    );
+    let form =
+        format!("grant_type=client_credentials&client_id=copilot-studio&client_secret={secret}");
     let token_response = client
         .post(mcp.app.url("/oauth/token"))
         .header("Content-Type", "application/x-www-form-urlencoded")

@@ -96,7 +96,9 @@ pub fn close_reason_for_receive_error(error: &axum::Error) -> CloseReason {
     while let Some(current) = source {
         if let Some(codec) = current.downcast_ref::<crate::transport::ws_codec::WsError>() {
             return match codec {
-                crate::transport::ws_codec::WsError::TooLarge { .. } => CloseReason::MessageTooLarge,
+                crate::transport::ws_codec::WsError::TooLarge { .. } => {
+                    CloseReason::MessageTooLarge
+                }
                 _ => CloseReason::ProtocolError,
             };
         }
