@@ -73,6 +73,10 @@ struct Args {
     /// Send no token (for the bare echo, `cargo run --release --example echo`).
     #[arg(long)]
     no_auth: bool,
+    /// With `--transport http` or `fhir`: the `Accept-Encoding` to send (answers are decoded and checked
+    /// as a client would; bytes on the wire per answer are reported). `none` sends no `Accept-Encoding`.
+    #[arg(long, value_enum, default_value_t = Encoding::None)]
+    compression: Encoding,
 }
 
 /// The MRN of one call: random from `--mrns`, else the fixed argument's.
@@ -110,12 +114,67 @@ fn names(text: &str, mrn: Option<&str>) -> bool {
     mrn.is_none_or(|mrn| text.contains(mrn))
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Encoding {
+    None,
+    Gzip,
+    Br,
+    Zstd,
+}
+
+impl Encoding {
+    fn header(self) -> Option<&'static str> {
+        match self {
+            Self::None => None,
+            Self::Gzip => Some("gzip"),
+            Self::Br => Some("br"),
+            Self::Zstd => Some("zstd"),
+        }
+    }
+}
+
+/// An answer's body as the client reads it: decoded by its `Content-Encoding`; also its size on the wire.
+async fn read_body(response: reqwest::Response) -> anyhow::Result<(Vec<u8>, usize)> {
+    use async_compression::tokio::bufread::{BrotliDecoder, GzipDecoder, ZstdDecoder};
+    use tokio::io::AsyncReadExt;
+    let encoding = response
+        .headers()
+        .get("content-encoding")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let wire = response.bytes().await?;
+    let mut decoded = Vec::new();
+    match encoding.as_deref() {
+        None | Some("identity") => decoded.extend_from_slice(&wire),
+        Some("gzip") => {
+            GzipDecoder::new(&wire[..])
+                .read_to_end(&mut decoded)
+                .await?;
+        }
+        Some("br") => {
+            BrotliDecoder::new(&wire[..])
+                .read_to_end(&mut decoded)
+                .await?;
+        }
+        Some("zstd") => {
+            ZstdDecoder::new(&wire[..])
+                .read_to_end(&mut decoded)
+                .await?;
+        }
+        Some(other) => anyhow::bail!("unexpected Content-Encoding {other}"),
+    }
+    Ok((decoded, wire.len()))
+}
+
 #[derive(Default)]
 struct Tally {
     latencies_us: Vec<u64>,
     errors: u64,
     /// The first wrong answer, to show why calls count as errors.
     first_error: Option<String>,
+    /// Answer bytes on the wire and decoded (HTTP and FHIR).
+    wire_bytes: u64,
+    decoded_bytes: u64,
 }
 
 #[tokio::main]
@@ -149,6 +208,8 @@ async fn main() -> anyhow::Result<()> {
         total.latencies_us.extend(tally.latencies_us);
         total.errors += tally.errors;
         total.first_error = total.first_error.or(tally.first_error);
+        total.wire_bytes += tally.wire_bytes;
+        total.decoded_bytes += tally.decoded_bytes;
     }
     report(&args, total, started.elapsed());
     Ok(())
@@ -245,6 +306,9 @@ async fn http_worker(
             .bearer_auth(token)
             .header("Accept", "application/json, text/event-stream")
             .json(&body);
+        if let Some(encoding) = args.compression.header() {
+            request = request.header("Accept-Encoding", encoding);
+        }
         match session {
             Some(session) => request = request.header("Mcp-Session-Id", session),
             None if args.stateless => {
@@ -267,7 +331,10 @@ async fn http_worker(
         let (arguments, _, mrn) = mrns.next(&arguments, "");
         let started = Instant::now();
         let response = post(call(id, &args.tool, &arguments), session.as_deref()).await?;
-        let body = response.text().await?;
+        let (body, wire) = read_body(response).await?;
+        tally.wire_bytes += wire as u64;
+        tally.decoded_bytes += body.len() as u64;
+        let body = String::from_utf8_lossy(&body);
         let parsed = json_rpc_body(&body);
         let ok = parsed.as_ref().is_some_and(is_success) && names(&body, mrn.as_deref());
         record(&mut tally, started, ok);
@@ -308,9 +375,15 @@ async fn fhir_worker(args: &Args, token: &str, deadline: Instant) -> anyhow::Res
         let (_, path, mrn) = mrns.next(&Value::Null, &args.path);
         let url = format!("{}/fhir/r4/{path}", args.url);
         let started = Instant::now();
-        let response = client.get(&url).bearer_auth(token).send().await?;
+        let mut request = client.get(&url).bearer_auth(token);
+        if let Some(encoding) = args.compression.header() {
+            request = request.header("Accept-Encoding", encoding);
+        }
+        let response = request.send().await?;
         let status = response.status();
-        let body = response.bytes().await?;
+        let (body, wire) = read_body(response).await?;
+        tally.wire_bytes += wire as u64;
+        tally.decoded_bytes += body.len() as u64;
         let checked = check_fhir_answer(&path, status, &body).and_then(|()| {
             if names(&String::from_utf8_lossy(&body), mrn.as_deref()) {
                 Ok(())
@@ -420,6 +493,15 @@ fn report(args: &Args, mut total: Tally, elapsed: Duration) {
     );
     if let Some(problem) = &total.first_error {
         println!("first error: {problem}");
+    }
+    if total.decoded_bytes > 0 {
+        let answers = (count as u64 + total.errors).max(1);
+        println!(
+            "compression={:?} bytes_per_answer wire={} decoded={}",
+            args.compression,
+            total.wire_bytes / answers,
+            total.decoded_bytes / answers
+        );
     }
     println!(
         "latency_ms p50={:.2} p95={:.2} p99={:.2} max={:.2}",

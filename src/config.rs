@@ -252,6 +252,19 @@ pub struct ResultArgs {
     pub result_budget_bytes: usize,
 }
 
+/// `EHR_MCP_COMPRESSION`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompressionMode {
+    On,
+    Off,
+}
+
+impl CompressionMode {
+    pub fn enabled(self) -> bool {
+        self == Self::On
+    }
+}
+
 /// `ehr-mcp serve` settings.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -290,6 +303,11 @@ pub struct ServeArgs {
     /// Extra allowed `Origin` values for `/mcp` (comma-separated); same-host origins are always allowed.
     #[arg(long, env = "EHR_MCP_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+
+    /// Compression: `permessage-deflate` on WebSocket (when the client offers it) and gzip, br or zstd
+    /// HTTP answers and request bodies (by `Accept-Encoding` / `Content-Encoding`); `off` turns all of it off.
+    #[arg(long, env = "EHR_MCP_COMPRESSION", value_enum, default_value_t = CompressionMode::On)]
+    pub compression: CompressionMode,
 
     #[command(flatten)]
     pub auth: AuthArgs,

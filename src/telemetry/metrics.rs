@@ -30,6 +30,8 @@ pub const AUDIT_QUEUE_DEPTH: &str = "ehr_mcp_audit_queue_depth";
 pub const AUDIT_ROWS: &str = "ehr_mcp_audit_rows_total";
 pub const AUDIT_REFUSALS: &str = "ehr_mcp_audit_refusals_aggregated_total";
 pub const BUILD_INFO: &str = "ehr_mcp_build_info";
+pub const WIRE_BYTES: &str = "ehr_mcp_wire_bytes_total";
+pub const UNCOMPRESSED_BYTES: &str = "ehr_mcp_uncompressed_bytes_total";
 
 /// Latency buckets, seconds: from half a millisecond (a cached read) to ten seconds (a stuck database).
 const LATENCY_BUCKETS: &[f64] = &[
@@ -139,6 +141,18 @@ fn describe_all() {
         "Unauthenticated refusals counted into aggregated audit rows."
     );
     describe_gauge!(BUILD_INFO, "Always 1; the version label names the build.");
+    describe_counter!(
+        WIRE_BYTES,
+        Unit::Bytes,
+        "Message and body bytes as sent or received on the wire (compressed when compression was \
+         negotiated), by transport (http, websocket) and direction (in, out)."
+    );
+    describe_counter!(
+        UNCOMPRESSED_BYTES,
+        Unit::Bytes,
+        "The same messages and bodies before compression or after decompression, by transport and \
+         direction."
+    );
 }
 
 /// The Prometheus text exposition of every metric, or `None` when no recorder is installed.
@@ -189,6 +203,44 @@ impl OpenConnection {
 impl Drop for OpenConnection {
     fn drop(&mut self) {
         connection_closed(self.transport);
+    }
+}
+
+/// Counts bytes on the wire and uncompressed for one transport, both directions; the counter handles are
+/// resolved once (per connection or request), then each count is one atomic add.
+#[derive(Clone)]
+pub struct ByteCounters {
+    wire_in: metrics::Counter,
+    wire_out: metrics::Counter,
+    uncompressed_in: metrics::Counter,
+    uncompressed_out: metrics::Counter,
+}
+
+impl ByteCounters {
+    /// `transport` is `http` or `websocket`.
+    pub fn new(transport: &'static str) -> Self {
+        Self {
+            wire_in: counter!(WIRE_BYTES, "transport" => transport, "direction" => "in"),
+            wire_out: counter!(WIRE_BYTES, "transport" => transport, "direction" => "out"),
+            uncompressed_in: counter!(UNCOMPRESSED_BYTES, "transport" => transport, "direction" => "in"),
+            uncompressed_out: counter!(UNCOMPRESSED_BYTES, "transport" => transport, "direction" => "out"),
+        }
+    }
+
+    pub fn wire_in(&self, bytes: usize) {
+        self.wire_in.increment(bytes as u64);
+    }
+
+    pub fn wire_out(&self, bytes: usize) {
+        self.wire_out.increment(bytes as u64);
+    }
+
+    pub fn uncompressed_in(&self, bytes: usize) {
+        self.uncompressed_in.increment(bytes as u64);
+    }
+
+    pub fn uncompressed_out(&self, bytes: usize) {
+        self.uncompressed_out.increment(bytes as u64);
     }
 }
 

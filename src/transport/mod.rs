@@ -5,6 +5,7 @@
 //! they hold no policy.
 
 pub mod bearer;
+pub mod compression;
 pub mod fhir;
 pub mod health;
 pub mod jsonrpc;
@@ -17,6 +18,8 @@ pub mod signin;
 pub mod sse_replay;
 pub mod tls;
 pub mod websocket;
+pub mod ws_codec;
+pub mod ws_handshake;
 
 use std::sync::Arc;
 
@@ -67,6 +70,7 @@ pub fn router(state: &AppState, args: &ServeArgs, public_base_url: &str) -> Rout
             state.shutdown.clone(),
         ));
     let router = limits::with_http_limits(router, &state.limits);
+    let router = compression::with_http_compression(router, args.compression.enabled());
     crate::telemetry::http::with_http_telemetry(router)
 }
 
@@ -85,6 +89,7 @@ pub fn mcp_routes(
         limits,
         shutdown: shutdown.clone(),
         resource_metadata_url: resource_metadata_url.clone(),
+        compression: args.compression.enabled(),
     };
     let guard = bearer::BearerGuard {
         auth: tools.auth.clone(),

@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, Utf8Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -26,6 +26,8 @@ use super::limits::websocket::{
 };
 use super::limits::{LimitKind, NetworkLimits, json_depth_ok};
 use super::shutdown::{InFlightCalls, Shutdown};
+use super::ws_codec::WsConnection as WebSocket;
+use super::ws_handshake::WebSocketUpgrade;
 use crate::domain::origin::Transport;
 use crate::tools::{EhrServer, Session, ToolServices};
 use serde_json::Value;
@@ -42,6 +44,8 @@ pub struct WebSocketState {
     pub shutdown: Shutdown,
     /// `{public base}/.well-known/oauth-protected-resource/mcp`, for 401 answers.
     pub resource_metadata_url: String,
+    /// Whether `permessage-deflate` may be negotiated (`EHR_MCP_COMPRESSION`).
+    pub compression: bool,
 }
 
 /// The upgrade handler for `/` and `/ws`.
@@ -89,6 +93,7 @@ pub async fn upgrade(
         .protocols(["mcp"])
         .max_message_size(readable)
         .max_frame_size(readable)
+        .compression(state.compression)
         .on_upgrade(move |socket| {
             let limits = state.limits.clone();
             let audit = state.tools.audit.clone();

@@ -27,6 +27,7 @@ mod cli_doctor;
 mod cli_help;
 mod compat_earlier_system;
 mod compat_shapes;
+mod compression;
 mod dataset;
 mod docs_snippets;
 mod docs_values;

@@ -17,7 +17,9 @@
 //! }
 //! ```
 
-use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade, close_code};
+use axum::extract::ws::{CloseFrame, Message, close_code};
+
+use crate::transport::ws_handshake::WebSocketUpgrade;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use super::{LimitKind, NetworkLimits};
@@ -96,6 +98,18 @@ pub fn close_message(reason: CloseReason) -> Message {
 /// Why a receive failed: a message over the size limit (tungstenite's capacity error), or anything else
 /// (a protocol error).
 pub fn close_reason_for_receive_error(error: &axum::Error) -> CloseReason {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if let Some(codec) = current.downcast_ref::<crate::transport::ws_codec::WsError>() {
+            return match codec {
+                crate::transport::ws_codec::WsError::TooLarge { .. } => {
+                    CloseReason::MessageTooLarge
+                }
+                _ => CloseReason::ProtocolError,
+            };
+        }
+        source = current.source();
+    }
     let text = error.to_string();
     if text.contains("Space limit exceeded") || text.contains("Message too long") {
         CloseReason::MessageTooLarge
