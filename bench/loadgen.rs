@@ -69,6 +69,10 @@ struct Args {
     /// Send no token (for the bare echo, `cargo run --release --example echo`).
     #[arg(long)]
     no_auth: bool,
+    /// With `--transport ws`: open `--connections` WebSockets, make one call on each, then hold them
+    /// idle for `--seconds` (for the server's memory per idle connection) instead of driving load.
+    #[arg(long)]
+    hold: bool,
 }
 
 /// The MRN of one call: random from `--mrns`, else the fixed argument's.
@@ -199,7 +203,7 @@ async fn ws_worker(
     let mut tally = Tally::default();
     let mut mrns = Mrns::new(args.mrns);
     let mut id = 0;
-    while Instant::now() < deadline {
+    while Instant::now() < deadline && !(args.hold && id > 0) {
         id += 1;
         let (arguments, _, mrn) = mrns.next(&arguments, "");
         let started = Instant::now();
@@ -219,6 +223,9 @@ async fn ws_worker(
                 }
             }
         }
+    }
+    if args.hold {
+        tokio::time::sleep_until(deadline.into()).await;
     }
     socket.close(None).await.ok();
     Ok(tally)

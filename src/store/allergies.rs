@@ -20,16 +20,17 @@ impl Store {
         mrn: &Mrn,
         status: Option<AllergyStatus>,
     ) -> Result<Vec<Allergy>, StoreError> {
-        let patient_id = patient_row_id(self.pool(), mrn).await?;
+        let mut lease = self.lease().await?;
+        let patient_id = patient_row_id(&mut *lease, mrn).await?;
         let sql = format!(
             "{ALLERGY_SELECT} WHERE a.patient_id = $1 AND ($2 IS NULL OR a.status = $2) ORDER BY a.id"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(patient_id)
             .bind(status.map(|status| status.as_str().to_owned()))
-            .fetch_all(self.pool())
+            .fetch_all(&mut *lease)
             .await?;
-        rows.iter().map(allergy_from_row).collect()
+        lease.settle(rows.iter().map(allergy_from_row).collect())
     }
 
     pub async fn allergy(&self, allergy_id: &RecordId) -> Result<Allergy, StoreError> {

@@ -36,7 +36,8 @@ impl Store {
         mrn: &Mrn,
         filter: &AppointmentFilter,
     ) -> Result<Vec<Appointment>, StoreError> {
-        let patient_id = patient_row_id(self.pool(), mrn).await?;
+        let mut lease = self.lease().await?;
+        let patient_id = patient_row_id(&mut *lease, mrn).await?;
         let sql = format!(
             "{APPOINTMENT_SELECT} WHERE a.patient_id = $1 AND ($2 IS NULL OR a.status = $2) \
              AND ($3 IS NULL OR a.appointment_date >= $3) AND ($4 IS NULL OR pr.npi = $4) \
@@ -53,9 +54,9 @@ impl Store {
                     .map(|npi| npi.as_str().to_owned()),
             )
             .bind(i64::from(filter.limit.clamp(1, 1000)))
-            .fetch_all(self.pool())
+            .fetch_all(&mut *lease)
             .await?;
-        rows.iter().map(appointment_from_row).collect()
+        lease.settle(rows.iter().map(appointment_from_row).collect())
     }
 
     pub async fn appointment(&self, appointment_id: &RecordId) -> Result<Appointment, StoreError> {

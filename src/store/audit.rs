@@ -4,6 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::bulk::{Placeholders, insert_sql};
 use super::tx::Tx;
 use super::{Engine, Store, StoreError};
 
@@ -38,8 +39,22 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
-const COLUMNS: &str = "seq, occurred_at, request_id, transport, client_id, app_id, role, action, \
-     patient_mrn, outcome, detail, prev_hash, row_hash";
+/// The audit columns in the order [`record_from_row`] reads them.
+const COLUMN_NAMES: [&str; 13] = [
+    "seq",
+    "occurred_at",
+    "request_id",
+    "transport",
+    "client_id",
+    "app_id",
+    "role",
+    "action",
+    "patient_mrn",
+    "outcome",
+    "detail",
+    "prev_hash",
+    "row_hash",
+];
 
 /// Rows per multi-row INSERT (13 parameters each).
 const INSERT_CHUNK: usize = 64;
@@ -78,8 +93,9 @@ pub async fn insert_audit_records(
     records: &[AuditRecord],
 ) -> Result<(), StoreError> {
     let conn = tx.conn();
+    let placeholders = Placeholders::of(conn);
     for chunk in records.chunks(INSERT_CHUNK) {
-        let sql = insert_statement(chunk.len());
+        let sql = insert_sql(placeholders, "audit_log", &COLUMN_NAMES, chunk.len(), "");
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for record in chunk {
             query = query
@@ -100,25 +116,6 @@ pub async fn insert_audit_records(
         query.execute(&mut *conn).await?;
     }
     Ok(())
-}
-
-/// `INSERT … VALUES ($1, …, $13), ($14, …)` for `rows` rows: placeholders only, built from constants.
-fn insert_statement(rows: usize) -> String {
-    let mut sql = format!("INSERT INTO audit_log ({COLUMNS}) VALUES ");
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for column in 0..13 {
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("${}", row * 13 + column + 1));
-        }
-        sql.push(')');
-    }
-    sql
 }
 
 fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
@@ -146,7 +143,10 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
+        let sql = format!(
+            "SELECT {} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+            COLUMN_NAMES.join(", ")
+        );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(after)
             .bind(limit)
@@ -178,7 +178,8 @@ impl Store {
             format!(" WHERE {}", conditions.join(" AND "))
         };
         let sql = format!(
-            "SELECT {COLUMNS} FROM audit_log{where_clause} ORDER BY seq DESC LIMIT ${}",
+            "SELECT {} FROM audit_log{where_clause} ORDER BY seq DESC LIMIT ${}",
+            COLUMN_NAMES.join(", "),
             values.len() + 1
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -196,18 +197,5 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
             .fetch_one(self.pool())
             .await?)
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn insert_statement_numbers_placeholders_per_row() {
-        let sql = insert_statement(2);
-        assert!(sql.contains("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13), ($14,"));
-        assert!(sql.ends_with("$26)"));
     }
 }

@@ -33,7 +33,8 @@ impl Store {
         status: Option<LabStatus>,
         limit: u32,
     ) -> Result<Vec<LabResult>, StoreError> {
-        let patient_id = patient_row_id(self.pool(), mrn).await?;
+        let mut lease = self.lease().await?;
+        let patient_id = patient_row_id(&mut *lease, mrn).await?;
         let sql = format!(
             "{LAB_SELECT} WHERE l.patient_id = $1 AND ($2 IS NULL OR l.status = $2) \
              ORDER BY l.ordered_date DESC, l.id DESC LIMIT $3"
@@ -42,9 +43,9 @@ impl Store {
             .bind(patient_id)
             .bind(status.map(|status| status.as_str().to_owned()))
             .bind(i64::from(limit.clamp(1, 1000)))
-            .fetch_all(self.pool())
+            .fetch_all(&mut *lease)
             .await?;
-        rows.iter().map(lab_result_from_row).collect()
+        lease.settle(rows.iter().map(lab_result_from_row).collect())
     }
 
     pub async fn lab_result(&self, order_id: &RecordId) -> Result<LabResult, StoreError> {

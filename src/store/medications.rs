@@ -21,7 +21,8 @@ impl Store {
         mrn: &Mrn,
         status: Option<MedicationStatus>,
     ) -> Result<Vec<Medication>, StoreError> {
-        let patient_id = patient_row_id(self.pool(), mrn).await?;
+        let mut lease = self.lease().await?;
+        let patient_id = patient_row_id(&mut *lease, mrn).await?;
         let sql = format!(
             "{MEDICATION_SELECT} WHERE m.patient_id = $1 AND ($2 IS NULL OR m.status = $2) \
              ORDER BY m.prescribed_date DESC, m.medication_id"
@@ -29,9 +30,9 @@ impl Store {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(patient_id)
             .bind(status.map(|status| status.as_str().to_owned()))
-            .fetch_all(self.pool())
+            .fetch_all(&mut *lease)
             .await?;
-        rows.iter().map(medication_from_row).collect()
+        lease.settle(rows.iter().map(medication_from_row).collect())
     }
 
     pub async fn medication(&self, medication_id: &RecordId) -> Result<Medication, StoreError> {

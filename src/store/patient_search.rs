@@ -50,10 +50,9 @@ impl Store {
         for value in query.values {
             statement = statement.bind(value);
         }
-        let rows = statement
-            .bind(i64::from(limit) + 1)
-            .fetch_all(self.pool())
-            .await?;
+        let mut lease = self.lease().await?;
+        let rows = statement.bind(i64::from(limit) + 1).fetch_all(&mut *lease).await;
+        let rows = lease.settle(rows.map_err(StoreError::from))?;
         let mut patients = rows
             .iter()
             .map(|row| {

@@ -18,16 +18,17 @@ pub(crate) const VITALS_SELECT: &str = "SELECT v.vital_id, p.mrn AS patient_mrn,
 impl Store {
     /// A patient's most recent `limit` (1..=1000) readings, newest first; `NotFound` for an unknown patient.
     pub async fn vital_signs(&self, mrn: &Mrn, limit: u32) -> Result<Vec<VitalSigns>, StoreError> {
-        let patient_id = patient_row_id(self.pool(), mrn).await?;
+        let mut lease = self.lease().await?;
+        let patient_id = patient_row_id(&mut *lease, mrn).await?;
         let sql = format!(
             "{VITALS_SELECT} WHERE v.patient_id = $1 ORDER BY v.recorded_date DESC, v.id DESC LIMIT $2"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(patient_id)
             .bind(i64::from(limit.clamp(1, 1000)))
-            .fetch_all(self.pool())
+            .fetch_all(&mut *lease)
             .await?;
-        rows.iter().map(vital_signs_from_row).collect()
+        lease.settle(rows.iter().map(vital_signs_from_row).collect())
     }
 
     pub async fn insert_vital_signs(&self, vitals: &VitalSigns) -> Result<(), StoreError> {
