@@ -29,7 +29,9 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let address: SocketAddr = format!("{}:{}", args.host, args.port).parse()?;
-    let app = Router::new().route("/ws", get(upgrade)).route("/", get(upgrade));
+    let app = Router::new()
+        .route("/ws", get(upgrade))
+        .route("/", get(upgrade));
     let listener = tokio::net::TcpListener::bind(address).await?;
     println!("echo listening on ws://{address}/ws");
     axum::serve(listener, app).await?;
@@ -58,7 +60,11 @@ async fn echo(mut socket: WebSocket) {
                 "isError": false
             }
         });
-        if socket.send(Message::text(answer.to_string())).await.is_err() {
+        if socket
+            .send(Message::text(answer.to_string()))
+            .await
+            .is_err()
+        {
             break;
         }
     }

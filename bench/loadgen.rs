@@ -7,6 +7,10 @@
 //!     --tool get_patient --arguments '{"mrn":"MRN001"}'
 //! cargo run --release --example loadgen -- --transport fhir --path 'Patient/MRN001/$everything'
 //! ```
+//!
+//! With `--transport fhir` every answer is checked (a 200 with the resource the path names, or a
+//! searchset Bundle holding the patient for `$everything`); anything else counts as an error and the
+//! first one is printed.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -114,6 +118,8 @@ fn names(text: &str, mrn: Option<&str>) -> bool {
 struct Tally {
     latencies_us: Vec<u64>,
     errors: u64,
+    /// The first wrong answer, to show why calls count as errors.
+    first_error: Option<String>,
 }
 
 #[tokio::main]
@@ -146,6 +152,7 @@ async fn main() -> anyhow::Result<()> {
         let tally = worker.await??;
         total.latencies_us.extend(tally.latencies_us);
         total.errors += tally.errors;
+        total.first_error = total.first_error.or(tally.first_error);
     }
     report(&args, total, started.elapsed());
     Ok(())
@@ -247,7 +254,9 @@ async fn http_worker(
             .json(&body);
         match session {
             Some(session) => request = request.header("Mcp-Session-Id", session),
-            None if args.stateless => request = request.header("MCP-Protocol-Version", "2026-07-28"),
+            None if args.stateless => {
+                request = request.header("MCP-Protocol-Version", "2026-07-28")
+            }
             None => {}
         }
         request.send()
@@ -307,11 +316,67 @@ async fn fhir_worker(args: &Args, token: &str, deadline: Instant) -> anyhow::Res
         let url = format!("{}/fhir/r4/{path}", args.url);
         let started = Instant::now();
         let response = client.get(&url).bearer_auth(token).send().await?;
-        let ok = response.status().is_success();
-        let body = response.text().await?;
-        record(&mut tally, started, ok && names(&body, mrn.as_deref()));
+        let status = response.status();
+        let body = response.bytes().await?;
+        let checked = check_fhir_answer(&path, status, &body).and_then(|()| {
+            if names(&String::from_utf8_lossy(&body), mrn.as_deref()) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the answer does not name {}",
+                    mrn.as_deref().unwrap_or("")
+                ))
+            }
+        });
+        record(&mut tally, started, checked.is_ok());
+        if let Err(problem) = checked {
+            tally.first_error.get_or_insert(problem);
+        }
     }
     Ok(tally)
+}
+
+/// Whether a FHIR answer is what `path` asks for: 200 with `application/fhir+json`-shaped JSON; for
+/// `Type/id` that resource, for a search or `$everything` a searchset Bundle whose entries hold
+/// resources (for `Patient/{id}/$everything`: that Patient among them).
+fn check_fhir_answer(path: &str, status: reqwest::StatusCode, body: &[u8]) -> Result<(), String> {
+    let shown = || String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+    if !status.is_success() {
+        return Err(format!("HTTP {status}: {}", shown()));
+    }
+    let resource: Value =
+        serde_json::from_slice(body).map_err(|error| format!("not JSON ({error}): {}", shown()))?;
+    let (route, query) = path.split_once('?').unwrap_or((path, ""));
+    let parts: Vec<&str> = route.split('/').collect();
+    let is_bundle = !query.is_empty() || parts.len() == 1 || parts.last() == Some(&"$everything");
+    if is_bundle {
+        if resource["resourceType"] != "Bundle" || resource["type"] != "searchset" {
+            return Err(format!("expected a searchset Bundle: {}", shown()));
+        }
+        let entries = resource["entry"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        if entries
+            .iter()
+            .any(|entry| entry["resource"]["resourceType"].as_str().is_none())
+        {
+            return Err(format!("an entry without a resource: {}", shown()));
+        }
+        if let ["Patient", id, "$everything"] = parts.as_slice() {
+            let has_patient = entries.iter().any(|entry| {
+                entry["resource"]["resourceType"] == "Patient" && entry["resource"]["id"] == *id
+            });
+            if !has_patient {
+                return Err(format!("$everything without Patient/{id}: {}", shown()));
+            }
+        }
+        return Ok(());
+    }
+    match parts.as_slice() {
+        [kind, id] if resource["resourceType"] == *kind && resource["id"] == *id => Ok(()),
+        _ => Err(format!("expected {route}: {}", shown())),
+    }
 }
 
 /// The JSON-RPC response in a body that is either JSON or an SSE stream of `data:` lines.
@@ -360,6 +425,9 @@ fn report(args: &Args, mut total: Tally, elapsed: Duration) {
         total.errors,
         count as f64 / elapsed.as_secs_f64()
     );
+    if let Some(problem) = &total.first_error {
+        println!("first error: {problem}");
+    }
     println!(
         "latency_ms p50={:.2} p95={:.2} p99={:.2} max={:.2}",
         percentile(0.50),

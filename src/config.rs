@@ -207,6 +207,16 @@ pub struct LimitArgs {
     #[arg(long, env = "EHR_MCP_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub header_read_timeout_seconds: u64,
 
+    /// Longest time to receive a request's whole body, seconds, counted from the request's arrival (a
+    /// body trickled byte by byte is cut with 408 and the connection closed).
+    #[arg(long, env = "EHR_MCP_BODY_READ_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub body_read_timeout_seconds: u64,
+
+    /// Close a WebSocket that has not authenticated (bearer token on the upgrade, the `authenticate`
+    /// tool, or a call with a valid `access_token`) within this many seconds of opening.
+    #[arg(long, env = "EHR_MCP_UNAUTHENTICATED_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub unauthenticated_timeout_seconds: u64,
+
     /// Close a WebSocket on which the client sent no message for this many seconds (pings, sent at a
     /// third of it, and pongs do not count).
     #[arg(long, env = "EHR_MCP_IDLE_TIMEOUT_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]

@@ -60,7 +60,8 @@ const PRESCRIBERS: &[Role] = &[Doctor, System];
 const ADMINS: &[Role] = &[Admin];
 const ALLERGY_RECORDERS: &[Role] = &[Doctor, Nurse];
 
-/// Every kind the FHIR API serves (`fhir_read`, `fhir_search`, `/fhir/r4/`); AuditEvent is not served.
+/// Every kind the FHIR API serves (`fhir_read`, `fhir_search`, `/fhir/r4/`); Audit as AuditEvent, for
+/// admins only (see [`readers`]).
 const FHIR: &[DataKind] = &[
     Demographics,
     Providers,
@@ -69,7 +70,10 @@ const FHIR: &[DataKind] = &[
     Allergies,
     VitalSigns,
     LabResults,
+    Audit,
 ];
+/// Who may call the FHIR reads: the clinical readers (for records) and admins (for AuditEvent only).
+const FHIR_READERS: &[Role] = &[Doctor, Nurse, System, Patient, Admin];
 
 /// Every section of a patient summary.
 const SUMMARY: &[DataKind] = &[
@@ -127,8 +131,9 @@ pub const fn policy(tool: Tool) -> ToolPolicy {
         T::FhirRead | T::FhirSearch => ToolPolicy {
             tool,
             access: Access::AnyReturnedKind,
-            roles: CLINICAL_READERS,
-            // Which patient (if any) depends on the resource: `authorize_read` binds it per kind.
+            roles: FHIR_READERS,
+            // Which patient (if any) depends on the resource: `authorize_read` binds it per kind, and
+            // which roles may read which kind is `readers`.
             patient_scoped: false,
             patient_access: ReadOwn,
             returns: FHIR,
@@ -254,6 +259,12 @@ pub fn authorize_read(
             "{tool} does not return {kind:?}"
         )));
     }
+    if !readers(kind).contains(&principal.role) {
+        return Err(AuthError::Forbidden(format!(
+            "role {} may not read {kind:?} through {tool}",
+            principal.role
+        )));
+    }
     if !may_read(principal, kind) {
         return Err(AuthError::Forbidden(format!(
             "missing scope {}",
@@ -269,6 +280,15 @@ pub fn authorize_read(
         ));
     }
     Ok(())
+}
+
+/// The roles that may read `kind` through a tool returning several kinds (the FHIR reads): the audit
+/// log is for admins only, and admins read nothing else there (no clinical data, not the directory).
+pub const fn readers(kind: DataKind) -> &'static [Role] {
+    match kind {
+        Audit | Clients => ADMINS,
+        _ => CLINICAL_READERS,
+    }
 }
 
 /// The patient whose records alone `principal` may read: its own patient, for a patient client.

@@ -32,7 +32,9 @@ fn profile(resource_type: ResourceType) -> Option<&'static str> {
         ResourceType::DiagnosticReport => {
             "http://hl7.org/fhir/us/core/StructureDefinition/us-core-diagnosticreport-lab"
         }
-        ResourceType::Observation | ResourceType::Appointment => return None,
+        ResourceType::Observation | ResourceType::Appointment | ResourceType::AuditEvent => {
+            return None;
+        }
     })
 }
 

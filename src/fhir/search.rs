@@ -35,6 +35,8 @@ pub enum ResourceType {
     AllergyIntolerance,
     Observation,
     DiagnosticReport,
+    /// An audit row (admins only).
+    AuditEvent,
 }
 
 /// One search parameter: its name, FHIR type and what it matches.
@@ -56,7 +58,7 @@ const fn param(name: &'static str, kind: &'static str, documentation: &'static s
 const PATIENT_REF: SearchParam = param("patient", "reference", "the patient (MRN)");
 
 impl ResourceType {
-    pub const ALL: [ResourceType; 8] = [
+    pub const ALL: [ResourceType; 9] = [
         Self::Patient,
         Self::Coverage,
         Self::Practitioner,
@@ -65,6 +67,7 @@ impl ResourceType {
         Self::AllergyIntolerance,
         Self::Observation,
         Self::DiagnosticReport,
+        Self::AuditEvent,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +80,7 @@ impl ResourceType {
             Self::AllergyIntolerance => "AllergyIntolerance",
             Self::Observation => "Observation",
             Self::DiagnosticReport => "DiagnosticReport",
+            Self::AuditEvent => "AuditEvent",
         }
     }
 
@@ -94,6 +98,7 @@ impl ResourceType {
             Self::DiagnosticReport | Self::AllergyIntolerance => &[PATIENT_REF],
             Self::MedicationRequest => MEDICATION_PARAMS,
             Self::Appointment => APPOINTMENT_PARAMS,
+            Self::AuditEvent => AUDIT_EVENT_PARAMS,
             Self::Coverage => &[],
         }
     }
@@ -140,6 +145,30 @@ const APPOINTMENT_PARAMS: &[SearchParam] = &[
         "status",
         "token",
         "booked | checked-in | fulfilled | cancelled | noshow",
+    ),
+];
+
+const AUDIT_EVENT_PARAMS: &[SearchParam] = &[
+    param(
+        "patient",
+        "reference",
+        "the patient (MRN) the audited call concerned",
+    ),
+    param(
+        "date",
+        "date",
+        "when the call was recorded (`recorded`, UTC)",
+    ),
+    param("agent", "token", "the client id of the caller"),
+    param(
+        "subtype",
+        "token",
+        "the tool (or event) name, e.g. `get_patient`, `fhir_read`, `token.issue`",
+    ),
+    param(
+        "outcome",
+        "token",
+        "0 success, 4 denied, 8 failed (comma-separated: any of)",
     ),
 ];
 
@@ -363,6 +392,18 @@ pub enum Criteria {
     Everything {
         patient: Mrn,
     },
+    /// Audit rows; every given criterion must hold. `patient` is a filter of the audit log: it does not
+    /// open that patient's records (the same as `query_audit_log`'s `mrn`).
+    AuditEvent {
+        patient: Option<Mrn>,
+        /// The client id.
+        agent: Option<String>,
+        /// The audited action (the tool name).
+        subtype: Option<String>,
+        /// Empty: any outcome. `success`, `denied`, `failed`.
+        outcomes: Vec<&'static str>,
+        date: DateRange,
+    },
 }
 
 impl Criteria {
@@ -377,6 +418,8 @@ impl Criteria {
             | Self::AllergyIntolerance { patient }
             | Self::Appointment { patient, .. } => patient.as_ref(),
             Self::Everything { patient } => Some(patient),
+            // A filter of the log, not the patient's record.
+            Self::AuditEvent { .. } => None,
         }
     }
 
@@ -392,6 +435,8 @@ impl Criteria {
             | Self::AllergyIntolerance { patient }
             | Self::Appointment { patient, .. } => patient,
             Self::Everything { patient } => return patient == mrn,
+            // A patient's compartment has no audit log.
+            Self::AuditEvent { .. } => return false,
         };
         match slot {
             Some(named) => named == mrn,
@@ -625,6 +670,16 @@ fn criteria(
                     .unwrap_or_default(),
             }
         }
+        ResourceType::AuditEvent => Criteria::AuditEvent {
+            patient: patient()?,
+            agent: one("agent").map(|raw| Token::parse(raw).code),
+            subtype: one("subtype").map(|raw| Token::parse(raw).code),
+            outcomes: one("outcome")
+                .map(audit_outcomes)
+                .transpose()?
+                .unwrap_or_default(),
+            date: date("date")?,
+        },
         ResourceType::Coverage => {
             return Err(SearchError::not_supported(
                 "Coverage supports read only".to_owned(),
@@ -721,6 +776,29 @@ fn appointment_statuses(raw: &str) -> Result<Vec<AppointmentStatus>, SearchError
         }
     }
     Ok(statuses)
+}
+
+/// AuditEvent outcome codes (0, 4, 8) as the audit log's outcomes.
+fn audit_outcomes(raw: &str) -> Result<Vec<&'static str>, SearchError> {
+    raw.split(',')
+        .map(|code| match Token::parse(code.trim()).code.as_str() {
+            "0" => Ok("success"),
+            "4" => Ok("denied"),
+            "8" => Ok("failed"),
+            _ => Err(SearchError::invalid(
+                "outcome",
+                "expected 0 (success), 4 (denied) or 8 (failed)",
+            )),
+        })
+        .collect()
+}
+
+/// The audit row number of an AuditEvent id (`audit-{seq}`).
+pub fn audit_seq(id: &str) -> Option<i64> {
+    id.strip_prefix("audit-")?
+        .parse::<i64>()
+        .ok()
+        .filter(|seq| *seq > 0 && format!("audit-{seq}") == id)
 }
 
 /// A short, log-safe rendering of untrusted input for error messages.

@@ -39,22 +39,23 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
-/// The audit columns in the order [`record_from_row`] reads them.
-const COLUMN_NAMES: [&str; 13] = [
-    "seq",
-    "occurred_at",
-    "request_id",
-    "transport",
-    "client_id",
-    "app_id",
-    "role",
-    "action",
-    "patient_mrn",
-    "outcome",
-    "detail",
-    "prev_hash",
-    "row_hash",
-];
+/// An AuditEvent search (the FHIR API): every given criterion must hold. Oldest rows first (chain
+/// order), so offset pages stay stable while rows are appended.
+#[derive(Debug, Clone, Default)]
+pub struct AuditSearch {
+    pub client_id: Option<String>,
+    pub patient_mrn: Option<String>,
+    pub action: Option<String>,
+    /// Any of these outcomes (`success`, `denied`, `failed`); empty: any.
+    pub outcomes: Vec<String>,
+    /// Inclusive lower bound on `occurred_at` (ISO text, UTC).
+    pub since: Option<String>,
+    /// Exclusive upper bound on `occurred_at` (ISO text, UTC).
+    pub until: Option<String>,
+}
+
+const COLUMNS: &str = "seq, occurred_at, request_id, transport, client_id, app_id, role, action, \
+     patient_mrn, outcome, detail, prev_hash, row_hash";
 
 /// Rows per multi-row INSERT (13 parameters each).
 const INSERT_CHUNK: usize = 64;
@@ -94,8 +95,9 @@ pub async fn insert_audit_records(
 ) -> Result<(), StoreError> {
     let conn = tx.conn();
     let placeholders = Placeholders::of(conn);
+    let columns: Vec<&str> = COLUMNS.split(',').map(str::trim).collect();
     for chunk in records.chunks(INSERT_CHUNK) {
-        let sql = insert_sql(placeholders, "audit_log", &COLUMN_NAMES, chunk.len(), "");
+        let sql = insert_sql(placeholders, "audit_log", &columns, chunk.len(), "");
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for record in chunk {
             query = query
@@ -143,10 +145,7 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
-            COLUMN_NAMES.join(", ")
-        );
+        let sql = format!("SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(after)
             .bind(limit)
@@ -178,8 +177,7 @@ impl Store {
             format!(" WHERE {}", conditions.join(" AND "))
         };
         let sql = format!(
-            "SELECT {} FROM audit_log{where_clause} ORDER BY seq DESC LIMIT ${}",
-            COLUMN_NAMES.join(", "),
+            "SELECT {COLUMNS} FROM audit_log{where_clause} ORDER BY seq DESC LIMIT ${}",
             values.len() + 1
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -191,6 +189,78 @@ impl Store {
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(record_from_row).collect()
+    }
+
+    /// The row numbered `seq`.
+    pub async fn audit_record(&self, seq: i64) -> Result<Option<AuditRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM audit_log WHERE seq = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(seq)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(record_from_row).transpose()
+    }
+
+    /// Rows matching `search`, oldest first: how many in all, and `limit` of them from `offset`.
+    pub async fn search_audit(
+        &self,
+        search: &AuditSearch,
+        limit: u32,
+        offset: u32,
+    ) -> Result<(u64, Vec<AuditRecord>), StoreError> {
+        let mut conditions: Vec<String> = Vec::new();
+        let mut values: Vec<String> = Vec::new();
+        let optional = [
+            ("client_id = ", &search.client_id),
+            ("patient_mrn = ", &search.patient_mrn),
+            ("action = ", &search.action),
+            ("occurred_at >= ", &search.since),
+            ("occurred_at < ", &search.until),
+        ];
+        for (condition, value) in optional {
+            if let Some(value) = value {
+                values.push(value.clone());
+                conditions.push(format!("{condition}${}", values.len()));
+            }
+        }
+        if !search.outcomes.is_empty() {
+            let mut placeholders = Vec::new();
+            for outcome in &search.outcomes {
+                values.push(outcome.clone());
+                placeholders.push(format!("${}", values.len()));
+            }
+            conditions.push(format!("outcome IN ({})", placeholders.join(", ")));
+        }
+        let where_clause = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        let count_sql = format!("SELECT COUNT(*) FROM audit_log{where_clause}");
+        let mut count = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql));
+        for value in &values {
+            count = count.bind(value.clone());
+        }
+        let total: i64 = count.fetch_one(self.pool()).await?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM audit_log{where_clause} ORDER BY seq LIMIT ${} OFFSET ${}",
+            values.len() + 1,
+            values.len() + 2
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for value in values {
+            query = query.bind(value);
+        }
+        let rows = query
+            .bind(i64::from(limit))
+            .bind(i64::from(offset))
+            .fetch_all(self.pool())
+            .await?;
+        let records = rows
+            .iter()
+            .map(record_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((u64::try_from(total).unwrap_or(0), records))
     }
 
     pub async fn count_audit_rows(&self) -> Result<i64, StoreError> {

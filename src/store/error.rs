@@ -22,7 +22,8 @@ pub enum StoreError {
     #[error("{0}")]
     Unreachable(String),
     /// The database did not answer in time or the connection is lost (pool acquire timeout, statement
-    /// timeout, server shut down or restarting, SQLite busy): retryable, the caller should try again soon.
+    /// timeout, server shut down or restarting, SQLite busy), or its storage is full: retryable, the
+    /// caller should try again soon.
     #[error("the database is temporarily unavailable")]
     Unavailable,
     #[error("database error")]
@@ -68,6 +69,11 @@ impl From<sqlx::Error> for StoreError {
                 };
             }
         }
+        if is_storage_full(&error) {
+            // Retryable: writes succeed again once space returns; reads that write nothing go on.
+            tracing::error!(error = %error, "database storage full: writes fail until space returns");
+            return StoreError::Unavailable;
+        }
         if is_unavailable(&error) {
             tracing::warn!(error = %error, "database unavailable");
             return StoreError::Unavailable;
@@ -96,6 +102,16 @@ fn is_unavailable(error: &sqlx::Error) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether the database's storage is full: SQLite SQLITE_FULL (13), PostgreSQL disk_full (53100).
+fn is_storage_full(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(database_error) = error else {
+        return false;
+    };
+    let code = database_error.code();
+    let code = code.as_deref().unwrap_or_default();
+    code == "53100" || (code.len() < 5 && code.parse::<u32>().is_ok_and(|code| code & 0xff == 13))
 }
 
 /// SQLite result codes SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended forms (code + n·256).

@@ -38,7 +38,11 @@ impl Spare {
 
     /// A connection for one read: a stashed one, else one from the pool.
     pub(crate) async fn lease(self: &Arc<Self>, pool: &AnyPool) -> Result<Lease, StoreError> {
-        let stashed = self.connections.lock().ok().and_then(|mut spare| spare.pop());
+        let stashed = self
+            .connections
+            .lock()
+            .ok()
+            .and_then(|mut spare| spare.pop());
         let connection = match stashed {
             Some(connection) => connection,
             None => pool.acquire().await?,
@@ -124,7 +128,11 @@ mod tests {
     }
 
     fn stashed(store: &Store) -> usize {
-        store.spare.connections.lock().map_or(0, |spare| spare.len())
+        store
+            .spare
+            .connections
+            .lock()
+            .map_or(0, |spare| spare.len())
     }
 
     #[tokio::test]

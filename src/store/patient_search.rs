@@ -51,7 +51,10 @@ impl Store {
             statement = statement.bind(value);
         }
         let mut lease = self.lease().await?;
-        let rows = statement.bind(i64::from(limit) + 1).fetch_all(&mut *lease).await;
+        let rows = statement
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&mut *lease)
+            .await;
         let rows = lease.settle(rows.map_err(StoreError::from))?;
         let mut patients = rows
             .iter()

@@ -29,6 +29,7 @@ use crate::fhir::search::{
     self, Criteria, ObservationCategory, Paging, ResourceType, Search, SearchError,
 };
 use crate::fhir::{self as mapping, Resource};
+use crate::store::audit::AuditSearch;
 use crate::store::fhir::{AppointmentQuery, PatientQuery, ProviderQuery, Stamped, Window};
 
 /// One request to the FHIR API, as the HTTP layer parsed it.
@@ -50,11 +51,12 @@ pub enum FhirRequest {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct FhirReadArgs {
-    /// Patient, Coverage, Practitioner, Appointment, MedicationRequest, AllergyIntolerance, Observation
-    /// or DiagnosticReport.
+    /// Patient, Coverage, Practitioner, Appointment, MedicationRequest, AllergyIntolerance, Observation,
+    /// DiagnosticReport or (admins) AuditEvent.
     #[schemars(length(max = 64))]
     pub resource_type: String,
-    /// The logical id: an MRN for Patient, an NPI for Practitioner, the record id otherwise.
+    /// The logical id: an MRN for Patient, an NPI for Practitioner, `audit-{seq}` for AuditEvent, the
+    /// record id otherwise.
     #[schemars(length(max = 80))]
     pub id: String,
 }
@@ -73,8 +75,8 @@ pub enum ParamValues {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct FhirSearchArgs {
-    /// Patient, Practitioner, Observation, DiagnosticReport, MedicationRequest, AllergyIntolerance or
-    /// Appointment.
+    /// Patient, Practitioner, Observation, DiagnosticReport, MedicationRequest, AllergyIntolerance,
+    /// Appointment or (admins) AuditEvent.
     #[schemars(length(max = 64))]
     pub resource_type: String,
     /// FHIR search parameters by name, e.g. {"patient": "MRN001", "category": "vital-signs",
@@ -167,8 +169,9 @@ impl EhrServer {
         title = "Read a FHIR resource",
         description = "Read one record as a FHIR R4 resource: Patient/{MRN}, Coverage/{MRN}-coverage, \
                        Practitioner/{NPI}, Appointment, MedicationRequest, AllergyIntolerance, \
-                       DiagnosticReport/{order id}, Observation/{vital id}-{bp|hr|temp|rr|spo2|wt|ht|bmi} or \
-                       Observation/{order id}-{n}. The resource is in structuredContent.",
+                       DiagnosticReport/{order id}, Observation/{vital id}-{bp|hr|temp|rr|spo2|wt|ht|bmi}, \
+                       Observation/{order id}-{n} or (admins) AuditEvent/audit-{seq}. The resource is in \
+                       structuredContent.",
         input_schema = args::input_schema::<FhirReadArgs>(),
         output_schema = args::output_schema::<FhirJson>(),
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
@@ -188,6 +191,7 @@ impl EhrServer {
                        family, given, birthdate. Practitioner: identifier, name. Observation: patient, category \
                        (vital-signs|laboratory), code, date. DiagnosticReport, AllergyIntolerance: patient. \
                        MedicationRequest: patient, status. Appointment: patient or practitioner, date, status. \
+                       AuditEvent (admins): patient, date, agent (client id), subtype (tool), outcome. \
                        Dates take prefixes ge/gt/le/lt. Pages: _count (0-100, default 20) and _offset. \
                        operation \"$everything\" with resource_type Patient and id (MRN): the whole record.",
         input_schema = args::input_schema::<FhirSearchArgs>(),
@@ -320,6 +324,7 @@ fn kind_of(resource_type: ResourceType, category: Option<ObservationCategory>) -
             Some(ObservationCategory::VitalSigns) => DataKind::VitalSigns,
             _ => DataKind::LabResults,
         },
+        ResourceType::AuditEvent => DataKind::Audit,
     }
 }
 
@@ -435,6 +440,17 @@ async fn read(call: &ToolCall<'_>, resource_type: &str, id: &str) -> Result<Valu
             ))
         }
         ResourceType::Observation => read_observation(call, id).await?.ok_or_else(missing),
+        ResourceType::AuditEvent => {
+            // The policy first: no audit row is read for a caller who may not see the log.
+            call.may_read(kind, None)?;
+            let seq = search::audit_seq(id).ok_or_else(missing)?;
+            let record = store
+                .audit_record(seq)
+                .await
+                .map_err(|error| call.store_error(error))?
+                .ok_or_else(missing)?;
+            Ok(mapping::audit_event(&record))
+        }
     }
 }
 
@@ -703,6 +719,28 @@ async fn find(call: &ToolCall<'_>, search: &Search) -> Result<(u64, Vec<Resource
             Ok(page(resources, paging))
         }
         Criteria::Everything { patient } => everything(call, patient, paging).await,
+        Criteria::AuditEvent {
+            patient,
+            agent,
+            subtype,
+            outcomes,
+            date,
+        } => {
+            call.may_read(kind(None), None)?;
+            let query = AuditSearch {
+                client_id: agent.clone(),
+                patient_mrn: patient.as_ref().map(|mrn| mrn.as_str().to_owned()),
+                action: subtype.clone(),
+                outcomes: outcomes.iter().map(|o| (*o).to_owned()).collect(),
+                since: date.from.map(|day| day.format("%Y-%m-%d").to_string()),
+                until: date.until.map(|day| day.format("%Y-%m-%d").to_string()),
+            };
+            let (total, records) = store
+                .search_audit(&query, paging.count, paging.offset)
+                .await
+                .map_err(stored)?;
+            Ok((total, records.iter().map(mapping::audit_event).collect()))
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rmcp::RoleServer;
 use rmcp::service::RequestContext;
@@ -35,6 +36,9 @@ pub struct Session {
     origin: Origin,
     token: Mutex<Option<SecretString>>,
     credentials: Option<ClientCredentials>,
+    /// Whether the connection has proved an identity once (a token on the upgrade, `authenticate`, a call
+    /// with a valid token); a WebSocket that never does is closed (`EHR_MCP_UNAUTHENTICATED_TIMEOUT_SECONDS`).
+    authenticated: AtomicBool,
 }
 
 impl std::fmt::Debug for Session {
@@ -52,6 +56,7 @@ impl Session {
             origin: Origin::local(transport),
             token: Mutex::new(None),
             credentials: None,
+            authenticated: AtomicBool::new(false),
         }
     }
 
@@ -95,6 +100,7 @@ impl Session {
             origin: Origin::local(transport),
             token: Mutex::new(None),
             credentials: Some(credentials),
+            authenticated: AtomicBool::new(false),
         }
     }
 
@@ -107,6 +113,13 @@ impl Session {
         if let Ok(mut slot) = self.token.lock() {
             *slot = Some(SecretString::from(token));
         }
+        self.authenticated.store(true, Ordering::Release);
+    }
+
+    /// Whether the connection ever proved an identity: a token set on it, or a call that resolved a
+    /// caller (with an `access_token` argument, say).
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated.load(Ordering::Acquire)
     }
 
     fn token(&self) -> Option<String> {
@@ -119,6 +132,19 @@ impl Session {
     /// Resolves the caller of one tool call: the HTTP request's bearer principal (see [`bearer_of`]),
     /// else its own `access_token` argument, else this session's token.
     pub async fn resolve(
+        &self,
+        auth: &AuthService,
+        bearer: Option<BearerPrincipal>,
+        access_token: Option<&str>,
+    ) -> Result<Principal, AuthError> {
+        let resolved = self.resolve_caller(auth, bearer, access_token).await;
+        if resolved.is_ok() {
+            self.authenticated.store(true, Ordering::Release);
+        }
+        resolved
+    }
+
+    async fn resolve_caller(
         &self,
         auth: &AuthService,
         bearer: Option<BearerPrincipal>,

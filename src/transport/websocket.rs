@@ -2,7 +2,8 @@
 //! text frame, served by the same [`EhrServer`] as every other transport through a Sink/Stream adapter.
 //!
 //! Identity: `Authorization: Bearer` on the upgrade request (refused with 401 when invalid), else the
-//! `authenticate` tool or an `access_token` argument (see [`crate::tools::Session`]).
+//! `authenticate` tool or an `access_token` argument (see [`crate::tools::Session`]). A connection that
+//! proves no identity within `EHR_MCP_UNAUTHENTICATED_TIMEOUT_SECONDS` is closed (1008).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -76,7 +77,8 @@ pub async fn upgrade(
         }
     }
     .with_peer(Some(peer.ip()));
-    let server = EhrServer::new(state.tools.clone(), Arc::new(session));
+    let session = Arc::new(session);
+    let server = EhrServer::new(state.tools.clone(), session.clone());
     let readable = state
         .limits
         .max_message_bytes
@@ -88,19 +90,46 @@ pub async fn upgrade(
         .max_frame_size(readable)
         .on_upgrade(move |socket| {
             let limits = state.limits.clone();
-            let connection = serve_connection(socket, server, limits, shutdown.clone());
+            let audit = state.tools.audit.clone();
+            let peer = peer.ip();
+            let tracked = shutdown.clone();
+            let connection = async move {
+                let end = serve_connection(socket, server, session, limits, tracked).await;
+                if end == ConnectionEnd::Unauthenticated {
+                    audit
+                        .record_refusal(crate::audit::Refusal {
+                            transport: Transport::WebSocket,
+                            peer: Some(peer),
+                            action: "websocket.connection".to_owned(),
+                            reason: "unauthenticated_timeout".to_owned(),
+                            patient: None,
+                        })
+                        .await;
+                }
+            };
             shutdown.track(connection)
         })
         .into_response()
 }
 
-/// Serves one connection until the client closes it, goes idle, or the service ends.
+/// Why a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionEnd {
+    /// The client closed it, it went idle, the server shut down, or the service ended.
+    Closed,
+    /// It had not authenticated within `EHR_MCP_UNAUTHENTICATED_TIMEOUT_SECONDS` and was closed (1008).
+    Unauthenticated,
+}
+
+/// Serves one connection until the client closes it, goes idle, fails to authenticate in time, or the
+/// service ends.
 pub async fn serve_connection(
     socket: WebSocket,
     server: EhrServer,
+    session: Arc<Session>,
     limits: Arc<NetworkLimits>,
     shutdown: Shutdown,
-) {
+) -> ConnectionEnd {
     let _open = crate::telemetry::metrics::OpenConnection::open(Transport::WebSocket.as_str());
     let (mut socket_tx, mut socket_rx) = socket.split();
     let (to_service, service_rx) = futures::channel::mpsc::channel::<ClientJsonRpcMessage>(32);
@@ -173,7 +202,16 @@ pub async fn serve_connection(
         limits: &limits,
         in_flight: &in_flight,
     };
-    if reader.run(&mut socket_rx, to_service, &shutdown).await {
+    let mut end = ConnectionEnd::Closed;
+    let server_closed = tokio::select! {
+        closed = reader.run(&mut socket_rx, to_service, &shutdown) => closed,
+        () = unauthenticated_lifetime(&session, limits.unauthenticated_timeout) => {
+            end = ConnectionEnd::Unauthenticated;
+            let _ = frames_tx.send(close_message(CloseReason::Unauthenticated)).await;
+            true
+        }
+    };
+    if server_closed {
         // Keep the socket open for the peer's close reply (the closing handshake), so the close frame
         // is read before the connection goes away.
         await_close_reply(&mut socket_rx, CLOSE_REPLY_WAIT).await;
@@ -183,6 +221,18 @@ pub async fn serve_connection(
     drop(frames_tx);
     let _ = service.await;
     let _ = writer.await;
+    end
+}
+
+/// Completes `timeout` after the connection opened if it has not authenticated by then; never otherwise.
+async fn unauthenticated_lifetime(session: &Session, timeout: std::time::Duration) {
+    if !session.is_authenticated() {
+        tokio::time::sleep(timeout).await;
+        if !session.is_authenticated() {
+            return;
+        }
+    }
+    std::future::pending::<()>().await
 }
 
 /// The frame of one service message (none for the implicit handshake's answer); counts an answered call.

@@ -68,13 +68,37 @@ const KINDS: &[(&str, &[&str], &str, &str)] = &[
     ),
 ];
 
-/// The kinds of data in a success result, by its top-level keys (null values carry nothing).
+/// The kinds of data in a success result, by its top-level keys (null values carry nothing), or for a
+/// FHIR answer by the resource types it holds.
 fn kinds_in(body: &Value) -> BTreeSet<&'static str> {
-    KINDS
+    let mut kinds: BTreeSet<&'static str> = KINDS
         .iter()
         .filter(|(_, keys, _, _)| keys.iter().any(|key| !body[*key].is_null()))
         .map(|(kind, ..)| *kind)
-        .collect()
+        .collect();
+    let mut resources = vec![body];
+    if let Some(entries) = body["entry"].as_array() {
+        resources.extend(entries.iter().map(|entry| &entry["resource"]));
+    }
+    for resource in resources {
+        let kind = match resource["resourceType"].as_str() {
+            Some("Patient" | "Coverage") => "demographics",
+            Some("Practitioner") => "providers",
+            Some("Appointment") => "appointments",
+            Some("MedicationRequest") => "medications",
+            Some("AllergyIntolerance") => "allergies",
+            Some("Observation")
+                if resource["category"][0]["coding"][0]["code"] == "vital-signs" =>
+            {
+                "vitals"
+            }
+            Some("Observation" | "DiagnosticReport") => "labs",
+            Some("AuditEvent") => "audit",
+            _ => continue,
+        };
+        kinds.insert(kind);
+    }
+    kinds
 }
 
 /// May a client with `scopes` (and `role`) receive `kind`? Its read scope, the write scope of a record it
@@ -124,6 +148,14 @@ fn calls(target: &str, apt: &str, med: &str, round: usize) -> Vec<(&'static str,
         (
             "fhir_search",
             json!({"resource_type": "Patient", "params": {"identifier": target}}),
+        ),
+        (
+            "fhir_read",
+            json!({"resource_type": "AuditEvent", "id": "audit-1"}),
+        ),
+        (
+            "fhir_search",
+            json!({"resource_type": "AuditEvent", "params": {"patient": target, "_count": 5}}),
         ),
         ("update_patient", json!({"mrn": target, "city": "Boston"})),
         (
@@ -300,7 +332,10 @@ async fn every_tool_as_every_client(db: TestDb) {
 }
 
 fn result_of_a_write(tool: &str) -> bool {
-    !(tool.starts_with("get_") || tool.starts_with("search_") || tool == "query_audit_log")
+    !(tool.starts_with("get_")
+        || tool.starts_with("search_")
+        || tool.starts_with("fhir_")
+        || tool == "query_audit_log")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

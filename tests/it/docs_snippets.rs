@@ -12,7 +12,13 @@
 //!   `tools/list` exchanged; a `"type": "http"` server is checked against the server's protected-resource
 //!   metadata and gets the same exchange over Streamable HTTP.
 //! - `js`: run with node, the SDK from `tests/clients/node_modules`; `python`: run with the tests' venv.
-//! - `text`, `console` and unlabelled blocks are output or transcripts: listed, not run.
+//! - `console`: a transcript. Each `$ ` line is a command (a trailing `\` continues it), run in order in one
+//!   `bash -e -o pipefail` as for `sh`; the lines below a command are what it printed, and the command's real
+//!   output must have their shape: a JSON answer the same keys (recursively) and the same values, where
+//!   numbers, strings with `…` and what varies between runs (digits; ids, keys and hashes of 20 or more
+//!   characters) only need the same type or form; other lines must appear in order, compared the same
+//!   way (case-insensitively, `…` matching anything).
+//! - `text` and unlabelled blocks are output: listed, not run.
 //! - `<!-- doc-test: skip (reason) -->` right above a block skips it; the reason is required.
 //!
 //! Any other language needs the skip marker. The test prints what it ran and skipped; a failure names the
@@ -655,9 +661,246 @@ fn run_json(workspace: &Workspace, block: &Block) -> Result<String, String> {
     Ok(done.join("; "))
 }
 
+/// One command of a `console` transcript and what it printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Step {
+    command: String,
+    expected: Vec<String>,
+}
+
+/// The steps of a transcript: a `$ ` line is a command (a trailing `\` continues it on the next line),
+/// the lines up to the next command are what it printed.
+fn steps_of(text: &str) -> Result<Vec<Step>, String> {
+    let mut steps: Vec<Step> = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if let Some(command) = line.strip_prefix("$ ") {
+            let mut command = command.to_owned();
+            while command.ends_with('\\') {
+                let next = lines
+                    .next()
+                    .ok_or("the last command ends with `\\` but no line follows")?;
+                command.push('\n');
+                command.push_str(next);
+            }
+            steps.push(Step {
+                command,
+                expected: Vec::new(),
+            });
+        } else if let Some(step) = steps.last_mut() {
+            step.expected.push(line.trim_end().to_owned());
+        } else if !line.trim().is_empty() {
+            return Err(format!(
+                "a transcript starts with a `$ ` command, not {line:?}"
+            ));
+        }
+    }
+    for step in &mut steps {
+        while step.expected.last().is_some_and(|line| line.is_empty()) {
+            step.expected.pop();
+        }
+    }
+    Ok(steps)
+}
+
+/// Text with what varies between runs made uniform, lower-case: words of 20 or more letters, digits, `-`
+/// and `_` (ids, keys, hashes, secrets, tokens) become `<id>`, other runs of digits `0`.
+fn uniform(text: &str) -> String {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if word.chars().count() >= 20 {
+            out.push_str("<id>");
+        } else {
+            let mut in_digits = false;
+            for c in word.chars() {
+                if c.is_ascii_digit() {
+                    if !in_digits {
+                        out.push('0');
+                    }
+                    in_digits = true;
+                } else {
+                    out.push(c);
+                    in_digits = false;
+                }
+            }
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if is_word(c) {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out.to_lowercase()
+}
+
+/// Whether `text` matches `pattern`, where `…` in the pattern matches anything.
+fn glob(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('…').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Whether the printed JSON `actual` has the shape of the documented `expected` (see the module docs).
+fn same_shape(expected: &Value, actual: &Value, at: &str) -> Result<(), String> {
+    match (expected, actual) {
+        (Value::Object(documented), Value::Object(printed)) => {
+            let documented_keys: std::collections::BTreeSet<&String> = documented.keys().collect();
+            let printed_keys: std::collections::BTreeSet<&String> = printed.keys().collect();
+            if documented_keys != printed_keys {
+                return Err(format!(
+                    "{at}: the docs show the keys {documented_keys:?}, the server printed {printed_keys:?}"
+                ));
+            }
+            for (key, value) in documented {
+                same_shape(value, &printed[key], &format!("{at}.{key}"))?;
+            }
+            Ok(())
+        }
+        (Value::Array(documented), Value::Array(printed)) => {
+            if printed.len() < documented.len() {
+                return Err(format!(
+                    "{at}: the docs show {} items, the server printed {}",
+                    documented.len(),
+                    printed.len()
+                ));
+            }
+            for (index, (value, got)) in documented.iter().zip(printed).enumerate() {
+                same_shape(value, got, &format!("{at}[{index}]"))?;
+            }
+            Ok(())
+        }
+        (Value::String(documented), Value::String(printed)) => {
+            if documented.contains('…') || uniform(documented) == uniform(printed) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{at}: the docs show {documented:?}, the server printed {printed:?}"
+                ))
+            }
+        }
+        (Value::Number(_), Value::Number(_)) => Ok(()),
+        (documented, printed) if documented == printed => Ok(()),
+        (documented, printed) => Err(format!(
+            "{at}: the docs show {documented}, the server printed {printed}"
+        )),
+    }
+}
+
+/// Whether one printed line matches a documented line: JSON by shape, text after [`uniform`] with `…`.
+fn line_matches(documented: &str, printed: &str) -> bool {
+    let json = |text: &str| {
+        let text = text.trim();
+        (text.starts_with('{') || text.starts_with('['))
+            .then(|| serde_json::from_str::<Value>(text).ok())
+            .flatten()
+    };
+    match (json(documented), json(printed)) {
+        (Some(documented), Some(printed)) => same_shape(&documented, &printed, "$").is_ok(),
+        (Some(_), None) => false,
+        _ => glob(&uniform(documented.trim()), &uniform(printed.trim())),
+    }
+}
+
+/// Checks what a command printed against what the transcript shows under it.
+fn check_output(expected: &[String], printed: &str) -> Result<(), String> {
+    if expected.is_empty() {
+        return Ok(());
+    }
+    let whole = expected.join("\n");
+    if expected.len() > 1 {
+        if let Ok(documented) = serde_json::from_str::<Value>(&whole) {
+            let printed: Value = serde_json::from_str(printed.trim()).map_err(|error| {
+                format!("the docs show JSON, the command printed ({error}):\n{printed}")
+            })?;
+            return same_shape(&documented, &printed, "$");
+        }
+    }
+    let lines: Vec<&str> = printed.lines().map(str::trim_end).collect();
+    let mut from = 0;
+    for documented in expected.iter().filter(|line| !line.trim().is_empty()) {
+        let Some(found) = (from..lines.len()).find(|&index| line_matches(documented, lines[index]))
+        else {
+            // For a JSON answer, say what differs from the first JSON line printed.
+            let why = serde_json::from_str::<Value>(documented)
+                .ok()
+                .and_then(|documented| {
+                    let got = lines[from..]
+                        .iter()
+                        .find_map(|line| serde_json::from_str::<Value>(line.trim()).ok())?;
+                    same_shape(&documented, &got, "$").err()
+                })
+                .map(|why| format!(" ({why})"))
+                .unwrap_or_default();
+            return Err(format!(
+                "the docs show the line {documented:?}{why}; the command printed:\n{printed}"
+            ));
+        };
+        from = found + 1;
+    }
+    Ok(())
+}
+
+const STEP_MARK: &str = "@@docs-step-done@@";
+
+/// Runs a transcript's commands in one shell, in order, and checks each one's output.
+fn run_console(workspace: &Workspace, block: &Block) -> Result<String, String> {
+    let steps = steps_of(&block.text)?;
+    if steps.is_empty() {
+        return Err("a console block without a `$ ` command".to_owned());
+    }
+    let mut script = String::from("exec 2>&1\n");
+    for step in &steps {
+        script.push_str(&step.command);
+        script.push_str(&format!("\nprintf '\\n{STEP_MARK}\\n'\n"));
+    }
+    let path = workspace
+        .path()
+        .join(format!("block-{}-console.sh", block.line));
+    std::fs::write(&path, script).map_err(|error| error.to_string())?;
+    let mut command = workspace.command("bash");
+    command.args(["-e", "-o", "pipefail"]).arg(&path);
+    let output = run_to_end(command, Duration::from_secs(300))?;
+    let stdout = output
+        .strip_prefix("stdout:\n")
+        .and_then(|rest| rest.rsplit_once("\nstderr:\n"))
+        .map(|(stdout, _)| stdout)
+        .unwrap_or(&output);
+    let printed: Vec<&str> = stdout.split(&format!("\n{STEP_MARK}\n")).collect();
+    for (index, step) in steps.iter().enumerate() {
+        let got = printed.get(index).copied().unwrap_or_default();
+        check_output(&step.expected, got)
+            .map_err(|error| format!("$ {}\n{error}", step.command))?;
+    }
+    Ok(format!(
+        "{} commands, their output as documented",
+        steps.len()
+    ))
+}
+
 fn run_block(workspace: &mut Workspace, block: &Block) -> Result<String, String> {
     match block.language.as_str() {
         "sh" | "bash" | "shell" => run_shell(workspace, block),
+        "console" => run_console(workspace, block),
         "json" => run_json(workspace, block),
         "js" | "javascript" | "mjs" => {
             let node = which("node").unwrap_or_else(|| PathBuf::from("/usr/bin/node"));
@@ -691,7 +934,7 @@ fn which(program: &str) -> Option<PathBuf> {
 
 /// Languages of output and transcripts: shown, never run.
 fn is_output(block: &Block) -> bool {
-    matches!(block.language.as_str(), "" | "text" | "console" | "output")
+    matches!(block.language.as_str(), "" | "text" | "output")
 }
 
 #[test]
@@ -714,6 +957,36 @@ fn markers_need_a_reason_and_blocks_are_found_with_their_lines() {
             .unwrap_err()
             .contains("never closed")
     );
+}
+
+#[test]
+fn transcripts_split_into_commands_and_their_output_is_compared_by_shape() {
+    let steps = steps_of("$ A=1; echo \\\n  $A\n{\"a\":1}\n\n$ true\n").unwrap();
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[0].command, "A=1; echo \\\n  $A");
+    assert_eq!(steps[0].expected, ["{\"a\":1}"]);
+    assert!(steps[1].expected.is_empty());
+    assert!(steps_of("output first\n$ true\n").is_err());
+    // Values that vary (numbers, ids, elided strings) match by form; keys and fixed values must agree.
+    let documented = vec![
+        r#"{"access_token":"eyJ…","expires_in":3600,"kid":"CfE7XiWSyhCGN5KWsGTk6CrLz-sBSD2UNkF2fXXz4n4","scope":"read:labs"}"#.to_owned(),
+    ];
+    let printed = r#"{"access_token":"eyJhbGciOi.x.y","expires_in":60,"kid":"Zz9XiWSyhCGN5KWsGTk6CrLz-sBSD2UNkF2fXXz4n5","scope":"read:labs"}"#;
+    assert_eq!(check_output(&documented, printed), Ok(()));
+    let other_scope = printed.replace("read:labs", "read:vitals");
+    assert!(check_output(&documented, &other_scope).is_err());
+    let extra_key = printed.replace("\"scope\"", "\"refresh_token\":\"r\",\"scope\"");
+    assert!(check_output(&documented, &extra_key).is_err());
+    // Lines: in order, case-insensitive, digits and long ids uniform, `…` anything.
+    let documented = vec![
+        "HTTP/1.1 401 Unauthorized".to_owned(),
+        "cache-control: no-store".to_owned(),
+        "audit log intact: 12 rows; head seq 12 hash 392e2c1a598fb7ae164cddfc4e67d28bd722abf0ad383707dc060dbb11a6e517".to_owned(),
+    ];
+    let printed = "HTTP/1.1 401 Unauthorized\r\nDate: x\r\nCache-Control: no-store\r\n\naudit log intact: 3 rows; head seq 3 hash 00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa\n";
+    assert_eq!(check_output(&documented, printed), Ok(()));
+    assert!(check_output(&documented, "HTTP/1.1 200 OK\n").is_err());
+    assert!(glob("a…c…e", "abcde") && !glob("a…c", "abd"));
 }
 
 #[test]

@@ -227,3 +227,19 @@ where
     }
     None
 }
+
+/// Runs `ehr-mcp audit verify` on `database_url`; returns whether it passed, and its output.
+pub fn audit_verify(database_url: &str) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_ehr-mcp"))
+        .args(["audit", "verify"])
+        .env("DATABASE_URL", database_url)
+        .env("EHR_MCP_KEY_ENCRYPTION_KEY", crate::support::TEST_KEK)
+        .output()
+        .expect("run ehr-mcp audit verify");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}

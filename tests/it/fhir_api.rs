@@ -174,6 +174,7 @@ async fn metadata_states_exactly_what_is_served_and_smart_configuration_names_th
         "AllergyIntolerance",
         "Observation",
         "DiagnosticReport",
+        "AuditEvent",
     ]
     .into();
     assert_eq!(served, expected);
@@ -202,6 +203,10 @@ async fn metadata_states_exactly_what_is_served_and_smart_configuration_names_th
         ["patient", "practitioner", "date", "status"]
     );
     assert!(params("Coverage").is_empty());
+    assert_eq!(
+        params("AuditEvent"),
+        ["patient", "date", "agent", "subtype", "outcome"]
+    );
     let patient = resources.iter().find(|r| r["type"] == "Patient").unwrap();
     assert_eq!(patient["operation"][0]["name"], "everything");
     let security = &statement["rest"][0]["security"];
@@ -575,6 +580,213 @@ async fn every_read_writes_one_audit_row_as_the_tools_do() {
         ]
     );
     assert_eq!(rows[1].client_id.as_deref(), Some("nurse-station"));
+    mcp.shutdown().await;
+}
+
+/// Every page of a search from `start`, following `next` links: the Bundles.
+async fn pages(app: &McpApp, token: &str, start: &str) -> Vec<Value> {
+    let mut bundles = Vec::new();
+    let mut url = app.app.url(&format!("/fhir/r4/{start}"));
+    loop {
+        let bundle = ok(app, token, &url).await;
+        let next = next_link(&bundle);
+        bundles.push(bundle);
+        match next {
+            Some(next) => url = next,
+            None => return bundles,
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_admin_reads_and_searches_audit_events_and_every_other_client_is_refused() {
+    let mcp = fhir_app().await;
+    let doctor = mcp.token("copilot-studio").await;
+    let admin = mcp.token("admin-console").await;
+    // Three calls about MRN001 (two reads, a search) and one about MRN002, by the doctor.
+    ok(&mcp, &doctor, "Patient/MRN001").await;
+    ok(&mcp, &doctor, "AllergyIntolerance?patient=MRN001").await;
+    ok(&mcp, &doctor, "Patient/MRN001").await;
+    ok(&mcp, &doctor, "Patient/MRN002").await;
+
+    // Every other demo client is refused, read and search, with an OperationOutcome.
+    for (client_id, _) in MATRIX.iter().filter(|(id, _)| *id != "admin-console") {
+        let token = mcp.token(client_id).await;
+        for path in ["AuditEvent?_count=1", "AuditEvent/audit-1"] {
+            let (status, _, body) = get(&mcp, Some(&token), path).await;
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{client_id} × {path}: {body}"
+            );
+            assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
+            assert_eq!(body["issue"][0]["code"], "forbidden", "{body}");
+        }
+    }
+    let (status, _, _) = get(&mcp, None, "AuditEvent?_count=1").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The admin still reads no clinical data through FHIR.
+    let (status, _, _) = get(&mcp, Some(&admin), "Patient/MRN001").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // The admin pages through MRN001's rows, two at a time.
+    let bundles = pages(&mcp, &admin, "AuditEvent?patient=MRN001&_count=2").await;
+    assert_eq!(bundles.len(), 2, "3 rows, 2 per page");
+    let events: Vec<Value> = bundles.iter().flat_map(entries).collect();
+    for bundle in &bundles {
+        assert_eq!(bundle["total"], 3, "{bundle}");
+    }
+    let ids: BTreeSet<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 3, "no row twice across pages: {ids:?}");
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|e| e["subtype"][0]["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["fhir_read", "fhir_search", "fhir_read"],
+        "oldest first"
+    );
+    for event in &events {
+        assert_eq!(event["resourceType"], "AuditEvent");
+        assert_eq!(event["action"], "R");
+        assert_eq!(event["outcome"], "0");
+        assert_eq!(event["type"]["code"], "rest");
+        assert_eq!(event["entity"][0]["what"]["reference"], "Patient/MRN001");
+        assert_eq!(
+            event["agent"][0]["who"]["identifier"]["value"],
+            "copilot-studio"
+        );
+        assert_eq!(event["agent"][0]["role"][0]["text"], "doctor");
+        assert_eq!(event["source"]["site"], "ehr-mcp (http)");
+        assert!(
+            event["recorded"].as_str().unwrap().ends_with('Z'),
+            "{event}"
+        );
+        assert_eq!(event["meta"]["lastUpdated"], event["recorded"]);
+        assert!(!event.to_string().contains("MRN002"), "{event}");
+    }
+    // A read by id gives the same resource.
+    let first = &events[0];
+    let read = ok(
+        &mcp,
+        &admin,
+        &format!("AuditEvent/{}", first["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(&read, first);
+
+    // Filters: the tool, the client, the outcome, the date.
+    let reads = ok(&mcp, &admin, "AuditEvent?patient=MRN001&subtype=fhir_read").await;
+    assert_eq!(reads["total"], 2, "{reads}");
+    let by_doctor = ok(
+        &mcp,
+        &admin,
+        "AuditEvent?agent=copilot-studio&subtype=fhir_read&outcome=0",
+    )
+    .await;
+    assert_eq!(by_doctor["total"], 3, "{by_doctor}");
+    let denied = ok(&mcp, &admin, "AuditEvent?agent=copilot-studio&outcome=4").await;
+    assert_eq!(
+        denied["total"], 2,
+        "the doctor's two refused AuditEvent requests: {denied}"
+    );
+    for event in entries(&denied) {
+        assert_eq!(event["outcome"], "4");
+        assert_eq!(event["outcomeDesc"], "forbidden");
+    }
+    let today = chrono::Utc::now().date_naive();
+    let tomorrow = today.succ_opt().unwrap();
+    let dated = ok(
+        &mcp,
+        &admin,
+        &format!("AuditEvent?patient=MRN001&date=ge{today}&date=lt{tomorrow}"),
+    )
+    .await;
+    assert_eq!(dated["total"], 3, "{dated}");
+    let long_ago = ok(&mcp, &admin, "AuditEvent?date=lt2000-01-01").await;
+    assert_eq!(long_ago["total"], 0);
+    let tokens = ok(&mcp, &admin, "AuditEvent?subtype=token.issue&_count=1").await;
+    assert!(tokens["total"].as_u64().unwrap() >= 7, "{tokens}");
+    let token_event = &entries(&tokens)[0];
+    assert_eq!(token_event["type"]["code"], "110114", "{token_event}");
+    assert_eq!(token_event["action"], "E");
+
+    // Bad values and unknown ids.
+    for (path, status) in [
+        ("AuditEvent?outcome=3", StatusCode::BAD_REQUEST),
+        ("AuditEvent?entity=x", StatusCode::BAD_REQUEST),
+        ("AuditEvent/audit-99999999", StatusCode::NOT_FOUND),
+        ("AuditEvent/MRN001", StatusCode::NOT_FOUND),
+    ] {
+        let (got, _, body) = get(&mcp, Some(&admin), path).await;
+        assert_eq!(got, status, "{path}: {body}");
+        assert_eq!(body["resourceType"], "OperationOutcome");
+    }
+
+    // The admin's reads went through the same audit: rows by admin-console, naming no patient.
+    let rows = mcp
+        .app
+        .db
+        .store
+        .query_audit(&AuditFilter {
+            client_id: Some("admin-console".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        rows.iter().any(|row| row.action == "fhir_search"
+            && row.detail.as_deref() == Some("search AuditEvent")
+            && row.outcome == "success"
+            && row.patient_mrn.is_none()),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter().any(
+            |row| row.action == "fhir_read" && row.detail.as_deref() == Some("read AuditEvent")
+        ),
+        "{rows:?}"
+    );
+
+    // The MCP tools: the admin gets the Bundle, the doctor a forbidden tool error.
+    let mut client = WsClient::connect(&mcp.app, "/ws", Some(&admin)).await;
+    let search = client
+        .call_tool(
+            "fhir_search",
+            json!({"resource_type": "AuditEvent", "params": {"patient": "MRN001", "_count": 1}}),
+        )
+        .await;
+    assert_ne!(search["isError"], true, "{search}");
+    assert_eq!(search["structuredContent"]["total"], 3, "{search}");
+    assert!(
+        next_link(&search["structuredContent"])
+            .unwrap()
+            .starts_with("AuditEvent?")
+    );
+    client.close().await;
+    let mut client = WsClient::connect(&mcp.app, "/ws", Some(&doctor)).await;
+    let refused = client
+        .call_tool(
+            "fhir_read",
+            json!({"resource_type": "AuditEvent", "id": "audit-1"}),
+        )
+        .await;
+    assert_eq!(refused["isError"], true, "{refused}");
+    client.close().await;
+
+    // Valid FHIR R4: the events, the Bundles and a token AuditEvent.
+    let mut resources = events.clone();
+    resources.extend(bundles);
+    resources.push(token_event.clone());
+    resources.extend(entries(&denied));
+    let report = validate(&resources);
+    assert_eq!(report["errors"], 0);
+    assert!(
+        report["by_type"]["AuditEvent"].as_u64().unwrap() >= 6,
+        "{report}"
+    );
     mcp.shutdown().await;
 }
 

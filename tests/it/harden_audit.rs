@@ -54,7 +54,8 @@ fn post(url: &str) -> reqwest::RequestBuilder {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_unauthenticated_refusal_is_counted_in_a_bounded_number_of_rows() {
-    let mcp = spawn_mcp_app(&[]).await;
+    // The flooding WebSocket stays unauthenticated on purpose (it would be closed after 30 s).
+    let mcp = spawn_mcp_app(&["--unauthenticated-timeout-seconds", "600"]).await;
     let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string();
     // /mcp: no token (3×), a garbage token (2×), a forged one (1×).
     for _ in 0..3 {

@@ -101,6 +101,8 @@ fn huge_batches_and_pipelined_calls_are_refused_and_memory_stays_bounded() {
         &[
             ("DATABASE_URL", database_url.as_str()),
             ("EHR_MCP_MAX_IN_FLIGHT_CALLS", "4"),
+            // The attacker's socket stays unauthenticated through every attack.
+            ("EHR_MCP_UNAUTHENTICATED_TIMEOUT_SECONDS", "600"),
         ],
     );
     let at_start = server.peak_rss_bytes();
@@ -232,4 +234,106 @@ fn the_database_and_credentials_files_are_private() {
         "a readable database is tightened at start"
     );
     drop(server);
+}
+
+/// The stated bound on the server's peak RSS with every connection slot (1,024) held by a WebSocket: an
+/// open WebSocket costs about 165 KiB (215 MiB measured for 1,024 plus a slowloris wave, from 48 MiB at
+/// start; tungstenite's buffers, the connection's channels and its MCP service), so the ceiling follows
+/// `EHR_MCP_MAX_CONNECTIONS` and cannot grow past it.
+pub const CONNECTION_FLOOD_RSS_BOUND: u64 = 320 << 20;
+
+/// Connection exhaustion against the real binary: 1,024 unauthenticated WebSockets (the whole
+/// `EHR_MCP_MAX_CONNECTIONS`) held open, then a wave of 500 slowloris sockets. Health and the token endpoint
+/// stay reachable on the reserved connections, the slow sockets are cut at the header deadline, a
+/// WebSocket is served once the flood ends, and peak RSS stays under [`CONNECTION_FLOOD_RSS_BOUND`].
+#[test]
+fn a_connection_flood_keeps_memory_bounded_and_others_served() {
+    use tokio::io::AsyncWriteExt;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("ehr.db").display());
+    let credentials = dir.path().join("credentials.json").display().to_string();
+    let server = BinaryServer::start(
+        &["--demo", "--credentials-file", &credentials],
+        &[
+            ("DATABASE_URL", database_url.as_str()),
+            ("EHR_MCP_MAX_CONNECTIONS_PER_ADDRESS", "4096"),
+            ("EHR_MCP_HEADER_READ_TIMEOUT_SECONDS", "2"),
+            // Held on purpose for the whole test.
+            ("EHR_MCP_UNAUTHENTICATED_TIMEOUT_SECONDS", "600"),
+        ],
+    );
+    let at_start = server.peak_rss_bytes();
+    let port = server.port();
+    runtime.block_on(async {
+        let url = server.url("/ws").replacen("http", "ws", 1);
+        let mut held = Vec::new();
+        let mut refused = 0;
+        for _ in 0..1_024 {
+            let mut request = url.as_str().into_client_request().unwrap();
+            request
+                .headers_mut()
+                .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mcp"));
+            match tokio_tungstenite::connect_async(request).await {
+                Ok((socket, _)) => held.push(socket),
+                Err(_) => refused += 1,
+            }
+        }
+        assert!(
+            held.len() >= 1_000,
+            "{} admitted, {refused} refused",
+            held.len()
+        );
+        let status = |path: &'static str| async move {
+            reqwest::get(format!("http://127.0.0.1:{port}{path}"))
+                .await
+                .map(|response| response.status().as_u16())
+                .unwrap_or(0)
+        };
+        assert_eq!(
+            status("/healthz").await,
+            200,
+            "health on a reserved connection"
+        );
+        let token = reqwest::Client::new()
+            .post(server.url("/oauth/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "nobody"),
+                ("client_secret", "x"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(token.status(), 401, "the token endpoint answers while full");
+
+        let mut slow = Vec::new();
+        for _ in 0..500 {
+            if let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                let _ = stream
+                    .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+                    .await;
+                slow.push(stream);
+            }
+        }
+        // Past the header deadline the slow sockets are gone; the reserved connections serve again.
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        assert_eq!(status("/healthz").await, 200);
+        drop(held);
+        drop(slow);
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        bystander_is_served(&server).await;
+    });
+    let peak = server.peak_rss_bytes();
+    eprintln!(
+        "connection flood (1,024 WebSockets + 500 slowloris): peak RSS {} MiB at start, {} MiB after",
+        at_start >> 20,
+        peak >> 20
+    );
+    assert!(
+        peak < CONNECTION_FLOOD_RSS_BOUND,
+        "peak RSS {} MiB over the bound of {} MiB",
+        peak >> 20,
+        CONNECTION_FLOOD_RSS_BOUND >> 20
+    );
 }

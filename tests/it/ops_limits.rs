@@ -149,6 +149,8 @@ fn test_limits() -> NetworkLimits {
         max_connections: 16,
         max_connections_per_address: 16,
         header_read_timeout: Duration::from_secs(10),
+        body_read_timeout: Duration::from_secs(10),
+        unauthenticated_timeout: Duration::from_secs(30),
         idle_timeout: Duration::from_secs(30),
         request_timeout: Duration::from_secs(30),
         max_json_depth: 64,

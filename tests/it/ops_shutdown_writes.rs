@@ -119,7 +119,7 @@ fn sigterm_under_writes_keeps_every_acknowledged_write_and_its_audit_row() {
     }
 }
 
-async fn doctor_token(server: &BinaryServer, credentials_path: &str) -> String {
+pub async fn doctor_token(server: &BinaryServer, credentials_path: &str) -> String {
     let credentials: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(credentials_path).unwrap()).unwrap();
     let doctor = credentials
@@ -161,7 +161,7 @@ fn acknowledged_id(reply: &Value) -> Option<String> {
 }
 
 /// Writes over Streamable HTTP (stateless requests) until the server stops answering.
-async fn http_writer(
+pub async fn http_writer(
     url: String,
     token: String,
     writer: usize,
@@ -189,7 +189,7 @@ async fn http_writer(
 }
 
 /// Writes over one WebSocket, one call at a time, until the server closes it.
-async fn websocket_writer(
+pub async fn websocket_writer(
     url: String,
     token: String,
     writer: usize,

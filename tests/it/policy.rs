@@ -1,8 +1,11 @@
 //! The role × tool matrix, generated from the policy table and checked against the product's rules
 //! written out independently below; patient binding; rate limits and failed-authentication throttling.
 
+use ehr_mcp::auth::DataKind;
 use ehr_mcp::auth::Tool;
-use ehr_mcp::auth::policy::{authorize, is_public, may_call, readable, required_scope, table};
+use ehr_mcp::auth::policy::{
+    authorize, authorize_read, is_public, may_call, readable, required_scope, table,
+};
 use ehr_mcp::auth::{AuthError, Principal, ScopeSet};
 use ehr_mcp::domain::access::Role;
 use ehr_mcp::domain::ids::{ClientId, Mrn};
@@ -36,8 +39,9 @@ const EXPECTED: &[(&str, &str)] = &[
     ("record_vital_signs", "DNS"),
     ("get_allergies", "DNPS"),
     ("add_allergy", "DN"),
-    ("fhir_read", "DNPS"),
-    ("fhir_search", "DNPS"),
+    // Admins: AuditEvent only (`a_fhir_read_of_the_audit_log_is_for_admins_and_admins_read_only_that`).
+    ("fhir_read", "DNPAS"),
+    ("fhir_search", "DNPAS"),
 ];
 
 fn letter(role: Role) -> char {
@@ -167,6 +171,39 @@ fn the_role_tool_matrix_matches_the_product_rules() {
             .to_string(),
         "role nurse may not call prescribe_medication"
     );
+}
+
+/// Issue #12: AuditEvent (the audit log through `fhir_read`/`fhir_search`) is for admins only, and
+/// admins read nothing else through the FHIR tools, whatever scopes they hold.
+#[test]
+fn a_fhir_read_of_the_audit_log_is_for_admins_and_admins_read_only_that() {
+    let own = Mrn::parse("MRN001").unwrap();
+    for tool in [Tool::FhirRead, Tool::FhirSearch] {
+        for role in Role::ALL {
+            let caller = principal(role, every_scope());
+            let audit = authorize_read(&caller, tool, DataKind::Audit, None);
+            assert_eq!(
+                audit.is_ok(),
+                role == Role::Admin,
+                "{role} × {tool}: {audit:?}"
+            );
+            for kind in [
+                DataKind::Demographics,
+                DataKind::Providers,
+                DataKind::LabResults,
+            ] {
+                let decision = authorize_read(&caller, tool, kind, Some(&own));
+                assert_eq!(
+                    decision.is_ok(),
+                    role != Role::Admin,
+                    "{role} × {tool} × {kind:?}: {decision:?}"
+                );
+            }
+        }
+        let scopes = ScopeSet::of(&[ehr_mcp::auth::Scope::AdminClients]);
+        let without = authorize_read(&principal(Role::Admin, scopes), tool, DataKind::Audit, None);
+        assert!(without.is_err(), "an admin without read:audit");
+    }
 }
 
 #[tokio::test]

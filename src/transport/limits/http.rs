@@ -1,7 +1,10 @@
-//! HTTP limits as layers: body size (413), request timeout (408) and JSON nesting depth (400), each answered
-//! with a JSON error that names the limit and its setting.
+//! HTTP limits as layers: body size (413), request timeout and body read deadline (408) and JSON nesting
+//! depth (400), each answered with a JSON error that names the limit and its setting.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -9,6 +12,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use http_body::Body as _;
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -24,6 +28,10 @@ pub fn with_http_limits(router: Router, limits: &NetworkLimits) -> Router {
                 limits.clone(),
                 explain_limit_responses,
             ))
+            .layer(axum::middleware::from_fn_with_state(
+                limits.clone(),
+                body_read_deadline,
+            ))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 limits.request_timeout,
@@ -35,6 +43,110 @@ pub fn with_http_limits(router: Router, limits: &NetworkLimits) -> Router {
             .layer(RequestBodyLimitLayer::new(limits.max_message_bytes))
             .layer(DefaultBodyLimit::max(limits.max_message_bytes)),
     )
+}
+
+/// Gives the request body a deadline (`body_read_timeout` from the request's arrival): a body still
+/// arriving then fails to read, and the answer is 408 naming the setting, with `Connection: close` — the
+/// unread rest makes the connection unusable, so it is closed and its slot freed.
+async fn body_read_deadline(
+    State(limits): State<Arc<NetworkLimits>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.body().is_end_stream() {
+        return next.run(request).await;
+    }
+    let expired = Arc::new(AtomicBool::new(false));
+    let (parts, body) = request.into_parts();
+    let http1 = parts.version < axum::http::Version::HTTP_2;
+    let body = Body::new(DeadlineBody {
+        inner: body,
+        deadline: Box::pin(tokio::time::sleep(limits.body_read_timeout)),
+        expired: expired.clone(),
+        finished: false,
+    });
+    let response = next.run(Request::from_parts(parts, body)).await;
+    if !expired.load(Ordering::Acquire) {
+        return response;
+    }
+    LimitKind::BodyReadTimeout.record();
+    tracing::debug!(
+        timeout_seconds = limits.body_read_timeout.as_secs_f64(),
+        "request body not received in time; closing the connection"
+    );
+    let mut response = limit_error_response(
+        StatusCode::REQUEST_TIMEOUT,
+        LimitKind::BodyReadTimeout,
+        format!(
+            "the request body was not received within {} s (EHR_MCP_BODY_READ_TIMEOUT_SECONDS)",
+            limits.body_read_timeout.as_secs_f64()
+        ),
+    );
+    if http1 {
+        response.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
+}
+
+/// The error a body past its deadline yields to whoever reads it.
+#[derive(Debug)]
+struct BodyReadTimedOut;
+
+impl std::fmt::Display for BodyReadTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("request body read deadline passed (EHR_MCP_BODY_READ_TIMEOUT_SECONDS)")
+    }
+}
+
+impl std::error::Error for BodyReadTimedOut {}
+
+/// A request body that fails once its deadline passes while the reader waits for more of it.
+struct DeadlineBody {
+    inner: Body,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    expired: Arc<AtomicBool>,
+    finished: bool,
+}
+
+impl http_body::Body for DeadlineBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        let this = self.get_mut();
+        if this.finished {
+            return Poll::Ready(None);
+        }
+        // What has arrived is read first; the deadline only cuts a wait for more.
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(None) => {
+                this.finished = true;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(frame)) => Poll::Ready(Some(frame)),
+            Poll::Pending => match this.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    this.expired.store(true, Ordering::Release);
+                    Poll::Ready(Some(Err(axum::Error::new(BodyReadTimedOut))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.finished || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Buffers JSON request bodies (within the size limit) and refuses ones nested too deeply, before any

@@ -1,6 +1,7 @@
 //! Network limits, each configurable (`config::LimitArgs`) and each with a clear error when hit: message
 //! size (HTTP body 413, WebSocket close 1009), concurrent connections (503), WebSocket idle timeout with
-//! ping/pong (close 1001), request timeout (408), JSON nesting depth (JSON-RPC error -32600), and per message
+//! ping/pong (close 1001), unauthenticated WebSocket lifetime (close 1008), request timeout and body read
+//! deadline (408), JSON nesting depth (JSON-RPC error -32600), and per message
 //! the batch length, reply size and calls in flight per connection ([`MessageBounds`], JSON-RPC errors).
 //!
 //! HTTP limits are layers ([`with_http_limits`]); the connection limit is an acceptor
@@ -35,6 +36,10 @@ pub struct NetworkLimits {
     pub max_connections_per_address: usize,
     /// Longest wait for a request's head (slowloris).
     pub header_read_timeout: Duration,
+    /// Longest wait for a request's whole body, from the request's arrival (slowloris on the body).
+    pub body_read_timeout: Duration,
+    /// A WebSocket that has not authenticated within this long of opening is closed.
+    pub unauthenticated_timeout: Duration,
     /// A WebSocket on which the client sent no message for this long is closed (pings and pongs do not
     /// count).
     pub idle_timeout: Duration,
@@ -74,6 +79,8 @@ impl NetworkLimits {
             max_connections: args.max_connections,
             max_connections_per_address: args.max_connections_per_address,
             header_read_timeout: Duration::from_secs(args.header_read_timeout_seconds),
+            body_read_timeout: Duration::from_secs(args.body_read_timeout_seconds),
+            unauthenticated_timeout: Duration::from_secs(args.unauthenticated_timeout_seconds),
             idle_timeout: args.idle_timeout(),
             request_timeout: args.request_timeout(),
             max_json_depth: args.max_json_depth,
@@ -106,6 +113,8 @@ pub enum LimitKind {
     BatchTooLong,
     ReplyTooLarge,
     TooManyInFlight,
+    BodyReadTimeout,
+    UnauthenticatedTimeout,
 }
 
 impl LimitKind {
@@ -121,6 +130,8 @@ impl LimitKind {
             Self::BatchTooLong => "batch_too_long",
             Self::ReplyTooLarge => "reply_too_large",
             Self::TooManyInFlight => "too_many_in_flight",
+            Self::BodyReadTimeout => "body_read_timeout",
+            Self::UnauthenticatedTimeout => "unauthenticated_timeout",
         }
     }
 

@@ -43,6 +43,8 @@ pub enum CloseReason {
     JsonTooDeep,
     /// The peer broke the protocol: 1002.
     ProtocolError,
+    /// No identity proved within `EHR_MCP_UNAUTHENTICATED_TIMEOUT_SECONDS`: 1008 (policy).
+    Unauthenticated,
 }
 
 impl CloseReason {
@@ -50,7 +52,7 @@ impl CloseReason {
         match self {
             Self::ServerShutdown | Self::IdleTimeout => close_code::AWAY,
             Self::MessageTooLarge => close_code::SIZE,
-            Self::JsonTooDeep => close_code::POLICY,
+            Self::JsonTooDeep | Self::Unauthenticated => close_code::POLICY,
             Self::ProtocolError => close_code::PROTOCOL,
         }
     }
@@ -63,6 +65,9 @@ impl CloseReason {
             Self::MessageTooLarge => "message too large (EHR_MCP_MAX_MESSAGE_BYTES)",
             Self::JsonTooDeep => "JSON nested too deeply (EHR_MCP_MAX_JSON_DEPTH)",
             Self::ProtocolError => "protocol error",
+            Self::Unauthenticated => {
+                "not authenticated in time (EHR_MCP_UNAUTHENTICATED_TIMEOUT_SECONDS)"
+            }
         }
     }
 
@@ -71,6 +76,7 @@ impl CloseReason {
             Self::IdleTimeout => Some(LimitKind::IdleTimeout),
             Self::MessageTooLarge => Some(LimitKind::MessageTooLarge),
             Self::JsonTooDeep => Some(LimitKind::JsonTooDeep),
+            Self::Unauthenticated => Some(LimitKind::UnauthenticatedTimeout),
             Self::ServerShutdown | Self::ProtocolError => None,
         }
     }
@@ -179,6 +185,8 @@ mod tests {
             max_connections: 4,
             max_connections_per_address: 4,
             header_read_timeout: Duration::from_secs(1),
+            body_read_timeout: Duration::from_secs(1),
+            unauthenticated_timeout: Duration::from_secs(1),
             idle_timeout: idle,
             request_timeout: Duration::from_secs(1),
             max_json_depth: 8,
@@ -207,6 +215,7 @@ mod tests {
             CloseReason::MessageTooLarge,
             CloseReason::JsonTooDeep,
             CloseReason::ProtocolError,
+            CloseReason::Unauthenticated,
         ] {
             assert!(reason.text().len() <= 123);
         }
