@@ -77,6 +77,10 @@ struct Args {
     /// as a client would; bytes on the wire per answer are reported). `none` sends no `Accept-Encoding`.
     #[arg(long, value_enum, default_value_t = Encoding::None)]
     compression: Encoding,
+    /// With `--transport ws`: open `--connections` WebSockets, make one call on each, then hold them
+    /// idle for `--seconds` (for the server's memory per idle connection) instead of driving load.
+    #[arg(long)]
+    hold: bool,
 }
 
 /// The MRN of one call: random from `--mrns`, else the fixed argument's.
@@ -267,7 +271,7 @@ async fn ws_worker(
     let mut tally = Tally::default();
     let mut mrns = Mrns::new(args.mrns);
     let mut id = 0;
-    while Instant::now() < deadline {
+    while Instant::now() < deadline && !(args.hold && id > 0) {
         id += 1;
         let (arguments, _, mrn) = mrns.next(&arguments, "");
         let started = Instant::now();
@@ -287,6 +291,9 @@ async fn ws_worker(
                 }
             }
         }
+    }
+    if args.hold {
+        tokio::time::sleep_until(deadline.into()).await;
     }
     socket.close(None).await.ok();
     Ok(tally)

@@ -6,7 +6,8 @@
 #   bench/run.sh                          # SQLite, 100,000 patients, the default scenarios
 #   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench bench/run.sh
 #   BENCH_SCENARIOS="ws:64 echo:64" BENCH_SECONDS=10 bench/run.sh
-# Scenarios: ws:N, echo:N, http:N (sessions), stateless:N, search:N, fhir:N, everything:N (N connections).
+# Scenarios: ws:N, echo:N, http:N (sessions), stateless:N, search:N, fhir:N, everything:N (N connections),
+# idle:N (N authenticated WebSockets held open; the server's RSS is printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,11 +20,12 @@ echo_port=$((port + 1))
 mkdir -p "$bench_dir"
 database_url="${BENCH_DATABASE_URL:-sqlite://$bench_dir/synthetic-$patients.db}"
 
-cargo build --release --quiet --bin ehr-mcp --example loadgen --example echo
-bin=target/release/ehr-mcp
-loadgen=target/release/examples/loadgen
+profile="${BENCH_PROFILE:-release}"
+[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --profile "$profile" --quiet --bin ehr-mcp --example loadgen --example echo
+bin="${BENCH_BIN:-target/$profile/ehr-mcp}"
+loadgen=target/$profile/examples/loadgen
 export EHR_MCP_KEY_ENCRYPTION_KEY="${EHR_MCP_KEY_ENCRYPTION_KEY:-$(cat "$bench_dir/kek" 2>/dev/null || "$bin" keys generate-kek | tee "$bench_dir/kek")}"
-export DATABASE_URL="$database_url" LOG_LEVEL="${LOG_LEVEL:-warn}"
+export DATABASE_URL="$database_url" LOG_LEVEL="${LOG_LEVEL:-info}"
 
 marker="$bench_dir/seeded-$(echo "$database_url" | tr -c 'a-zA-Z0-9' _)"
 if [ ! -f "$marker" ]; then
@@ -42,9 +44,12 @@ if [ ! -f "$credentials" ]; then
 fi
 client_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["client_id"])' "$credentials")
 
-"$bin" serve --port "$port" ${BENCH_SERVE_ARGS:-} >"$bench_dir/serve.log" 2>&1 &
+ulimit -n 65536 2>/dev/null || true
+# Connection limits raised for the idle-connections scenario (one load generator address).
+"$bin" serve --port "$port" --max-connections 20000 --max-connections-per-address 20000 \
+    ${BENCH_SERVE_ARGS:-} >"$bench_dir/serve.log" 2>&1 &
 server=$!
-target/release/examples/echo --port "$echo_port" >/dev/null &
+target/$profile/examples/echo --port "$echo_port" >/dev/null &
 echo_server=$!
 trap 'kill $server $echo_server 2>/dev/null; wait 2>/dev/null' EXIT
 for _ in $(seq 1 100); do
@@ -53,9 +58,22 @@ for _ in $(seq 1 100); do
 done
 echo "[bench] server pid $server idle RSS: $(ps -o rss= -p "$server") KB"
 
+# CPU seconds (user + system) a process has used so far.
+cpu_seconds() {
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
 run() {
     echo "[bench] $*"
-    "$loadgen" --seconds "$seconds" "$@" | sed 's/^/    /'
+    local before after output calls
+    before=$(cpu_seconds "$server")
+    output=$("$loadgen" --seconds "$seconds" "$@")
+    after=$(cpu_seconds "$server")
+    echo "$output" | sed 's/^/    /'
+    calls=$(echo "$output" | sed -n 's/.*calls_ok=\([0-9]*\).*/\1/p')
+    if [ "${1:-}" != "--url" ] || [ "${2:-}" = "http://127.0.0.1:$port" ]; then
+        echo "    server CPU per call: $(awk -v a="$after" -v b="$before" -v n="$calls" 'BEGIN { if (n > 0) printf "%.1f", (a - b) * 1e6 / n; else print "-" }') us"
+    fi
 }
 common=(--url "http://127.0.0.1:$port" --credentials "$credentials" --client-id "$client_id")
 for scenario in $scenarios; do
@@ -68,6 +86,13 @@ for scenario in $scenarios; do
         stateless) run "${common[@]}" --transport http --stateless --connections "$connections" --mrns "$patients" ;;
         search) run "${common[@]}" --transport ws --connections "$connections" --tool search_patients --arguments '{"search_term":"john"}' ;;
         fhir) run "${common[@]}" --transport fhir --connections "$connections" --mrns "$patients" --path 'Patient/{mrn}' ;;
+        idle)
+            echo "[bench] $connections idle authenticated WebSockets"
+            "$loadgen" "${common[@]}" --transport ws --hold --connections "$connections" --seconds 30 --mrns "$patients" | sed 's/^/    /' &
+            sleep 25
+            echo "    server RSS with $connections idle WebSockets open: $(ps -o rss= -p "$server") KB"
+            wait %%
+            ;;
         everything) run "${common[@]}" --transport fhir --connections "$connections" --mrns "$patients" --path 'Patient/{mrn}/$everything' ;;
         *) echo "unknown scenario $scenario" >&2; exit 2 ;;
     esac

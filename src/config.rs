@@ -52,6 +52,20 @@ pub struct CommonArgs {
     /// limited.
     #[arg(long, global = true, env = "EHR_MCP_DB_STATEMENT_TIMEOUT_SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub db_statement_timeout_seconds: u64,
+
+    /// When a committed transaction (an audit batch with its writes) is on disk. `normal`: SQLite's WAL
+    /// with `synchronous=NORMAL` — a power loss may lose the last commits, a crash of the process loses
+    /// nothing. `full`: an fsync per group commit (`synchronous=FULL`), so an acknowledged call survives
+    /// a power loss too. PostgreSQL always flushes each commit (its `synchronous_commit` default).
+    #[arg(long, global = true, env = "EHR_MCP_AUDIT_DURABILITY", value_enum, default_value_t = Durability::Normal)]
+    pub audit_durability: Durability,
+}
+
+/// See [`CommonArgs::audit_durability`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Durability {
+    Normal,
+    Full,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

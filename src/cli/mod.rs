@@ -182,6 +182,7 @@ pub async fn open_store(common: &CommonArgs) -> Result<crate::store::Store, CliE
     options.statement_timeout = Some(std::time::Duration::from_secs(
         common.db_statement_timeout_seconds,
     ));
+    options.fsync_each_commit = common.audit_durability == crate::config::Durability::Full;
     Ok(crate::store::Store::connect(&options).await?)
 }
 

@@ -25,7 +25,7 @@ impl Store {
             "{ALLERGY_SELECT} WHERE a.patient_id = $1 AND ($2 IS NULL OR a.status = $2) ORDER BY a.id"
         );
         let status = status.map(|status| status.as_str().to_owned());
-        patient_records(self.pool(), mrn, sql, |q| q.bind(status), allergy_from_row).await
+        patient_records(self, mrn, sql, |q| q.bind(status), allergy_from_row).await
     }
 
     pub async fn allergy(&self, allergy_id: &RecordId) -> Result<Allergy, StoreError> {

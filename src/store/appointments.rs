@@ -53,7 +53,7 @@ impl Store {
                 )
                 .bind(i64::from(filter.limit.clamp(1, 1000)))
         };
-        patient_records(self.pool(), mrn, sql, bind, appointment_from_row).await
+        patient_records(self, mrn, sql, bind, appointment_from_row).await
     }
 
     pub async fn appointment(&self, appointment_id: &RecordId) -> Result<Appointment, StoreError> {

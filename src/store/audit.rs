@@ -4,6 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::bulk::{Placeholders, insert_sql};
 use super::tx::Tx;
 use super::{Engine, Store, StoreError};
 
@@ -93,8 +94,10 @@ pub async fn insert_audit_records(
     records: &[AuditRecord],
 ) -> Result<(), StoreError> {
     let conn = tx.conn();
+    let placeholders = Placeholders::of(conn);
+    let columns: Vec<&str> = COLUMNS.split(',').map(str::trim).collect();
     for chunk in records.chunks(INSERT_CHUNK) {
-        let sql = insert_statement(chunk.len());
+        let sql = insert_sql(placeholders, "audit_log", &columns, chunk.len(), "");
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for record in chunk {
             query = query
@@ -115,25 +118,6 @@ pub async fn insert_audit_records(
         query.execute(&mut *conn).await?;
     }
     Ok(())
-}
-
-/// `INSERT … VALUES ($1, …, $13), ($14, …)` for `rows` rows: placeholders only, built from constants.
-fn insert_statement(rows: usize) -> String {
-    let mut sql = format!("INSERT INTO audit_log ({COLUMNS}) VALUES ");
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for column in 0..13 {
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("${}", row * 13 + column + 1));
-        }
-        sql.push(')');
-    }
-    sql
 }
 
 fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
@@ -283,18 +267,5 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
             .fetch_one(self.pool())
             .await?)
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn insert_statement_numbers_placeholders_per_row() {
-        let sql = insert_statement(2);
-        assert!(sql.contains("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13), ($14,"));
-        assert!(sql.ends_with("$26)"));
     }
 }

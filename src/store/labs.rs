@@ -43,7 +43,7 @@ impl Store {
         let status = status.map(|status| status.as_str().to_owned());
         let limit = i64::from(limit.clamp(1, 1000));
         let bind = |q: AnyQuery<'static>| q.bind(status).bind(limit);
-        patient_records(self.pool(), mrn, sql, bind, lab_result_from_row).await
+        patient_records(self, mrn, sql, bind, lab_result_from_row).await
     }
 
     pub async fn lab_result(&self, order_id: &RecordId) -> Result<LabResult, StoreError> {

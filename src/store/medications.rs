@@ -28,7 +28,7 @@ impl Store {
         );
         let status = status.map(|status| status.as_str().to_owned());
         patient_records(
-            self.pool(),
+            self,
             mrn,
             sql,
             |q| q.bind(status),

@@ -24,6 +24,7 @@ pub(crate) mod float8;
 pub mod grants;
 pub mod keys;
 pub mod labs;
+mod lease;
 pub mod medications;
 pub mod open;
 pub mod patient_search;
@@ -58,6 +59,9 @@ pub struct StoreOptions {
     /// The longest one statement may run (PostgreSQL `statement_timeout`, SQLite `busy_timeout`) before
     /// it fails with [`StoreError::Unavailable`]; `None` for batch commands (import, seed, verify).
     pub statement_timeout: Option<Duration>,
+    /// SQLite `synchronous=FULL` (an fsync per commit) instead of `NORMAL`; PostgreSQL flushes each
+    /// commit anyway.
+    pub fsync_each_commit: bool,
 }
 
 /// Defaults for serving: a caller learns within a few seconds that the database cannot answer.
@@ -71,6 +75,7 @@ impl StoreOptions {
             max_connections: 16,
             acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
             statement_timeout: Some(DEFAULT_STATEMENT_TIMEOUT),
+            fsync_each_commit: false,
         }
     }
 }
@@ -80,6 +85,8 @@ impl StoreOptions {
 pub struct Store {
     pool: AnyPool,
     engine: Engine,
+    /// Read connections kept between statements (SQLite; see [`lease`]).
+    spare: std::sync::Arc<lease::Spare>,
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -106,12 +113,13 @@ impl Store {
             open::probe_postgres(&options.url, &connect_options).await?;
         }
         let pool_options = AnyPoolOptions::new()
-            .max_connections(match engine {
-                Engine::Sqlite => options.max_connections.clamp(1, 8),
-                Engine::Postgres => options.max_connections,
-            })
-            .acquire_timeout(options.acquire_timeout);
-        let session_setup = session_setup(engine, options.statement_timeout);
+            .max_connections(pool_size(engine, options))
+            .acquire_timeout(options.acquire_timeout)
+            // A SQLite connection is a file handle that cannot drop off the network: testing it on every
+            // acquire would cost a round trip to its worker thread per statement. PostgreSQL
+            // connections are tested, so a restarted server costs no request.
+            .test_before_acquire(engine == Engine::Postgres);
+        let session_setup = session_setup(engine, options);
         let pool_options = pool_options.after_connect(move |connection, _meta| {
             let setup = session_setup.clone();
             Box::pin(async move {
@@ -138,7 +146,18 @@ impl Store {
                 StoreError::Config(format!("cannot make the database file private: {error}"))
             })?;
         }
-        Ok(Self { pool, engine })
+        // Half the SQLite connections may wait in the stash; the rest stay with the pool for the
+        // audit writer and the other callers. PostgreSQL connections always go back through the pool,
+        // which tests them (a restarted server).
+        let spare = lease::Spare::new(match engine {
+            Engine::Sqlite => pool_size(engine, options) as usize / 2,
+            Engine::Postgres => 0,
+        });
+        Ok(Self {
+            pool,
+            engine,
+            spare,
+        })
     }
 
     /// Applies the engine's pending migrations.
@@ -168,6 +187,11 @@ impl Store {
         &self.pool
     }
 
+    /// A connection for one read statement (see [`lease`]); end it with [`lease::Lease::settle`].
+    pub(crate) async fn lease(&self) -> Result<lease::Lease, StoreError> {
+        self.spare.lease(&self.pool).await
+    }
+
     /// Closes the pool, waiting for connections to be returned. On SQLite the write-ahead log is first
     /// folded into the database file and truncated, so the `.db` file alone holds every committed row
     /// (a user may copy it elsewhere right after `import`, `seed` or `migrate`).
@@ -180,19 +204,35 @@ impl Store {
                 .map_err(StoreError::from),
             Engine::Postgres => Ok(()),
         };
+        self.spare.drain();
         self.pool.close().await;
         checkpoint
     }
 }
 
+/// Connections in the pool: SQLite serialises writers anyway, so a few readers beside the writer.
+fn pool_size(engine: Engine, options: &StoreOptions) -> u32 {
+    match engine {
+        Engine::Sqlite => options.max_connections.clamp(1, 8),
+        Engine::Postgres => options.max_connections,
+    }
+}
+
 /// The statements run on every new connection. The timeouts are whole milliseconds from configuration,
 /// never request input.
-fn session_setup(engine: Engine, statement_timeout: Option<Duration>) -> String {
-    let millis = statement_timeout.map(|timeout| timeout.as_millis().max(1));
+fn session_setup(engine: Engine, options: &StoreOptions) -> String {
+    let millis = options
+        .statement_timeout
+        .map(|timeout| timeout.as_millis().max(1));
     match engine {
         Engine::Sqlite => format!(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; PRAGMA foreign_keys = ON; \
              PRAGMA busy_timeout = {};",
+            if options.fsync_each_commit {
+                "FULL"
+            } else {
+                "NORMAL"
+            },
             millis.unwrap_or(60_000)
         ),
         Engine::Postgres => match millis {

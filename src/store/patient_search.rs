@@ -47,7 +47,9 @@ impl Store {
     pub async fn search_patients(&self, search: &PatientSearch) -> Result<PatientPage, StoreError> {
         let limit = checked_limit(search.limit)?;
         let query = build_search(self.engine(), search)?;
-        let rows = query.statement("", limit).fetch_all(self.pool()).await?;
+        let mut lease = self.lease().await?;
+        let rows = query.statement("", limit).fetch_all(&mut *lease).await;
+        let rows = lease.settle(rows.map_err(StoreError::from))?;
         let mut patients = rows
             .iter()
             .map(|row| {

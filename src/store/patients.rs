@@ -20,7 +20,9 @@ pub(crate) const PATIENT_COLUMNS: &str = "mrn, first_name, last_name, dob, gende
 impl Store {
     /// The patient with this MRN.
     pub async fn patient(&self, mrn: &Mrn) -> Result<Patient, StoreError> {
-        fetch_patient(self.pool(), mrn).await
+        let mut lease = self.lease().await?;
+        let patient = fetch_patient(&mut *lease, mrn).await;
+        lease.settle(patient)
     }
 
     pub async fn insert_patient(&self, patient: &Patient) -> Result<(), StoreError> {

@@ -2,11 +2,11 @@
 //! record selected by its public id, and the list of one patient's records.
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyPool, Executor, Row};
+use sqlx::{Any, Executor, Row};
 
 use super::bulk::AnyQuery;
 use super::patients::patient_row_id;
-use super::{StoreError, corrupt};
+use super::{Store, StoreError, corrupt};
 use crate::domain::DomainError;
 use crate::domain::ids::Mrn;
 
@@ -57,14 +57,19 @@ where
 /// patient's row id, the caller's further parameters by `bind`. `NotFound { what: "patient" }` for an
 /// unknown patient (an empty list means the patient has none).
 pub(crate) async fn patient_records<T>(
-    pool: &AnyPool,
+    store: &Store,
     mrn: &Mrn,
     sql: String,
     bind: impl FnOnce(AnyQuery<'static>) -> AnyQuery<'static>,
     from_row: fn(&AnyRow) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
-    let patient_id = patient_row_id(pool, mrn).await?;
+    // Both statements on one leased connection (see `store::lease`).
+    let mut lease = store.lease().await?;
+    let patient_id = patient_row_id(&mut *lease, mrn).await?;
     let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(patient_id);
-    let rows = bind(query).fetch_all(pool).await?;
-    rows.iter().map(from_row).collect()
+    let rows = bind(query).fetch_all(&mut *lease).await;
+    lease.settle(
+        rows.map_err(StoreError::from)
+            .and_then(|rows| rows.iter().map(from_row).collect()),
+    )
 }

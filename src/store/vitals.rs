@@ -21,7 +21,7 @@ impl Store {
         );
         let limit = i64::from(limit.clamp(1, 1000));
         patient_records(
-            self.pool(),
+            self,
             mrn,
             sql,
             |q| q.bind(limit),

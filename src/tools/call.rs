@@ -222,9 +222,9 @@ impl EhrServer {
         match self
             .finish_as(call, outcome)
             .await
-            .and_then(|value| super::views::fit(&view, budget, value))
+            .and_then(|value| super::views::fit_result(&view, budget, value))
         {
-            Ok(value) => CallToolResult::structured(value),
+            Ok(result) => result,
             Err(error) => error.into_call_tool_result(tool),
         }
     }

@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rmcp::model::JsonObject;
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -280,6 +280,31 @@ fn decode_cursor(text: &str) -> Option<ViewCursor> {
 
 fn json_len(value: &Value) -> usize {
     serde_json::to_vec(value).map_or(usize::MAX, |bytes| bytes.len())
+}
+
+/// [`fit`], as the MCP result: a result the view leaves whole and the budget holds is serialised once,
+/// the same text serving as the text content beside `structuredContent`.
+pub fn fit_result(
+    view: &View,
+    budget: ResultBudget,
+    value: Value,
+) -> Result<CallToolResult, ToolError> {
+    let whole = view.skip == 0 && view.fields.is_none();
+    let text = whole
+        .then(|| value.to_string())
+        .filter(|text| text.len() <= budget.bytes());
+    let (value, text) = match text {
+        Some(text) => (value, text),
+        None => {
+            let value = fit(view, budget, value)?;
+            let text = value.to_string();
+            (value, text)
+        }
+    };
+    let mut result = CallToolResult::structured(Value::Null);
+    result.content = vec![ContentBlock::text(text)];
+    result.structured_content = Some(value);
+    Ok(result)
 }
 
 /// Fits a tool's result to its view and the budget. `Err` when even the smallest cut is over the budget.

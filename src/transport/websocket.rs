@@ -164,38 +164,36 @@ pub async fn serve_connection(
         }
     });
 
-    // Service replies → frames.
+    // Service replies and the reader's immediate answers → socket, in one task. When the service has
+    // ended, the frames still queued are written, then the socket is closed.
     let reply_router = router.clone();
-    let reply_frames = frames_tx.clone();
     let answered = in_flight.clone();
-    let replies = tokio::spawn(async move {
-        while let Some(message) = from_service.next().await {
-            let answers_a_call = matches!(
-                message,
-                ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_)
-            );
-            let frame = reply_router
-                .lock()
-                .ok()
-                .and_then(|mut router| router.route(message));
-            if let Some(frame) = frame {
-                if reply_frames
-                    .send(Message::Text(Utf8Bytes::from(frame)))
-                    .await
-                    .is_err()
-                {
-                    break;
-                }
-            }
-            if answers_a_call {
-                answered.finished();
-            }
-        }
-    });
-
-    // Frames → socket.
     let writer = tokio::spawn(async move {
-        while let Some(frame) = frames_rx.recv().await {
+        let mut service_open = true;
+        loop {
+            let frame = tokio::select! {
+                frame = frames_rx.recv() => match frame {
+                    Some(frame) => frame,
+                    None if service_open => match from_service.next().await {
+                        Some(message) => match reply_frame(&reply_router, &answered, message) {
+                            Some(frame) => frame,
+                            None => continue,
+                        },
+                        None => break,
+                    },
+                    None => break,
+                },
+                message = from_service.next(), if service_open => match message {
+                    Some(message) => match reply_frame(&reply_router, &answered, message) {
+                        Some(frame) => frame,
+                        None => continue,
+                    },
+                    None => {
+                        service_open = false;
+                        continue;
+                    }
+                },
+            };
             let closing = matches!(frame, Message::Close(_));
             if socket_tx.send(frame).await.is_err() || closing {
                 break;
@@ -228,7 +226,6 @@ pub async fn serve_connection(
     stop.cancel();
     drop(frames_tx);
     let _ = service.await;
-    let _ = replies.await;
     let _ = writer.await;
     end
 }
@@ -242,6 +239,26 @@ async fn unauthenticated_lifetime(session: &Session, timeout: std::time::Duratio
         }
     }
     std::future::pending::<()>().await
+}
+
+/// The frame of one service message (none for the implicit handshake's answer); counts an answered call.
+fn reply_frame(
+    router: &std::sync::Mutex<ReplyRouter>,
+    in_flight: &InFlightCalls,
+    message: ServerJsonRpcMessage,
+) -> Option<Message> {
+    let answers_a_call = matches!(
+        message,
+        ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_)
+    );
+    let frame = router
+        .lock()
+        .ok()
+        .and_then(|mut router| router.route(message));
+    if answers_a_call {
+        in_flight.finished();
+    }
+    frame.map(|frame| Message::Text(Utf8Bytes::from(frame)))
 }
 
 /// The reading half of a connection: frames in, messages to the service, immediate errors back.

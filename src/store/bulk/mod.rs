@@ -46,13 +46,13 @@ pub type AnyQuery<'q> = Query<'q, Any, AnyArguments>;
 /// How bound values are written. SQLite looks a named parameter (`$7`) up by a linear scan, which makes
 /// binding 30,000 of them quadratic; anonymous `?` parameters bind in constant time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Placeholders {
+pub(crate) enum Placeholders {
     Numbered,
     Anonymous,
 }
 
 impl Placeholders {
-    fn of(conn: &AnyConnection) -> Self {
+    pub(crate) fn of(conn: &AnyConnection) -> Self {
         if conn.backend_name() == "SQLite" {
             Self::Anonymous
         } else {
@@ -80,7 +80,7 @@ impl Placeholders {
 }
 
 /// `INSERT INTO {table} ({columns}) VALUES (…), (…) {suffix}` for `rows` rows.
-fn insert_sql(
+pub(crate) fn insert_sql(
     placeholders: Placeholders,
     table: &str,
     columns: &[&str],

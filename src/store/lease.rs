@@ -1,0 +1,172 @@
+//! Read connections kept between statements. sqlx returns a pooled connection through a spawned task
+//! that pings it first; on SQLite that ping is a round trip to the connection's worker thread, as costly
+//! as the read itself. A [`Lease`] whose statement completed goes back to a small stash instead and the
+//! next read takes it from there, so a read costs one round trip. A lease dropped mid-statement (its
+//! caller cancelled) or whose statement failed on the connection goes back through sqlx, which tests it.
+//!
+//! Invariants: at most [`Spare::capacity`] connections wait in the stash, so the pool always keeps
+//! connections for the audit writer and other callers; [`Spare::drain`] hands every stashed connection
+//! back to the pool (before it closes).
+
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool};
+
+use super::StoreError;
+
+/// Idle read connections, outside the pool's own idle queue.
+#[derive(Debug, Default)]
+pub(crate) struct Spare {
+    connections: Mutex<Vec<PoolConnection<Any>>>,
+    capacity: usize,
+    /// Set by [`Spare::drain`]: the pool is closing, nothing is stashed any more.
+    closed: AtomicBool,
+}
+
+impl Spare {
+    /// A stash of up to `capacity` connections (0 turns it off).
+    pub(crate) fn new(capacity: usize) -> Arc<Self> {
+        Arc::new(Self {
+            connections: Mutex::new(Vec::with_capacity(capacity)),
+            capacity,
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// A connection for one read: a stashed one, else one from the pool.
+    pub(crate) async fn lease(self: &Arc<Self>, pool: &AnyPool) -> Result<Lease, StoreError> {
+        let stashed = self
+            .connections
+            .lock()
+            .ok()
+            .and_then(|mut spare| spare.pop());
+        let connection = match stashed {
+            Some(connection) => connection,
+            None => pool.acquire().await?,
+        };
+        Ok(Lease {
+            connection,
+            spare: Arc::clone(self),
+        })
+    }
+
+    /// Hands every stashed connection back to the pool.
+    pub(crate) fn drain(&self) {
+        let drained = match self.connections.lock() {
+            Ok(mut spare) => {
+                self.closed.store(true, Ordering::Release);
+                std::mem::take(&mut *spare)
+            }
+            Err(_) => Vec::new(),
+        };
+        drop(drained);
+    }
+
+    /// Stashes `connection` if there is room (else it goes back to the pool).
+    fn keep(&self, connection: PoolConnection<Any>) {
+        if let Ok(mut spare) = self.connections.lock() {
+            // Checked under the lock `drain` takes: nothing is stashed after the stash was drained.
+            if !self.closed.load(Ordering::Acquire) && spare.len() < self.capacity {
+                spare.push(connection);
+            }
+        }
+    }
+}
+
+/// One read's connection. Dropped, it goes back to the pool (tested there); [`Lease::settle`] keeps it
+/// in the stash when its statement completed.
+pub(crate) struct Lease {
+    connection: PoolConnection<Any>,
+    spare: Arc<Spare>,
+}
+
+impl Lease {
+    /// Ends the lease with the read's result: a connection that answered (a row, or no such row) is
+    /// kept for the next read; one whose statement failed goes back to the pool to be tested.
+    pub(crate) fn settle<T>(self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        let answered = matches!(
+            result,
+            Ok(_) | Err(StoreError::NotFound { .. } | StoreError::Invalid { .. })
+        );
+        if answered {
+            self.spare.keep(self.connection);
+        }
+        result
+    }
+}
+
+impl Deref for Lease {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.connection
+    }
+}
+
+impl DerefMut for Lease {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.connection
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::domain::ids::Mrn;
+    use crate::store::{Store, StoreError, StoreOptions};
+
+    async fn store(dir: &tempfile::TempDir) -> Store {
+        let url = format!("sqlite://{}", dir.path().join("lease.db").display());
+        let store = Store::connect(&StoreOptions::new(url)).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+
+    fn stashed(store: &Store) -> usize {
+        store
+            .spare
+            .connections
+            .lock()
+            .map_or(0, |spare| spare.len())
+    }
+
+    #[tokio::test]
+    async fn an_answered_read_keeps_its_connection_and_the_stash_stays_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let mrn = Mrn::parse("MRN404").unwrap();
+        // No such patient is an answer: the connection is kept.
+        assert!(matches!(
+            store.patient(&mrn).await,
+            Err(StoreError::NotFound { .. })
+        ));
+        assert_eq!(stashed(&store), 1);
+        // Many reads at once take several connections; at most half the pool waits in the stash.
+        let reads = (0..16).map(|_| store.patient(&mrn));
+        futures::future::join_all(reads).await;
+        assert!(stashed(&store) >= 1);
+        assert!(stashed(&store) <= store.spare.capacity);
+        assert_eq!(store.spare.capacity, 4);
+        // Closing hands the stash back to the pool, which then closes without waiting for it.
+        tokio::time::timeout(Duration::from_secs(5), store.close())
+            .await
+            .expect("close waited for stashed connections")
+            .unwrap();
+        assert_eq!(stashed(&store), 0);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_read_returns_its_connection_to_the_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let lease = store.lease().await.unwrap();
+        drop(lease);
+        assert_eq!(stashed(&store), 0);
+        assert!(store.pool().size() >= 1);
+    }
+}
