@@ -27,14 +27,7 @@ impl Store {
              ORDER BY m.prescribed_date DESC, m.medication_id"
         );
         let status = status.map(|status| status.as_str().to_owned());
-        patient_records(
-            self,
-            mrn,
-            sql,
-            |q| q.bind(status),
-            medication_from_row,
-        )
-        .await
+        patient_records(self, mrn, sql, |q| q.bind(status), medication_from_row).await
     }
 
     pub async fn medication(&self, medication_id: &RecordId) -> Result<Medication, StoreError> {

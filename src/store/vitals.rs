@@ -20,14 +20,7 @@ impl Store {
             "{VITALS_SELECT} WHERE v.patient_id = $1 ORDER BY v.recorded_date DESC, v.id DESC LIMIT $2"
         );
         let limit = i64::from(limit.clamp(1, 1000));
-        patient_records(
-            self,
-            mrn,
-            sql,
-            |q| q.bind(limit),
-            vital_signs_from_row,
-        )
-        .await
+        patient_records(self, mrn, sql, |q| q.bind(limit), vital_signs_from_row).await
     }
 
     pub async fn insert_vital_signs(&self, vitals: &VitalSigns) -> Result<(), StoreError> {
