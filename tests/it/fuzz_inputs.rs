@@ -276,3 +276,128 @@ async fn fuzz_tool_arguments_never_give_internal_errors() {
     });
     mcp.shutdown().await;
 }
+
+/// One WebSocket frame as a client might send it: any FIN/RSV/opcode, masked or not, the length in any
+/// of its three encodings (including lengths far past what follows), a payload that is random or, with
+/// RSV1, raw deflate of random text.
+fn websocket_frame() -> impl Strategy<Value = Vec<u8>> {
+    (
+        any::<bool>(),
+        0u8..8,
+        0u8..16,
+        any::<bool>(),
+        any::<[u8; 4]>(),
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..300),
+            ".{0,300}".prop_map(|text: String| deflate_raw(text.as_bytes())),
+        ],
+        prop_oneof![
+            Just(None),
+            Just(Some(125u64)),
+            Just(Some(126)),
+            Just(Some(65_535)),
+            Just(Some(65_536)),
+            Just(Some(u64::MAX >> 1)),
+            Just(Some(u64::MAX)),
+            any::<u64>().prop_map(Some),
+        ],
+    )
+        .prop_map(|(fin, rsv, opcode, masked, key, payload, claimed)| {
+            let mut frame = vec![(u8::from(fin) << 7) | (rsv << 4) | opcode];
+            let length = claimed.unwrap_or(payload.len() as u64);
+            let mask_bit = u8::from(masked) << 7;
+            match length {
+                0..=125 => frame.push(mask_bit | length as u8),
+                126..=65_535 => {
+                    frame.push(mask_bit | 126);
+                    frame.extend_from_slice(&(length as u16).to_be_bytes());
+                }
+                _ => {
+                    frame.push(mask_bit | 127);
+                    frame.extend_from_slice(&length.to_be_bytes());
+                }
+            }
+            if masked {
+                frame.extend_from_slice(&key);
+            }
+            frame.extend(
+                payload
+                    .iter()
+                    .enumerate()
+                    .map(|(at, byte)| if masked { byte ^ key[at % 4] } else { *byte }),
+            );
+            frame
+        })
+}
+
+/// Raw deflate with the sync-flush tail stripped, as permessage-deflate sends a message.
+fn deflate_raw(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    let _ = encoder.write_all(bytes);
+    let _ = encoder.flush();
+    let mut out = encoder.get_ref().clone();
+    if out.ends_with(&[0, 0, 0xff, 0xff]) {
+        out.truncate(out.len() - 4);
+    }
+    out
+}
+
+/// The server's WebSocket frame reader (`transport::ws_codec`, with and without permessage-deflate) on
+/// arbitrary frame sequences and raw bytes: it never panics, never hangs once the peer stops sending,
+/// and never hands on a message over the message limit.
+#[test]
+fn fuzz_websocket_frame_reader_never_panics_and_keeps_its_limits() {
+    use ehr_mcp::transport::ws_codec::{Deflate, WsConnection, WsSettings};
+    use futures::StreamExt;
+    use tokio::io::AsyncWriteExt;
+
+    const MAX_MESSAGE: usize = 4096;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let input = prop_oneof![
+        prop::collection::vec(websocket_frame(), 0..12).prop_map(|frames| frames.concat()),
+        prop::collection::vec(any::<u8>(), 0..600),
+    ];
+    let mut runner = TestRunner::new(Config::with_cases(cases(1_000)));
+    runner
+        .run(&(input, any::<bool>()), |(bytes, deflate)| {
+            let outcome = runtime.block_on(async {
+                let (client, server) = tokio::io::duplex(1 << 16);
+                let settings = WsSettings {
+                    max_message_bytes: MAX_MESSAGE,
+                    max_frame_bytes: MAX_MESSAGE,
+                    deflate: deflate.then(Deflate::default),
+                };
+                let mut connection = WsConnection::new(server, settings);
+                let (mut client_rx, mut client_tx) = tokio::io::split(client);
+                // The client reads whatever the server answers (pongs, close frames) and sends its bytes.
+                let drain = tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut client_rx, &mut tokio::io::sink()).await;
+                });
+                let _ = client_tx.write_all(&bytes).await;
+                let _ = client_tx.shutdown().await;
+                drop(client_tx);
+                let read = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                    let mut largest = 0usize;
+                    while let Some(item) = connection.next().await {
+                        match item {
+                            Ok(message) => largest = largest.max(message.into_data().len()),
+                            Err(_) => break,
+                        }
+                    }
+                    largest
+                })
+                .await;
+                drop(connection);
+                drain.abort();
+                read
+            });
+            let largest = outcome.map_err(|_| TestCaseError::fail("the reader hung"))?;
+            prop_assert!(largest <= MAX_MESSAGE);
+            Ok(())
+        })
+        .unwrap();
+}
