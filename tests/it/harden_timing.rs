@@ -1,6 +1,6 @@
 //! The unknown-vs-known client id timing gap (issue #9, item 9): a wrong secret for an existing client and
 //! any secret for a client id that does not exist must cost the same, or the response time enumerates
-//! client ids. Measured on `AuthService::authenticate_client` (the token endpoint's and `authenticate`'s
+//! client ids. Measured on `AuthService::authenticate_caller` (the token endpoint's and `authenticate`'s
 //! path), interleaved, every sample from its own address so no throttle interferes.
 //!
 //! A measurement, not a CI gate (timing on a shared machine is noisy): run it with
@@ -72,9 +72,9 @@ async fn timing_unknown_and_known_client_ids_cost_the_same() {
     };
     // Warm-up: caches, the pool, the code paths.
     for _ in 0..200 {
-        let _ = auth.authenticate_client(&known_credentials, origin()).await;
+        let _ = auth.authenticate_caller(&known_credentials, origin()).await;
         let _ = auth
-            .authenticate_client(&unknown_credentials, origin())
+            .authenticate_caller(&unknown_credentials, origin())
             .await;
     }
     let (mut known_times, mut unknown_times) = (Vec::new(), Vec::new());
@@ -86,7 +86,7 @@ async fn timing_unknown_and_known_client_ids_cost_the_same() {
         };
         let origin = origin();
         let started = Instant::now();
-        let refused = auth.authenticate_client(credentials, origin).await;
+        let refused = auth.authenticate_caller(credentials, origin).await;
         times.push(started.elapsed().as_secs_f64() * 1e6);
         assert!(refused.is_err());
     }
