@@ -319,7 +319,10 @@ async fn http_worker(
         match session {
             Some(session) => request = request.header("Mcp-Session-Id", session),
             None if args.stateless => {
-                request = request.header("MCP-Protocol-Version", "2026-07-28")
+                request = request
+                    .header("MCP-Protocol-Version", "2026-07-28")
+                    .header("Mcp-Method", "tools/call")
+                    .header("Mcp-Name", &args.tool)
             }
             None => {}
         }
@@ -337,7 +340,15 @@ async fn http_worker(
         id += 1;
         let (arguments, _, mrn) = mrns.next(&arguments, "");
         let started = Instant::now();
-        let response = post(call(id, &args.tool, &arguments), session.as_deref()).await?;
+        let mut message = call(id, &args.tool, &arguments);
+        if args.stateless {
+            // Protocol 2026-07-28: every request carries its protocol version and capabilities.
+            message["params"]["_meta"] = json!({
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {}
+            });
+        }
+        let response = post(message, session.as_deref()).await?;
         let (body, wire) = read_body(response).await?;
         tally.wire_bytes += wire as u64;
         tally.decoded_bytes += body.len() as u64;

@@ -6,8 +6,10 @@
 #   bench/run.sh                          # SQLite, 100,000 patients, the default scenarios
 #   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench bench/run.sh
 #   BENCH_SCENARIOS="ws:64 echo:64" BENCH_SECONDS=10 bench/run.sh
+#   BENCH_IMPORT=tests/fixtures/seed_export.json BENCH_DATABASE_URL=sqlite://target/bench/seed.db BENCH_SCENARIOS=search:64 bench/run.sh
 # Scenarios: ws:N, echo:N, http:N (sessions), stateless:N, search:N, fhir:N, everything:N (N connections),
-# idle:N (N authenticated WebSockets held open; the server's RSS is printed).
+# idle:N (N authenticated WebSockets held open; the server's RSS is printed), compression:N (HTTP and
+# FHIR answers with none/gzip/br/zstd, WebSocket with and without permessage-deflate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,8 +33,12 @@ marker="$bench_dir/seeded-$(echo "$database_url" | tr -c 'a-zA-Z0-9' _)"
 if [ ! -f "$marker" ]; then
     echo "[bench] seeding $patients synthetic patients into $database_url"
     "$bin" migrate
-    /usr/bin/time -f "[bench] seed: %e s wall, %U s user, %S s sys, %M KB peak RSS" \
-        "$bin" seed --synthetic "$patients"
+    if [ -n "${BENCH_IMPORT:-}" ]; then
+        "$bin" import "$BENCH_IMPORT"
+    else
+        /usr/bin/time -f "[bench] seed: %e s wall, %U s user, %S s sys, %M KB peak RSS" \
+            "$bin" seed --synthetic "$patients"
+    fi
     touch "$marker"
 fi
 credentials="$bench_dir/credentials-$(basename "$marker").json"
@@ -45,6 +51,7 @@ fi
 client_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["client_id"])' "$credentials")
 
 ulimit -n 65536 2>/dev/null || true
+started_ns=$(date +%s%N)
 # Connection limits raised for the idle-connections scenario (one load generator address).
 "$bin" serve --port "$port" --max-connections 20000 --max-connections-per-address 20000 \
     ${BENCH_SERVE_ARGS:-} >"$bench_dir/serve.log" 2>&1 &
@@ -52,10 +59,11 @@ server=$!
 target/$profile/examples/echo --port "$echo_port" >/dev/null &
 echo_server=$!
 trap 'kill $server $echo_server 2>/dev/null; wait 2>/dev/null' EXIT
-for _ in $(seq 1 100); do
+for _ in $(seq 1 1000); do
     curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-    sleep 0.1
+    sleep 0.01
 done
+echo "[bench] start to first ready answer (/readyz 200): $(( ($(date +%s%N) - started_ns) / 1000000 )) ms"
 echo "[bench] server pid $server idle RSS: $(ps -o rss= -p "$server") KB"
 
 # CPU seconds (user + system) a process has used so far.
@@ -92,6 +100,18 @@ for scenario in $scenarios; do
             sleep 25
             echo "    server RSS with $connections idle WebSockets open: $(ps -o rss= -p "$server") KB"
             wait %%
+            ;;
+        compression)
+            # Bytes on the wire and calls/s with and without compression (get_patient_summary, $everything).
+            for encoding in none gzip br zstd; do
+                run "${common[@]}" --transport http --connections "$connections" --mrns "$patients" \
+                    --tool get_patient_summary --compression "$encoding"
+                run "${common[@]}" --transport fhir --connections "$connections" --mrns "$patients" \
+                    --path 'Patient/{mrn}/$everything' --compression "$encoding"
+            done
+            echo "[bench] WebSocket get_patient_summary without and with permessage-deflate (Python websockets, 1 connection)"
+            tests/clients/.venv/bin/python bench/ws_compression.py "http://127.0.0.1:$port" "$credentials" \
+                "$client_id" 2000 SYN00000042 | sed 's/^/    /'
             ;;
         everything) run "${common[@]}" --transport fhir --connections "$connections" --mrns "$patients" --path 'Patient/{mrn}/$everything' ;;
         *) echo "unknown scenario $scenario" >&2; exit 2 ;;

@@ -2,7 +2,7 @@
 Rust load generator's tungstenite client has no deflate). Reads the server's `ehr_mcp_wire_bytes_total` and
 `ehr_mcp_uncompressed_bytes_total` before and after, so the byte figures are the server's own counts.
 
-Usage: tests/clients/.venv/bin/python bench/ws_compression.py BASE_URL CREDENTIALS_FILE [CLIENT_ID] [CALLS]
+Usage: tests/clients/.venv/bin/python bench/ws_compression.py BASE_URL CREDENTIALS_FILE [CLIENT_ID] [CALLS] [MRN]
 (one connection per mode, one call in flight: the calls/s are a Python client's, a lower bound).
 """
 
@@ -35,7 +35,7 @@ def token(base, credentials, client_id):
     return json.load(urllib.request.urlopen(f"{base}/oauth/token", body))["access_token"]
 
 
-async def run(base, bearer, compression, calls):
+async def run(base, bearer, compression, calls, mrn):
     url = base.replace("http", "ws", 1) + "/ws"
     async with websockets.connect(url, subprotocols=["mcp"], compression=compression,
                                   additional_headers={"Authorization": f"Bearer {bearer}"},
@@ -48,7 +48,7 @@ async def run(base, bearer, compression, calls):
         started = time.perf_counter()
         for id_ in range(1, calls + 1):
             await ws.send(json.dumps({"jsonrpc": "2.0", "id": id_, "method": "tools/call", "params": {
-                "name": "get_patient_summary", "arguments": {"mrn": "MRN001"}}}))
+                "name": "get_patient_summary", "arguments": {"mrn": mrn}}}))
             reply = json.loads(await ws.recv())
             assert not reply["result"].get("isError"), reply
         elapsed = time.perf_counter() - started
@@ -63,9 +63,10 @@ async def main():
     base, credentials = sys.argv[1], sys.argv[2]
     client_id = sys.argv[3] if len(sys.argv) > 3 else "copilot-studio"
     calls = int(sys.argv[4]) if len(sys.argv) > 4 else 500
+    mrn = sys.argv[5] if len(sys.argv) > 5 else "MRN001"
     bearer = token(base, credentials, client_id)
     for compression in (None, "deflate"):
-        print(json.dumps(await run(base, bearer, compression, calls)))
+        print(json.dumps(await run(base, bearer, compression, calls, mrn)))
 
 
 asyncio.run(main())
