@@ -55,6 +55,11 @@ async fn python_sdk_over_websocket_calls_every_tool() {
     let mcp = spawn_mcp_app(&[]).await;
     let doctor = mcp.client("copilot-studio").clone();
     let admin_token = mcp.token("admin-console").await;
+    // `--name=value`: a random secret may begin with `-`, which argparse would take for an option.
+    let secret = format!(
+        "--client-secret={}",
+        doctor["client_secret"].as_str().unwrap()
+    );
     let summary = run_client(python_check(&[
         "--transport",
         "ws",
@@ -62,8 +67,7 @@ async fn python_sdk_over_websocket_calls_every_tool() {
         &mcp.ws_url(),
         "--client-id",
         doctor["client_id"].as_str().unwrap(),
-        "--client-secret",
-        doctor["client_secret"].as_str().unwrap(),
+        &secret,
         "--app-id",
         doctor["app_id"].as_str().unwrap(),
         "--admin-token",
