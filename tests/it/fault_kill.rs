@@ -4,12 +4,11 @@
 //! audit row, and `ehr-mcp audit verify` passes.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::fault_support::audit_verify;
 use crate::ops_binary::BinaryServer;
-use crate::ops_shutdown_writes::{doctor_token, http_writer, websocket_writer};
+use crate::ops_shutdown_writes::{WriteLoad, doctor_token};
 use crate::support::TestDb;
 
 const HTTP_WRITERS: usize = 4;
@@ -31,41 +30,15 @@ fn kill_9_under_write_load_loses_no_acknowledged_write_on_either_engine() {
         let server = BinaryServer::start(&["--demo", "--credentials-file", &credentials], &env);
         let token = runtime.block_on(doctor_token(&server, &credentials));
 
-        let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
-        let writers: Vec<_> = (0..HTTP_WRITERS)
-            .map(|n| {
-                runtime.spawn(http_writer(
-                    server.url("/mcp"),
-                    token.clone(),
-                    n,
-                    acknowledged.clone(),
-                ))
-            })
-            .chain((0..WEBSOCKET_WRITERS).map(|n| {
-                runtime.spawn(websocket_writer(
-                    server.url("/ws"),
-                    token.clone(),
-                    HTTP_WRITERS + n,
-                    acknowledged.clone(),
-                ))
-            }))
-            .collect();
-        let started = Instant::now();
-        while acknowledged.lock().unwrap().len() < WRITES_BEFORE_KILL
-            && started.elapsed() < Duration::from_secs(15)
-        {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let load = WriteLoad::start(&runtime, &server, &token, HTTP_WRITERS, WEBSOCKET_WRITERS);
+        load.wait_for(WRITES_BEFORE_KILL, Duration::from_secs(15));
         let (status, log) = server.stop_with("KILL");
         assert_eq!(
             std::os::unix::process::ExitStatusExt::signal(&status),
             Some(9),
             "{log}"
         );
-        for writer in writers {
-            runtime.block_on(writer).unwrap();
-        }
-        let acknowledged: Vec<String> = acknowledged.lock().unwrap().clone();
+        let acknowledged = load.finish(&runtime);
         assert!(
             acknowledged.len() >= 50,
             "writes were flowing when the server was killed: {}",

@@ -27,39 +27,13 @@ fn sigterm_under_writes_keeps_every_acknowledged_write_and_its_audit_row() {
         let server = BinaryServer::start(&["--demo", "--credentials-file", &credentials], &env);
         let token = runtime.block_on(doctor_token(&server, &credentials));
 
-        let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
-        let writers: Vec<_> = (0..HTTP_WRITERS)
-            .map(|n| {
-                runtime.spawn(http_writer(
-                    server.url("/mcp"),
-                    token.clone(),
-                    n,
-                    acknowledged.clone(),
-                ))
-            })
-            .chain((0..WEBSOCKET_WRITERS).map(|n| {
-                runtime.spawn(websocket_writer(
-                    server.url("/ws"),
-                    token.clone(),
-                    n,
-                    acknowledged.clone(),
-                ))
-            }))
-            .collect();
-        let started = Instant::now();
-        while acknowledged.lock().unwrap().len() < 300
-            && started.elapsed() < Duration::from_secs(20)
-        {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let load = WriteLoad::start(&runtime, &server, &token, HTTP_WRITERS, WEBSOCKET_WRITERS);
+        load.wait_for(300, Duration::from_secs(20));
         let stopping = Instant::now();
         let (status, log) = server.stop_with("TERM");
         let stop_time = stopping.elapsed();
         assert_eq!(status.code(), Some(0), "{log}");
-        for writer in writers {
-            runtime.block_on(writer).unwrap();
-        }
-        let acknowledged = acknowledged.lock().unwrap().clone();
+        let acknowledged = load.finish(&runtime);
         assert!(
             acknowledged.len() >= 300,
             "writes were flowing: {}",
@@ -105,17 +79,8 @@ fn sigterm_under_writes_keeps_every_acknowledged_write_and_its_audit_row() {
         let (status, _) = restarted.stop_with("INT");
         assert_eq!(status.code(), Some(0));
 
-        let verify = std::process::Command::new(env!("CARGO_BIN_EXE_ehr-mcp"))
-            .args(["audit", "verify"])
-            .env("DATABASE_URL", &db.url)
-            .output()
-            .unwrap();
-        assert!(
-            verify.status.success(),
-            "audit verify: {}{}",
-            String::from_utf8_lossy(&verify.stdout),
-            String::from_utf8_lossy(&verify.stderr)
-        );
+        let (intact, report) = crate::fault_support::audit_verify(&db.url);
+        assert!(intact, "audit verify: {report}");
     }
 }
 
@@ -160,8 +125,65 @@ fn acknowledged_id(reply: &Value) -> Option<String> {
         .flatten()
 }
 
+/// Writers recording vital signs on a server until it stops, and the vital ids it acknowledged.
+pub struct WriteLoad {
+    acknowledged: Arc<Mutex<Vec<String>>>,
+    writers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl WriteLoad {
+    /// `http` writers over Streamable HTTP and `websocket` over WebSocket, each with its own writer number.
+    pub fn start(
+        runtime: &tokio::runtime::Runtime,
+        server: &BinaryServer,
+        token: &str,
+        http: usize,
+        websocket: usize,
+    ) -> Self {
+        let acknowledged = Arc::new(Mutex::new(Vec::new()));
+        let writers = (0..http)
+            .map(|n| {
+                runtime.spawn(http_writer(
+                    server.url("/mcp"),
+                    token.to_owned(),
+                    n,
+                    acknowledged.clone(),
+                ))
+            })
+            .chain((0..websocket).map(|n| {
+                runtime.spawn(websocket_writer(
+                    server.url("/ws"),
+                    token.to_owned(),
+                    http + n,
+                    acknowledged.clone(),
+                ))
+            }))
+            .collect();
+        Self {
+            acknowledged,
+            writers,
+        }
+    }
+
+    /// Waits until `count` writes are acknowledged (or `within` passed).
+    pub fn wait_for(&self, count: usize, within: Duration) {
+        let started = Instant::now();
+        while self.acknowledged.lock().unwrap().len() < count && started.elapsed() < within {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits for every writer to end (the server stopped) and returns the acknowledged ids.
+    pub fn finish(self, runtime: &tokio::runtime::Runtime) -> Vec<String> {
+        for writer in self.writers {
+            runtime.block_on(writer).unwrap();
+        }
+        self.acknowledged.lock().unwrap().clone()
+    }
+}
+
 /// Writes over Streamable HTTP (stateless requests) until the server stops answering.
-pub async fn http_writer(
+async fn http_writer(
     url: String,
     token: String,
     writer: usize,
@@ -189,7 +211,7 @@ pub async fn http_writer(
 }
 
 /// Writes over one WebSocket, one call at a time, until the server closes it.
-pub async fn websocket_writer(
+async fn websocket_writer(
     url: String,
     token: String,
     writer: usize,
