@@ -238,7 +238,7 @@ fn the_database_and_credentials_files_are_private() {
 
 /// The stated bound on the server's peak RSS with every connection slot (1,024) held by a WebSocket: an
 /// open WebSocket costs about 165 KiB (215 MiB measured for 1,024 plus a slowloris wave, from 48 MiB at
-/// start; tungstenite's buffers, the connection's channels and its MCP service), so the ceiling follows
+/// start, debug build; the frame codec's buffers, the connection's channels and its MCP service), so the ceiling follows
 /// `EHR_MCP_MAX_CONNECTIONS` and cannot grow past it.
 pub const CONNECTION_FLOOD_RSS_BOUND: u64 = 320 << 20;
 
