@@ -2,10 +2,10 @@
 //! chain in order, and filtered queries for administrators. Rows are never updated or deleted.
 
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use super::bulk::{Placeholders, insert_sql};
 use super::direct::from_sqlite;
+use super::rows::Columns;
 use super::tx::Tx;
 use super::{Engine, Store, StoreError};
 
@@ -196,23 +196,28 @@ pub async fn insert_audit_records(
     Ok(())
 }
 
-fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
+fn record_from_row(row: &(impl Columns + ?Sized)) -> Result<AuditRecord, StoreError> {
     Ok(AuditRecord {
-        seq: row.try_get(0)?,
-        occurred_at: row.try_get(1)?,
-        request_id: row.try_get(2)?,
-        transport: row.try_get(3)?,
-        client_id: row.try_get(4)?,
-        app_id: row.try_get(5)?,
-        role: row.try_get(6)?,
-        action: row.try_get(7)?,
-        patient_mrn: row.try_get(8)?,
-        outcome: row.try_get(9)?,
-        detail: row.try_get(10)?,
-        prev_hash: row.try_get(11)?,
-        row_hash: row.try_get(12)?,
+        seq: row.integer("seq")?,
+        occurred_at: row.text("occurred_at")?,
+        request_id: row.text("request_id")?,
+        transport: row.text("transport")?,
+        client_id: row.optional_text("client_id")?,
+        app_id: row.optional_text("app_id")?,
+        role: row.optional_text("role")?,
+        action: row.text("action")?,
+        patient_mrn: row.optional_text("patient_mrn")?,
+        outcome: row.text("outcome")?,
+        detail: row.optional_text("detail")?,
+        prev_hash: row.text("prev_hash")?,
+        row_hash: row.text("row_hash")?,
     })
 }
+
+/// A page of the chain on the direct SQLite path.
+static AUDIT_PAGE_AFTER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("SELECT {COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+});
 
 impl Store {
     /// Up to `limit` rows with `seq > after`, in chain order (for verification).
@@ -221,6 +226,23 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
+        if let Some(direct) = self.direct.clone() {
+            // Thousands of rows: on a blocking thread, not in place on a runtime worker.
+            let page = tokio::task::spawn_blocking(move || {
+                direct.run(|connection| {
+                    let mut statement = connection
+                        .prepare_cached(&AUDIT_PAGE_AFTER)
+                        .map_err(from_sqlite)?;
+                    let mut rows = statement.query([after, limit]).map_err(from_sqlite)?;
+                    let mut page = Vec::new();
+                    while let Some(row) = rows.next().map_err(from_sqlite)? {
+                        page.push(record_from_row(row)?);
+                    }
+                    Ok(page)
+                })
+            });
+            return page.await.map_err(|_| StoreError::Unavailable)?;
+        }
         let sql = format!("SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(after)

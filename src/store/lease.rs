@@ -117,8 +117,8 @@ impl DerefMut for Lease {
 mod tests {
     use std::time::Duration;
 
-    use crate::domain::ids::Mrn;
-    use crate::store::{Store, StoreError, StoreOptions};
+    use crate::store::patients::PatientSearch;
+    use crate::store::{Store, StoreOptions};
 
     async fn store(dir: &tempfile::TempDir) -> Store {
         let url = format!("sqlite://{}", dir.path().join("lease.db").display());
@@ -139,15 +139,16 @@ mod tests {
     async fn an_answered_read_keeps_its_connection_and_the_stash_stays_bounded() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir).await;
-        let mrn = Mrn::parse("MRN404").unwrap();
-        // No such patient is an answer: the connection is kept.
-        assert!(matches!(
-            store.patient(&mrn).await,
-            Err(StoreError::NotFound { .. })
-        ));
+        let search = PatientSearch {
+            term: "nobody".to_owned(),
+            limit: 10,
+            cursor: None,
+        };
+        // No match is an answer: the connection is kept.
+        assert!(store.search_patients(&search).await.unwrap().patients.is_empty());
         assert_eq!(stashed(&store), 1);
         // Many reads at once take several connections; at most half the pool waits in the stash.
-        let reads = (0..16).map(|_| store.patient(&mrn));
+        let reads = (0..16).map(|_| store.search_patients(&search));
         futures::future::join_all(reads).await;
         assert!(stashed(&store) >= 1);
         assert!(stashed(&store) <= store.spare.capacity);

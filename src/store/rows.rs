@@ -16,6 +16,7 @@ use crate::domain::ids::Mrn;
 pub(crate) trait Columns {
     fn text(&self, column: &str) -> Result<String, StoreError>;
     fn optional_text(&self, column: &str) -> Result<Option<String>, StoreError>;
+    fn integer(&self, column: &str) -> Result<i64, StoreError>;
 }
 
 impl Columns for AnyRow {
@@ -26,6 +27,10 @@ impl Columns for AnyRow {
     fn optional_text(&self, column: &str) -> Result<Option<String>, StoreError> {
         Ok(self.try_get(column)?)
     }
+
+    fn integer(&self, column: &str) -> Result<i64, StoreError> {
+        Ok(self.try_get(column)?)
+    }
 }
 
 impl Columns for rusqlite::Row<'_> {
@@ -34,6 +39,10 @@ impl Columns for rusqlite::Row<'_> {
     }
 
     fn optional_text(&self, column: &str) -> Result<Option<String>, StoreError> {
+        self.get(column).map_err(from_sqlite)
+    }
+
+    fn integer(&self, column: &str) -> Result<i64, StoreError> {
         self.get(column).map_err(from_sqlite)
     }
 }
