@@ -3,8 +3,8 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::store::{Store, StoreError};
 use crate::store::audit::AuditRecord;
+use crate::store::{Store, StoreError};
 
 use super::AuditError;
 

@@ -172,7 +172,14 @@ mod tests {
             cursor: None,
         };
         // No match is an answer: the connection is kept.
-        assert!(store.search_patients(&search).await.unwrap().patients.is_empty());
+        assert!(
+            store
+                .search_patients(&search)
+                .await
+                .unwrap()
+                .patients
+                .is_empty()
+        );
         assert_eq!(stashed(&store), 1);
         // Many reads at once take several connections; at most half the pool waits in the stash.
         let reads = (0..16).map(|_| store.search_patients(&search));
