@@ -1,4 +1,4 @@
-//! The append-only, hash-chained audit log: one writer task with group commit, `verify`, and queries.
+//! The append-only, hash-chained audit log: one writer (on its own thread) with group commit, `verify`, and queries.
 //!
 //! Invariants: only the writer task appends; it assigns `seq` and the hash chain; a caller that must not
 //! release data before its row is durable awaits [`AuditLog::record`]; a write and its audit row commit in
@@ -112,16 +112,20 @@ impl fmt::Debug for AuditLog {
 }
 
 impl AuditLog {
-    /// Starts the writer task on the current runtime.
+    /// Starts the writer on a thread of the current runtime's blocking pool.
     pub fn start(store: Store, options: AuditOptions) -> Self {
         let (sender, receiver) = mpsc::channel(options.queue_capacity.max(1));
         let shutdown = tokio_util::sync::CancellationToken::new();
-        let task = tokio::spawn(writer::run(
+        // The writer has a thread of its own: on SQLite its appends run there, never on a runtime worker
+        // (see `store::direct`). It ends when every sender is gone or at shutdown.
+        let writer = writer::run(
             store.clone(),
             receiver,
             options.max_batch.max(1),
             shutdown.clone(),
-        ));
+        );
+        let runtime = tokio::runtime::Handle::current();
+        let task = tokio::task::spawn_blocking(move || runtime.block_on(writer));
         let log = Self {
             store,
             sender,

@@ -6,7 +6,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::store::audit::{AuditRecord, audit_head, insert_audit_records, lock_audit_chain};
+use crate::store::audit::{
+    AuditHead, AuditRecord, audit_head, insert_audit_records, lock_audit_chain,
+};
 use crate::store::{Store, StoreError, TxWrite, now_text};
 
 use super::chain::{GENESIS_HASH, row_hash};
@@ -180,13 +182,19 @@ fn copy_error(error: &AuditError) -> AuditError {
 }
 
 async fn try_commit(store: &Store, entries: &mut [Entry]) -> Result<(), AuditError> {
+    if entries.iter().all(|entry| entry.write.is_none()) {
+        // Rows only: the store reads the head, inserts and commits in one go (on SQLite without a
+        // thread hop per statement).
+        let events: Vec<&AuditEvent> = entries.iter().map(|entry| &entry.event).collect();
+        store
+            .append_audit(|head| chain_records(head, events.into_iter()))
+            .await?;
+        return Ok(());
+    }
     let mut batch = store.begin().await?;
     let mut tx = batch.tx();
     lock_audit_chain(&mut tx, store.engine()).await?;
-    let (mut seq, mut prev_hash) = audit_head(&mut tx)
-        .await?
-        .unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
-    let mut records = Vec::with_capacity(entries.len());
+    let head = audit_head(&mut tx).await?;
     for entry in entries.iter_mut() {
         if let Some(write) = entry.write.take() {
             // Under a savepoint: a failed write is rolled back alone and the batch goes on.
@@ -197,14 +205,27 @@ async fn try_commit(store: &Store, entries: &mut [Entry]) -> Result<(), AuditErr
             }
             entry.write_result = Some(outcome);
         }
-        seq += 1;
-        let record = build_record(seq, &prev_hash, &entry.event);
-        prev_hash = record.row_hash.clone();
-        records.push(record);
     }
+    let records = chain_records(head, entries.iter().map(|entry| &entry.event));
     insert_audit_records(&mut tx, &records).await?;
     batch.commit().await?;
     Ok(())
+}
+
+/// The rows for `events`, numbered and hash-chained on from `head`.
+fn chain_records<'e>(
+    head: AuditHead,
+    events: impl ExactSizeIterator<Item = &'e AuditEvent>,
+) -> Vec<AuditRecord> {
+    let (mut seq, mut prev_hash) = head.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
+    let mut records = Vec::with_capacity(events.len());
+    for event in events {
+        seq += 1;
+        let record = build_record(seq, &prev_hash, event);
+        prev_hash = record.row_hash.clone();
+        records.push(record);
+    }
+    records
 }
 
 fn build_record(seq: i64, prev_hash: &str, event: &AuditEvent) -> AuditRecord {

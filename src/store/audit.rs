@@ -2,9 +2,10 @@
 //! chain in order, and filtered queries for administrators. Rows are never updated or deleted.
 
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use super::bulk::{Placeholders, insert_sql};
+use super::direct::from_sqlite;
+use super::rows::Columns;
 use super::tx::Tx;
 use super::{Engine, Store, StoreError};
 
@@ -63,6 +64,83 @@ const INSERT_CHUNK: usize = 64;
 /// An advisory-lock key that serialises audit writers of several instances sharing PostgreSQL.
 const AUDIT_LOCK_KEY: i64 = 0x4548_525f_4155_4454; // "EHR_AUDT"
 
+/// The chain head a new batch continues: the last row's `(seq, row_hash)`, `None` for an empty log.
+pub type AuditHead = Option<(i64, String)>;
+
+const AUDIT_HEAD: &str = "SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1";
+
+/// One row on the direct SQLite path (`?`: rusqlite's placeholders).
+static INSERT_ONE_AUDIT_RECORD: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let columns: Vec<&str> = COLUMNS.split(',').map(str::trim).collect();
+    insert_sql(Placeholders::Anonymous, "audit_log", &columns, 1, "")
+});
+
+impl Store {
+    /// Appends the rows `build` numbers and hashes from the chain head, in one transaction that holds the
+    /// chain's lock (SQLite's write lock, PostgreSQL's advisory lock) from reading the head to the
+    /// commit. On a SQLite file it runs on the calling thread (the audit writer's own, see
+    /// [`super::direct`]).
+    pub async fn append_audit(
+        &self,
+        build: impl FnOnce(AuditHead) -> Vec<AuditRecord>,
+    ) -> Result<(), StoreError> {
+        if let Some(direct) = self.direct() {
+            return direct.run(|connection| append_direct(connection, build));
+        }
+        let mut batch = self.begin().await?;
+        let mut tx = batch.tx();
+        lock_audit_chain(&mut tx, self.engine()).await?;
+        let records = build(audit_head(&mut tx).await?);
+        insert_audit_records(&mut tx, &records).await?;
+        batch.commit().await
+    }
+}
+
+fn append_direct(
+    connection: &mut rusqlite::Connection,
+    build: impl FnOnce(AuditHead) -> Vec<AuditRecord>,
+) -> Result<(), StoreError> {
+    use rusqlite::OptionalExtension;
+    // IMMEDIATE: the write lock is taken before the head is read, so no other writer can append between.
+    let tx = connection
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(from_sqlite)?;
+    let head = tx
+        .prepare_cached(AUDIT_HEAD)
+        .and_then(|mut statement| {
+            statement
+                .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
+        .map_err(from_sqlite)?;
+    let records = build(head);
+    {
+        let mut insert = tx
+            .prepare_cached(&INSERT_ONE_AUDIT_RECORD)
+            .map_err(from_sqlite)?;
+        for record in &records {
+            insert
+                .execute(rusqlite::params![
+                    record.seq,
+                    record.occurred_at,
+                    record.request_id,
+                    record.transport,
+                    record.client_id,
+                    record.app_id,
+                    record.role,
+                    record.action,
+                    record.patient_mrn,
+                    record.outcome,
+                    record.detail,
+                    record.prev_hash,
+                    record.row_hash,
+                ])
+                .map_err(from_sqlite)?;
+        }
+    }
+    tx.commit().map_err(from_sqlite)
+}
+
 /// Takes the transaction-scoped lock that makes this writer the only one appending (PostgreSQL). On SQLite
 /// the caller's `BEGIN IMMEDIATE` already holds the database write lock.
 pub async fn lock_audit_chain(tx: &mut Tx<'_>, engine: Engine) -> Result<(), StoreError> {
@@ -77,11 +155,9 @@ pub async fn lock_audit_chain(tx: &mut Tx<'_>, engine: Engine) -> Result<(), Sto
 }
 
 /// The last row's `(seq, row_hash)`, or `None` for an empty log.
-pub async fn audit_head(tx: &mut Tx<'_>) -> Result<Option<(i64, String)>, StoreError> {
+pub async fn audit_head(tx: &mut Tx<'_>) -> Result<AuditHead, StoreError> {
     let conn = tx.conn();
-    let row = sqlx::query("SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row = sqlx::query(AUDIT_HEAD).fetch_optional(&mut *conn).await?;
     match row {
         Some(row) => Ok(Some((row.try_get(0)?, row.try_get(1)?))),
         None => Ok(None),
@@ -120,23 +196,28 @@ pub async fn insert_audit_records(
     Ok(())
 }
 
-fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
+fn record_from_row(row: &(impl Columns + ?Sized)) -> Result<AuditRecord, StoreError> {
     Ok(AuditRecord {
-        seq: row.try_get(0)?,
-        occurred_at: row.try_get(1)?,
-        request_id: row.try_get(2)?,
-        transport: row.try_get(3)?,
-        client_id: row.try_get(4)?,
-        app_id: row.try_get(5)?,
-        role: row.try_get(6)?,
-        action: row.try_get(7)?,
-        patient_mrn: row.try_get(8)?,
-        outcome: row.try_get(9)?,
-        detail: row.try_get(10)?,
-        prev_hash: row.try_get(11)?,
-        row_hash: row.try_get(12)?,
+        seq: row.integer("seq")?,
+        occurred_at: row.text("occurred_at")?,
+        request_id: row.text("request_id")?,
+        transport: row.text("transport")?,
+        client_id: row.optional_text("client_id")?,
+        app_id: row.optional_text("app_id")?,
+        role: row.optional_text("role")?,
+        action: row.text("action")?,
+        patient_mrn: row.optional_text("patient_mrn")?,
+        outcome: row.text("outcome")?,
+        detail: row.optional_text("detail")?,
+        prev_hash: row.text("prev_hash")?,
+        row_hash: row.text("row_hash")?,
     })
 }
+
+/// A page of the chain on the direct SQLite path.
+static AUDIT_PAGE_AFTER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("SELECT {COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+});
 
 impl Store {
     /// Up to `limit` rows with `seq > after`, in chain order (for verification).
@@ -145,6 +226,23 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
+        if let Some(direct) = self.direct.clone() {
+            // Thousands of rows: on a blocking thread, not in place on a runtime worker.
+            let page = tokio::task::spawn_blocking(move || {
+                direct.run(|connection| {
+                    let mut statement = connection
+                        .prepare_cached(&AUDIT_PAGE_AFTER)
+                        .map_err(from_sqlite)?;
+                    let mut rows = statement.query([after, limit]).map_err(from_sqlite)?;
+                    let mut page = Vec::new();
+                    while let Some(row) = rows.next().map_err(from_sqlite)? {
+                        page.push(record_from_row(row)?);
+                    }
+                    Ok(page)
+                })
+            });
+            return page.await.map_err(|_| StoreError::Unavailable)?;
+        }
         let sql = format!("SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(after)

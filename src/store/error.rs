@@ -28,6 +28,9 @@ pub enum StoreError {
     Unavailable,
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// An error of the direct SQLite path ([`super::direct`]) with no more specific meaning.
+    #[error("database error")]
+    Sqlite(#[source] rusqlite::Error),
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }

@@ -9,7 +9,7 @@
 //! back to the pool (before it closes).
 
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sqlx::pool::PoolConnection;
@@ -24,6 +24,10 @@ pub(crate) struct Spare {
     capacity: usize,
     /// Set by [`Spare::drain`]: the pool is closing, nothing is stashed any more.
     closed: AtomicBool,
+    /// Callers waiting in the pool's own (first come, first served) queue. While any wait, a finished
+    /// read's connection goes back to the pool for them instead of to the stash, where the next newcomer
+    /// would take it ahead of them (under overload they would wait until their acquire timeout).
+    waiting: AtomicUsize,
 }
 
 impl Spare {
@@ -33,6 +37,7 @@ impl Spare {
             connections: Mutex::new(Vec::with_capacity(capacity)),
             capacity,
             closed: AtomicBool::new(false),
+            waiting: AtomicUsize::new(0),
         })
     }
 
@@ -45,7 +50,10 @@ impl Spare {
             .and_then(|mut spare| spare.pop());
         let connection = match stashed {
             Some(connection) => connection,
-            None => pool.acquire().await?,
+            None => {
+                let _waiting = Waiting::count(&self.waiting);
+                pool.acquire().await?
+            }
         };
         Ok(Lease {
             connection,
@@ -69,10 +77,29 @@ impl Spare {
     fn keep(&self, connection: PoolConnection<Any>) {
         if let Ok(mut spare) = self.connections.lock() {
             // Checked under the lock `drain` takes: nothing is stashed after the stash was drained.
-            if !self.closed.load(Ordering::Acquire) && spare.len() < self.capacity {
+            if !self.closed.load(Ordering::Acquire)
+                && spare.len() < self.capacity
+                && self.waiting.load(Ordering::Acquire) == 0
+            {
                 spare.push(connection);
             }
         }
+    }
+}
+
+/// Counts one caller waiting for the pool while it lives (a cancelled wait is uncounted too).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn count(waiting: &'a AtomicUsize) -> Self {
+        waiting.fetch_add(1, Ordering::AcqRel);
+        Self(waiting)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -117,8 +144,8 @@ impl DerefMut for Lease {
 mod tests {
     use std::time::Duration;
 
-    use crate::domain::ids::Mrn;
-    use crate::store::{Store, StoreError, StoreOptions};
+    use crate::store::patients::PatientSearch;
+    use crate::store::{Store, StoreOptions};
 
     async fn store(dir: &tempfile::TempDir) -> Store {
         let url = format!("sqlite://{}", dir.path().join("lease.db").display());
@@ -139,15 +166,23 @@ mod tests {
     async fn an_answered_read_keeps_its_connection_and_the_stash_stays_bounded() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir).await;
-        let mrn = Mrn::parse("MRN404").unwrap();
-        // No such patient is an answer: the connection is kept.
-        assert!(matches!(
-            store.patient(&mrn).await,
-            Err(StoreError::NotFound { .. })
-        ));
+        let search = PatientSearch {
+            term: "nobody".to_owned(),
+            limit: 10,
+            cursor: None,
+        };
+        // No match is an answer: the connection is kept.
+        assert!(
+            store
+                .search_patients(&search)
+                .await
+                .unwrap()
+                .patients
+                .is_empty()
+        );
         assert_eq!(stashed(&store), 1);
         // Many reads at once take several connections; at most half the pool waits in the stash.
-        let reads = (0..16).map(|_| store.patient(&mrn));
+        let reads = (0..16).map(|_| store.search_patients(&search));
         futures::future::join_all(reads).await;
         assert!(stashed(&store) >= 1);
         assert!(stashed(&store) <= store.spare.capacity);

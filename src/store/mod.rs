@@ -17,6 +17,7 @@ pub mod bulk;
 pub mod clients;
 pub mod completion;
 pub mod diagnostics;
+mod direct;
 pub mod dump;
 pub mod error;
 pub mod fhir;
@@ -87,6 +88,8 @@ pub struct Store {
     engine: Engine,
     /// Read connections kept between statements (SQLite; see [`lease`]).
     spare: std::sync::Arc<lease::Spare>,
+    /// The hot paths without a thread hop (SQLite files; see [`direct`]).
+    direct: Option<std::sync::Arc<direct::Direct>>,
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -153,10 +156,18 @@ impl Store {
             Engine::Sqlite => pool_size(engine, options) as usize / 2,
             Engine::Postgres => 0,
         });
+        let direct = private_path.map(|path| {
+            std::sync::Arc::new(direct::Direct::new(
+                path,
+                options.statement_timeout.unwrap_or(BATCH_BUSY_TIMEOUT),
+                options.fsync_each_commit,
+            ))
+        });
         Ok(Self {
             pool,
             engine,
             spare,
+            direct,
         })
     }
 
@@ -187,6 +198,11 @@ impl Store {
         &self.pool
     }
 
+    /// The direct SQLite path, when the database is a SQLite file.
+    pub(crate) fn direct(&self) -> Option<&direct::Direct> {
+        self.direct.as_deref()
+    }
+
     /// A connection for one read statement (see [`lease`]); end it with [`lease::Lease::settle`].
     pub(crate) async fn lease(&self) -> Result<lease::Lease, StoreError> {
         self.spare.lease(&self.pool).await
@@ -204,11 +220,17 @@ impl Store {
                 .map_err(StoreError::from),
             Engine::Postgres => Ok(()),
         };
+        if let Some(direct) = &self.direct {
+            direct.close();
+        }
         self.spare.drain();
         self.pool.close().await;
         checkpoint
     }
 }
+
+/// How long a SQLite statement of a batch command (no statement timeout) waits for a lock.
+const BATCH_BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Connections in the pool: SQLite serialises writers anyway, so a few readers beside the writer.
 fn pool_size(engine: Engine, options: &StoreOptions) -> u32 {
@@ -233,7 +255,7 @@ fn session_setup(engine: Engine, options: &StoreOptions) -> String {
             } else {
                 "NORMAL"
             },
-            millis.unwrap_or(60_000)
+            millis.unwrap_or(BATCH_BUSY_TIMEOUT.as_millis())
         ),
         Engine::Postgres => match millis {
             Some(millis) => format!("SET statement_timeout = {millis}"),

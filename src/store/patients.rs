@@ -1,9 +1,10 @@
 //! Patients: lookup by MRN, inserts, demographic updates and deletes (which cascade to every record).
 //! Search lives in [`super::patient_search`].
 
-use sqlx::any::AnyRow;
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, Executor};
 
+use super::direct::from_sqlite;
+use super::rows::Columns;
 use super::tx::Tx;
 use super::{Store, StoreError, fetch_by_public_id, now_text, parsed, parsed_optional};
 use crate::domain::clinical::{Gender, Patient, PatientUpdate};
@@ -17,9 +18,26 @@ pub(crate) const PATIENT_COLUMNS: &str = "mrn, first_name, last_name, dob, gende
      street, city, state, zip_code, insurance_provider, policy_number, group_number, \
      emergency_contact_name, emergency_contact_relationship, emergency_contact_phone";
 
+/// One patient by MRN on the direct SQLite path (`?1`: rusqlite's placeholder).
+static PATIENT_BY_MRN: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("SELECT {PATIENT_COLUMNS} FROM patients WHERE mrn = ?1"));
+
 impl Store {
     /// The patient with this MRN.
     pub async fn patient(&self, mrn: &Mrn) -> Result<Patient, StoreError> {
+        if let Some(direct) = self.direct() {
+            // A point read by key: in place, without a thread hop (see `store::direct`).
+            return direct.run(|connection| {
+                let mut statement = connection
+                    .prepare_cached(&PATIENT_BY_MRN)
+                    .map_err(from_sqlite)?;
+                let mut rows = statement.query([mrn.as_str()]).map_err(from_sqlite)?;
+                match rows.next().map_err(from_sqlite)? {
+                    Some(row) => patient_from_row(row),
+                    None => Err(StoreError::NotFound { what: "patient" }),
+                }
+            });
+        }
         let mut lease = self.lease().await?;
         let patient = fetch_patient(&mut *lease, mrn).await;
         lease.settle(patient)
@@ -175,25 +193,25 @@ where
 }
 
 /// Builds a [`Patient`] from a row selected with [`PATIENT_COLUMNS`].
-pub(crate) fn patient_from_row(row: &AnyRow) -> Result<Patient, StoreError> {
+pub(crate) fn patient_from_row(row: &(impl Columns + ?Sized)) -> Result<Patient, StoreError> {
     Ok(Patient {
         mrn: parsed(row, "mrn", Mrn::parse)?,
-        first_name: row.try_get("first_name")?,
-        last_name: row.try_get("last_name")?,
+        first_name: row.text("first_name")?,
+        last_name: row.text("last_name")?,
         dob: parsed(row, "dob", |dob| Date::parse("dob", dob))?,
         gender: parsed_optional(row, "gender", Gender::parse)?,
-        ssn: row.try_get("ssn")?,
-        email: row.try_get("email")?,
-        phone: row.try_get("phone")?,
-        street: row.try_get("street")?,
-        city: row.try_get("city")?,
-        state: row.try_get("state")?,
-        zip_code: row.try_get("zip_code")?,
-        insurance_provider: row.try_get("insurance_provider")?,
-        policy_number: row.try_get("policy_number")?,
-        group_number: row.try_get("group_number")?,
-        emergency_contact_name: row.try_get("emergency_contact_name")?,
-        emergency_contact_relationship: row.try_get("emergency_contact_relationship")?,
-        emergency_contact_phone: row.try_get("emergency_contact_phone")?,
+        ssn: row.optional_text("ssn")?,
+        email: row.optional_text("email")?,
+        phone: row.optional_text("phone")?,
+        street: row.optional_text("street")?,
+        city: row.optional_text("city")?,
+        state: row.optional_text("state")?,
+        zip_code: row.optional_text("zip_code")?,
+        insurance_provider: row.optional_text("insurance_provider")?,
+        policy_number: row.optional_text("policy_number")?,
+        group_number: row.optional_text("group_number")?,
+        emergency_contact_name: row.optional_text("emergency_contact_name")?,
+        emergency_contact_relationship: row.optional_text("emergency_contact_relationship")?,
+        emergency_contact_phone: row.optional_text("emergency_contact_phone")?,
     })
 }

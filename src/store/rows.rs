@@ -5,30 +5,69 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
 use super::bulk::AnyQuery;
+use super::direct::from_sqlite;
 use super::patients::patient_row_id;
 use super::{Store, StoreError, corrupt};
 use crate::domain::DomainError;
 use crate::domain::ids::Mrn;
 
+/// Text columns by name, from a sqlx row or a row of the direct SQLite path ([`super::direct`]), so one
+/// mapping function serves both.
+pub(crate) trait Columns {
+    fn text(&self, column: &str) -> Result<String, StoreError>;
+    fn optional_text(&self, column: &str) -> Result<Option<String>, StoreError>;
+    fn integer(&self, column: &str) -> Result<i64, StoreError>;
+}
+
+impl Columns for AnyRow {
+    fn text(&self, column: &str) -> Result<String, StoreError> {
+        Ok(self.try_get(column)?)
+    }
+
+    fn optional_text(&self, column: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.try_get(column)?)
+    }
+
+    fn integer(&self, column: &str) -> Result<i64, StoreError> {
+        Ok(self.try_get(column)?)
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn text(&self, column: &str) -> Result<String, StoreError> {
+        self.get(column).map_err(from_sqlite)
+    }
+
+    fn optional_text(&self, column: &str) -> Result<Option<String>, StoreError> {
+        self.get(column).map_err(from_sqlite)
+    }
+
+    fn integer(&self, column: &str) -> Result<i64, StoreError> {
+        self.get(column).map_err(from_sqlite)
+    }
+}
+
 /// A text column read through its domain rule (`Mrn::parse`, `Date::parse`, …); a stored value that
 /// breaks the rule is `Corrupt`.
 pub(crate) fn parsed<T>(
-    row: &AnyRow,
+    row: &(impl Columns + ?Sized),
     column: &str,
     parse: impl FnOnce(&str) -> Result<T, DomainError>,
 ) -> Result<T, StoreError> {
-    let text: String = row.try_get(column)?;
-    parse(&text).map_err(corrupt)
+    parse(&row.text(column)?).map_err(corrupt)
 }
 
 /// A nullable text column read like [`parsed`].
 pub(crate) fn parsed_optional<T>(
-    row: &AnyRow,
+    row: &(impl Columns + ?Sized),
     column: &str,
     parse: impl FnOnce(&str) -> Result<T, DomainError>,
 ) -> Result<Option<T>, StoreError> {
-    let text: Option<String> = row.try_get(column)?;
-    text.as_deref().map(parse).transpose().map_err(corrupt)
+    row.optional_text(column)?
+        .as_deref()
+        .map(parse)
+        .transpose()
+        .map_err(corrupt)
 }
 
 /// The one row of `select` whose `id_column` equals `id`, mapped by `from_row`;

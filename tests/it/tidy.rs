@@ -21,7 +21,7 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
             "telemetry",
             "config",
         ],
-        &["sqlx", "axum", "rmcp", "http", "tokio", "clap"],
+        &["sqlx", "rusqlite", "axum", "rmcp", "http", "tokio", "clap"],
     ),
     (
         "store",
@@ -39,33 +39,33 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     (
         "auth",
         &["tools", "transport", "cli", "app", "config", "audit"],
-        &["axum", "rmcp", "http", "clap", "sqlx"],
+        &["axum", "rmcp", "http", "clap", "sqlx", "rusqlite"],
     ),
     (
         "audit",
         &["auth", "tools", "transport", "cli", "app", "dataset"],
-        &["axum", "rmcp", "http", "clap", "sqlx"],
+        &["axum", "rmcp", "http", "clap", "sqlx", "rusqlite"],
     ),
     (
         "tools",
         &["transport", "cli", "app", "config"],
-        &["axum", "sqlx", "http", "clap"],
+        &["axum", "sqlx", "rusqlite", "http", "clap"],
     ),
-    ("transport", &["cli", "app"], &["clap", "sqlx"]),
+    ("transport", &["cli", "app"], &["clap", "sqlx", "rusqlite"]),
     (
         "fhir",
         &["auth", "audit", "tools", "transport", "cli", "app"],
-        &["axum", "rmcp", "http", "sqlx", "tokio", "clap"],
+        &["axum", "rmcp", "http", "sqlx", "rusqlite", "tokio", "clap"],
     ),
     (
         "dataset",
         &["auth", "tools", "transport", "cli", "app"],
-        &["axum", "rmcp", "http", "sqlx"],
+        &["axum", "rmcp", "http", "sqlx", "rusqlite"],
     ),
     (
         "telemetry",
         &["auth", "audit", "store", "tools", "transport", "cli", "app"],
-        &["rmcp", "sqlx"],
+        &["rmcp", "sqlx", "rusqlite"],
     ),
 ];
 

@@ -1,0 +1,202 @@
+//! SQLite's hot paths without a thread hop per statement. sqlx runs every SQLite statement on the
+//! connection's own worker thread and wakes the caller when it is done: two context switches per
+//! statement, which on a two-core machine cost more than the statement. [`Direct`] keeps its own small
+//! set of rusqlite connections to the same file (the same bundled SQLite) and runs a statement on the
+//! calling thread: a point read takes microseconds, so it runs in place; the audit writer's append runs
+//! on the writer's own thread (`crate::audit`).
+//!
+//! Invariants: only point reads and the audit append use it, everything else goes through sqlx; a
+//! connection goes back to the idle set only outside a transaction; at most [`IDLE_CONNECTIONS`] wait
+//! there. Both drivers open the file with the same settings (WAL, `busy_timeout`, `foreign_keys`,
+//! `synchronous`), and SQLite's own locking keeps their writers apart.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use super::StoreError;
+
+/// Connections kept open between calls; more callers at once open (and then close) extra ones.
+const IDLE_CONNECTIONS: usize = 8;
+/// Prepared statements cached per connection (the hot paths use a handful).
+const STATEMENT_CACHE: usize = 32;
+
+/// A set of rusqlite connections to one SQLite file.
+#[derive(Debug)]
+pub(crate) struct Direct {
+    path: PathBuf,
+    busy_timeout: Duration,
+    synchronous: &'static str,
+    idle: Mutex<Vec<Connection>>,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl Direct {
+    pub(crate) fn new(path: PathBuf, busy_timeout: Duration, fsync_each_commit: bool) -> Self {
+        Self {
+            path,
+            busy_timeout,
+            synchronous: if fsync_each_commit { "FULL" } else { "NORMAL" },
+            idle: Mutex::new(Vec::with_capacity(IDLE_CONNECTIONS)),
+            closed: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Runs `work` on a connection, on this thread. For statements that take microseconds (point reads
+    /// by key) or on a thread of its own (the audit writer).
+    pub(crate) fn run<T>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut connection = match self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+            Some(connection) => connection,
+            None => self.open().map_err(from_sqlite)?,
+        };
+        let result = work(&mut connection);
+        self.keep(connection);
+        result
+    }
+
+    /// Closes every idle connection; later calls open and close their own.
+    pub(crate) fn close(&self) {
+        let idle = match self.idle.lock() {
+            Ok(mut idle) => {
+                self.closed
+                    .store(true, std::sync::atomic::Ordering::Release);
+                std::mem::take(&mut *idle)
+            }
+            Err(_) => Vec::new(),
+        };
+        drop(idle);
+    }
+
+    fn open(&self) -> rusqlite::Result<Connection> {
+        let connection = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        connection.busy_timeout(self.busy_timeout)?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
+        connection.pragma_update(None, "synchronous", self.synchronous)?;
+        connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(connection)
+    }
+
+    /// Keeps a connection for the next call, unless it was left inside a transaction (a failed commit
+    /// or rollback) or there is no room.
+    fn keep(&self, connection: Connection) {
+        if !connection.is_autocommit() {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            if !self.closed.load(std::sync::atomic::Ordering::Acquire)
+                && idle.len() < IDLE_CONNECTIONS
+            {
+                idle.push(connection);
+            }
+        }
+    }
+}
+
+/// The store's meaning of a SQLite error: busy, locked or full is retryable, a broken rule a conflict.
+pub(crate) fn from_sqlite(error: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(failure, message) = &error {
+        match failure.code {
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                tracing::warn!(error = %error, "database unavailable");
+                return StoreError::Unavailable;
+            }
+            ErrorCode::DiskFull => {
+                tracing::error!(error = %error, "database storage full: writes fail until space returns");
+                return StoreError::Unavailable;
+            }
+            ErrorCode::ConstraintViolation => {
+                // "UNIQUE constraint failed: audit_log.seq": the rule's target, never a value.
+                let constraint = message
+                    .as_deref()
+                    .and_then(|message| message.split_once("failed: "))
+                    .map_or("constraint", |(_, target)| target);
+                return StoreError::Conflict {
+                    constraint: constraint.to_owned(),
+                };
+            }
+            _ => {}
+        }
+    }
+    StoreError::Sqlite(error)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn direct(dir: &tempfile::TempDir) -> Direct {
+        let path = dir.path().join("direct.db");
+        let setup = Connection::open(&path).unwrap();
+        setup
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT NOT NULL);",
+            )
+            .unwrap();
+        Direct::new(path, Duration::from_millis(50), false)
+    }
+
+    #[test]
+    fn connections_are_reused_and_one_left_in_a_transaction_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let direct = direct(&dir);
+        direct
+            .run(|c| {
+                c.execute("INSERT INTO t VALUES ('a', '1')", [])
+                    .map_err(from_sqlite)
+            })
+            .unwrap();
+        assert_eq!(direct.idle.lock().unwrap().len(), 1);
+        direct
+            .run(|c| c.execute_batch("BEGIN").map_err(from_sqlite))
+            .unwrap();
+        assert_eq!(
+            direct.idle.lock().unwrap().len(),
+            0,
+            "a connection inside BEGIN is dropped"
+        );
+        let value: String = direct
+            .run(|c| {
+                c.query_row("SELECT v FROM t WHERE k = 'a'", [], |row| row.get(0))
+                    .map_err(from_sqlite)
+            })
+            .unwrap();
+        assert_eq!(value, "1");
+        direct.close();
+        direct.run(|_| Ok(())).unwrap();
+        assert_eq!(
+            direct.idle.lock().unwrap().len(),
+            0,
+            "nothing is kept after close"
+        );
+    }
+
+    #[test]
+    fn errors_map_to_the_store_meaning() {
+        let dir = tempfile::tempdir().unwrap();
+        let direct = direct(&dir);
+        let insert = || {
+            direct.run(|c| {
+                c.execute("INSERT INTO t VALUES ('a', '1')", [])
+                    .map_err(from_sqlite)
+            })
+        };
+        insert().unwrap();
+        match insert() {
+            Err(StoreError::Conflict { constraint }) => assert_eq!(constraint, "t.k"),
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+        // Another connection holds the write lock: busy is retryable.
+        let holder = Connection::open(dir.path().join("direct.db")).unwrap();
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        assert!(matches!(insert(), Err(StoreError::Unavailable)));
+    }
+}
