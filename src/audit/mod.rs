@@ -1,4 +1,5 @@
-//! The append-only, hash-chained audit log: one writer (on its own thread) with group commit, `verify`, and queries.
+//! The append-only, hash-chained audit log: one writer (on its own thread) with group commit, `verify`,
+//! and queries.
 //!
 //! Invariants: only the writer task appends; it assigns `seq` and the hash chain; a caller that must not
 //! release data before its row is durable awaits [`AuditLog::record`]; a write and its audit row commit in

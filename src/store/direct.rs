@@ -11,12 +11,12 @@
 //! `synchronous`), and SQLite's own locking keeps their writers apart.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::StoreError;
+use super::lease::Stash;
 
 /// Connections kept open between calls; more callers at once open (and then close) extra ones.
 const IDLE_CONNECTIONS: usize = 8;
@@ -29,8 +29,7 @@ pub(crate) struct Direct {
     path: PathBuf,
     busy_timeout: Duration,
     synchronous: &'static str,
-    idle: Mutex<Vec<Connection>>,
-    closed: std::sync::atomic::AtomicBool,
+    idle: Stash<Connection>,
 }
 
 impl Direct {
@@ -39,8 +38,7 @@ impl Direct {
             path,
             busy_timeout,
             synchronous: if fsync_each_commit { "FULL" } else { "NORMAL" },
-            idle: Mutex::new(Vec::with_capacity(IDLE_CONNECTIONS)),
-            closed: std::sync::atomic::AtomicBool::new(false),
+            idle: Stash::new(IDLE_CONNECTIONS),
         }
     }
 
@@ -50,7 +48,7 @@ impl Direct {
         &self,
         work: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut connection = match self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+        let mut connection = match self.idle.take() {
             Some(connection) => connection,
             None => self.open().map_err(from_sqlite)?,
         };
@@ -61,15 +59,7 @@ impl Direct {
 
     /// Closes every idle connection; later calls open and close their own.
     pub(crate) fn close(&self) {
-        let idle = match self.idle.lock() {
-            Ok(mut idle) => {
-                self.closed
-                    .store(true, std::sync::atomic::Ordering::Release);
-                std::mem::take(&mut *idle)
-            }
-            Err(_) => Vec::new(),
-        };
-        drop(idle);
+        self.idle.drain();
     }
 
     fn open(&self) -> rusqlite::Result<Connection> {
@@ -87,15 +77,8 @@ impl Direct {
     /// Keeps a connection for the next call, unless it was left inside a transaction (a failed commit
     /// or rollback) or there is no room.
     fn keep(&self, connection: Connection) {
-        if !connection.is_autocommit() {
-            return;
-        }
-        if let Ok(mut idle) = self.idle.lock() {
-            if !self.closed.load(std::sync::atomic::Ordering::Acquire)
-                && idle.len() < IDLE_CONNECTIONS
-            {
-                idle.push(connection);
-            }
+        if connection.is_autocommit() {
+            self.idle.keep(connection);
         }
     }
 }
@@ -154,15 +137,11 @@ mod tests {
                     .map_err(from_sqlite)
             })
             .unwrap();
-        assert_eq!(direct.idle.lock().unwrap().len(), 1);
+        assert_eq!(direct.idle.len(), 1);
         direct
             .run(|c| c.execute_batch("BEGIN").map_err(from_sqlite))
             .unwrap();
-        assert_eq!(
-            direct.idle.lock().unwrap().len(),
-            0,
-            "a connection inside BEGIN is dropped"
-        );
+        assert_eq!(direct.idle.len(), 0, "a connection inside BEGIN is dropped");
         let value: String = direct
             .run(|c| {
                 c.query_row("SELECT v FROM t WHERE k = 'a'", [], |row| row.get(0))
@@ -172,11 +151,7 @@ mod tests {
         assert_eq!(value, "1");
         direct.close();
         direct.run(|_| Ok(())).unwrap();
-        assert_eq!(
-            direct.idle.lock().unwrap().len(),
-            0,
-            "nothing is kept after close"
-        );
+        assert_eq!(direct.idle.len(), 0, "nothing is kept after close");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! next read takes it from there, so a read costs one round trip. A lease dropped mid-statement (its
 //! caller cancelled) or whose statement failed on the connection goes back through sqlx, which tests it.
 //!
-//! Invariants: at most [`Spare::capacity`] connections wait in the stash, so the pool always keeps
+//! Invariants: the stash holds at most its capacity (half the SQLite pool), so the pool always keeps
 //! connections for the audit writer and other callers; [`Spare::drain`] hands every stashed connection
 //! back to the pool (before it closes).
 
@@ -17,13 +17,61 @@ use sqlx::{Any, AnyConnection, AnyPool};
 
 use super::StoreError;
 
-/// Idle read connections, outside the pool's own idle queue.
-#[derive(Debug, Default)]
-pub(crate) struct Spare {
-    connections: Mutex<Vec<PoolConnection<Any>>>,
+/// Idle connections kept for the next caller: at most `capacity`, and nothing once drained. Shared by
+/// the read stash below and the direct SQLite path (`super::direct`).
+#[derive(Debug)]
+pub(crate) struct Stash<T> {
+    items: Mutex<Vec<T>>,
     capacity: usize,
-    /// Set by [`Spare::drain`]: the pool is closing, nothing is stashed any more.
+    /// Set by [`Stash::drain`]: the store is closing, nothing is kept any more.
     closed: AtomicBool,
+}
+
+impl<T> Stash<T> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            items: Mutex::new(Vec::with_capacity(capacity)),
+            capacity,
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn take(&self) -> Option<T> {
+        self.items.lock().ok().and_then(|mut items| items.pop())
+    }
+
+    /// Keeps `item` if there is room; else it is dropped.
+    pub(crate) fn keep(&self, item: T) {
+        if let Ok(mut items) = self.items.lock() {
+            // Checked under the lock `drain` takes: nothing is kept after the stash was drained.
+            if !self.closed.load(Ordering::Acquire) && items.len() < self.capacity {
+                items.push(item);
+            }
+        }
+    }
+
+    /// Drops everything kept, and keeps nothing from now on.
+    pub(crate) fn drain(&self) {
+        let drained = match self.items.lock() {
+            Ok(mut items) => {
+                self.closed.store(true, Ordering::Release);
+                std::mem::take(&mut *items)
+            }
+            Err(_) => Vec::new(),
+        };
+        drop(drained);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.items.lock().map_or(0, |items| items.len())
+    }
+}
+
+/// Idle read connections, outside the pool's own idle queue.
+#[derive(Debug)]
+pub(crate) struct Spare {
+    connections: Stash<PoolConnection<Any>>,
     /// Callers waiting in the pool's own (first come, first served) queue. While any wait, a finished
     /// read's connection goes back to the pool for them instead of to the stash, where the next newcomer
     /// would take it ahead of them (under overload they would wait until their acquire timeout).
@@ -34,21 +82,14 @@ impl Spare {
     /// A stash of up to `capacity` connections (0 turns it off).
     pub(crate) fn new(capacity: usize) -> Arc<Self> {
         Arc::new(Self {
-            connections: Mutex::new(Vec::with_capacity(capacity)),
-            capacity,
-            closed: AtomicBool::new(false),
+            connections: Stash::new(capacity),
             waiting: AtomicUsize::new(0),
         })
     }
 
     /// A connection for one read: a stashed one, else one from the pool.
     pub(crate) async fn lease(self: &Arc<Self>, pool: &AnyPool) -> Result<Lease, StoreError> {
-        let stashed = self
-            .connections
-            .lock()
-            .ok()
-            .and_then(|mut spare| spare.pop());
-        let connection = match stashed {
+        let connection = match self.connections.take() {
             Some(connection) => connection,
             None => {
                 let _waiting = Waiting::count(&self.waiting);
@@ -63,26 +104,13 @@ impl Spare {
 
     /// Hands every stashed connection back to the pool.
     pub(crate) fn drain(&self) {
-        let drained = match self.connections.lock() {
-            Ok(mut spare) => {
-                self.closed.store(true, Ordering::Release);
-                std::mem::take(&mut *spare)
-            }
-            Err(_) => Vec::new(),
-        };
-        drop(drained);
+        self.connections.drain();
     }
 
-    /// Stashes `connection` if there is room (else it goes back to the pool).
+    /// Stashes `connection` if there is room and nobody waits for the pool (else it goes back there).
     fn keep(&self, connection: PoolConnection<Any>) {
-        if let Ok(mut spare) = self.connections.lock() {
-            // Checked under the lock `drain` takes: nothing is stashed after the stash was drained.
-            if !self.closed.load(Ordering::Acquire)
-                && spare.len() < self.capacity
-                && self.waiting.load(Ordering::Acquire) == 0
-            {
-                spare.push(connection);
-            }
+        if self.waiting.load(Ordering::Acquire) == 0 {
+            self.connections.keep(connection);
         }
     }
 }
@@ -155,11 +183,7 @@ mod tests {
     }
 
     fn stashed(store: &Store) -> usize {
-        store
-            .spare
-            .connections
-            .lock()
-            .map_or(0, |spare| spare.len())
+        store.spare.connections.len()
     }
 
     #[tokio::test]
@@ -185,8 +209,8 @@ mod tests {
         let reads = (0..16).map(|_| store.search_patients(&search));
         futures::future::join_all(reads).await;
         assert!(stashed(&store) >= 1);
-        assert!(stashed(&store) <= store.spare.capacity);
-        assert_eq!(store.spare.capacity, 4);
+        assert!(stashed(&store) <= store.spare.connections.capacity);
+        assert_eq!(store.spare.connections.capacity, 4);
         // Closing hands the stash back to the pool, which then closes without waiting for it.
         tokio::time::timeout(Duration::from_secs(5), store.close())
             .await
