@@ -226,10 +226,10 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        if let Some(direct) = self.direct.clone() {
+        if let Some(direct) = self.direct() {
             // Thousands of rows: on a blocking thread, not in place on a runtime worker.
-            let page = tokio::task::spawn_blocking(move || {
-                direct.run(|connection| {
+            return direct
+                .run_blocking(move |connection| {
                     let mut statement = connection
                         .prepare_cached(&AUDIT_PAGE_AFTER)
                         .map_err(from_sqlite)?;
@@ -240,8 +240,7 @@ impl Store {
                     }
                     Ok(page)
                 })
-            });
-            return page.await.map_err(|_| StoreError::Unavailable)?;
+                .await;
         }
         let sql = format!("SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))

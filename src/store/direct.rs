@@ -3,14 +3,18 @@
 //! statement, which on a two-core machine cost more than the statement. [`Direct`] keeps its own small
 //! set of rusqlite connections to the same file (the same bundled SQLite) and runs a statement on the
 //! calling thread: a point read takes microseconds, so it runs in place; the audit writer's append runs
-//! on the writer's own thread (`crate::audit`).
+//! on the writer's own thread (`crate::audit`). Reads that may take longer (a patient search, a page of
+//! the audit chain) run on a blocking thread through [`Direct::run_blocking`]: one hop for the whole
+//! statement instead of one per statement and row, and never on a runtime worker.
 //!
-//! Invariants: only point reads and the audit append use it, everything else goes through sqlx; a
-//! connection goes back to the idle set only outside a transaction; at most [`IDLE_CONNECTIONS`] wait
-//! there. Both drivers open the file with the same settings (WAL, `busy_timeout`, `foreign_keys`,
+//! Invariants: only point reads, searches, audit pages and the audit append use it, everything else goes
+//! through sqlx; a connection goes back to the idle set only outside a transaction; at most
+//! [`IDLE_CONNECTIONS`] wait there, and at most as many blocking runs go at once (a caller waits for a
+//! turn up to the pool's acquire timeout, then is told the database is unavailable). Both drivers open the file with the same settings (WAL, `busy_timeout`, `foreign_keys`,
 //! `synchronous`), and SQLite's own locking keeps their writers apart.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
@@ -30,16 +34,44 @@ pub(crate) struct Direct {
     busy_timeout: Duration,
     synchronous: &'static str,
     idle: Stash<Connection>,
+    /// Turns for [`Direct::run_blocking`]: at most [`IDLE_CONNECTIONS`] at once.
+    blocking: tokio::sync::Semaphore,
+    /// How long a caller waits for a turn.
+    acquire_timeout: Duration,
 }
 
 impl Direct {
-    pub(crate) fn new(path: PathBuf, busy_timeout: Duration, fsync_each_commit: bool) -> Self {
+    pub(crate) fn new(
+        path: PathBuf,
+        busy_timeout: Duration,
+        acquire_timeout: Duration,
+        fsync_each_commit: bool,
+    ) -> Self {
         Self {
             path,
             busy_timeout,
             synchronous: if fsync_each_commit { "FULL" } else { "NORMAL" },
             idle: Stash::new(IDLE_CONNECTIONS),
+            blocking: tokio::sync::Semaphore::new(IDLE_CONNECTIONS),
+            acquire_timeout,
         }
+    }
+
+    /// Runs `work` on a connection on a blocking thread, for reads that may take milliseconds (many rows
+    /// or a broad search). At most [`IDLE_CONNECTIONS`] run at once; a caller that gets no turn within
+    /// the acquire timeout is told [`StoreError::Unavailable`].
+    pub(crate) async fn run_blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let turn = tokio::time::timeout(self.acquire_timeout, self.blocking.acquire())
+            .await
+            .map_err(|_| StoreError::Unavailable)?
+            .map_err(|_| StoreError::Unavailable)?;
+        let direct = self.clone();
+        let result = tokio::task::spawn_blocking(move || direct.run(work)).await;
+        drop(turn);
+        result.map_err(|_| StoreError::Unavailable)?
     }
 
     /// Runs `work` on a connection, on this thread. For statements that take microseconds (point reads
@@ -124,7 +156,55 @@ mod tests {
                 "PRAGMA journal_mode = WAL; CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT NOT NULL);",
             )
             .unwrap();
-        Direct::new(path, Duration::from_millis(50), false)
+        Direct::new(path, Duration::from_millis(50), Duration::from_millis(100), false)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn blocking_runs_are_bounded_and_a_caller_past_the_timeout_is_told_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let direct = Arc::new(direct(&dir));
+        let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Arc::new(std::sync::Mutex::new(gate));
+        let mut holders = Vec::new();
+        for _ in 0..IDLE_CONNECTIONS {
+            let (direct, running, most, gate) =
+                (direct.clone(), running.clone(), most.clone(), gate.clone());
+            holders.push(tokio::spawn(async move {
+                direct
+                    .run_blocking(move |_| {
+                        let now = running.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                        most.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+                        let _ = gate.lock().map(|gate| gate.recv());
+                        running.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                        Ok(())
+                    })
+                    .await
+            }));
+        }
+        while running.load(std::sync::atomic::Ordering::SeqCst) < IDLE_CONNECTIONS {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Every turn is taken: one more caller waits out the acquire timeout and is refused.
+        let refused = direct.run_blocking(|_| Ok(())).await;
+        assert!(matches!(refused, Err(StoreError::Unavailable)), "{refused:?}");
+        for _ in 0..IDLE_CONNECTIONS {
+            release.send(()).unwrap();
+        }
+        for holder in holders {
+            holder.await.unwrap().unwrap();
+        }
+        assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), IDLE_CONNECTIONS);
+        // Turns come back: the next caller runs.
+        let value: i64 = direct
+            .run_blocking(|c| {
+                c.query_row("SELECT 41 + 1", [], |row| row.get(0))
+                    .map_err(from_sqlite)
+            })
+            .await
+            .unwrap();
+        assert_eq!(value, 42);
     }
 
     #[test]
