@@ -78,14 +78,14 @@ static INSERT_ONE_AUDIT_RECORD: std::sync::LazyLock<String> = std::sync::LazyLoc
 impl Store {
     /// Appends the rows `build` numbers and hashes from the chain head, in one transaction that holds the
     /// chain's lock (SQLite's write lock, PostgreSQL's advisory lock) from reading the head to the
-    /// commit. On a SQLite file it runs on the calling thread (the audit writer's own, see
-    /// [`super::direct`]).
+    /// commit. On a SQLite file it runs on the calling thread (the audit writer's own) on the writer's
+    /// own connection (see [`super::direct`]).
     pub async fn append_audit(
         &self,
         build: impl FnOnce(AuditHead) -> Vec<AuditRecord>,
     ) -> Result<(), StoreError> {
         if let Some(direct) = self.direct() {
-            return direct.run(|connection| append_direct(connection, build));
+            return direct.run_writer(|connection| append_direct(connection, build));
         }
         let mut batch = self.begin().await?;
         let mut tx = batch.tx();
