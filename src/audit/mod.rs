@@ -134,20 +134,6 @@ impl AuditLog {
             shutdown,
             refusals: Arc::default(),
         };
-        // The writer's SQLite connection does not checkpoint inside its commits; this task does.
-        let (checkpoints, stop) = (log.store.clone(), log.shutdown.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = tokio::time::sleep(crate::store::CHECKPOINT_INTERVAL) => {
-                        if let Err(error) = checkpoints.checkpoint().await {
-                            tracing::warn!(%error, "write-ahead log checkpoint failed; retried");
-                        }
-                    }
-                    () = stop.cancelled() => break,
-                }
-            }
-        });
         let flusher = log.clone();
         tokio::spawn(async move {
             loop {

@@ -7,18 +7,18 @@
 //! the audit chain) run on a blocking thread through [`Direct::run_blocking`]: one hop for the whole
 //! statement instead of one per statement and row, and never on a runtime worker.
 //!
-//! The audit append has a connection of its own ([`Direct::run_writer`]): kept between batches with a
-//! larger page cache, so the indexes it inserts into stay warm (a pooled connection's cache is thrown
-//! away whenever another connection commits), and with no automatic checkpoint: SQLite would run one
-//! inside every ~1,000th commit, with two fsyncs, while every caller waits for its audit row. A
-//! background task of the audit log checkpoints instead ([`Direct::checkpoint`], passive, every
-//! [`CHECKPOINT_INTERVAL`]), beside the writer rather than in its way.
+//! The audit append has a connection of its own ([`Direct::run_writer`]), kept between batches with a
+//! larger page cache: the indexes it inserts into stay warm, where a pooled connection's cache is thrown
+//! away whenever another connection commits. It checkpoints as SQLite does by default (inside the
+//! commit that takes the write-ahead log past 1,000 pages); `BENCHMARKS.md` has what the other
+//! checkpoint policies measured.
 //!
 //! Invariants: only point reads, searches, audit pages and the audit append use it, everything else goes
 //! through sqlx; a connection goes back to the idle set only outside a transaction; at most
 //! [`IDLE_CONNECTIONS`] wait there, and at most as many blocking runs go at once (a caller waits for a
-//! turn up to the pool's acquire timeout, then is told the database is unavailable). Both drivers open the file with the same settings (WAL, `busy_timeout`, `foreign_keys`,
-//! `synchronous`), and SQLite's own locking keeps their writers apart.
+//! turn up to the pool's acquire timeout, then is told the database is unavailable). Both drivers open
+//! the file with the same settings (WAL, `busy_timeout`, `foreign_keys`, `synchronous`), and SQLite's own
+//! locking keeps their writers apart.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,8 +35,6 @@ const IDLE_CONNECTIONS: usize = 8;
 const STATEMENT_CACHE: usize = 32;
 /// The audit writer's page cache, in KiB (SQLite's default is 2,000).
 const WRITER_CACHE_KIB: i64 = 16 * 1024;
-/// How often the write-ahead log is checkpointed into the database file.
-pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 
 /// A set of rusqlite connections to one SQLite file.
 #[derive(Debug)]
@@ -110,27 +108,15 @@ impl Direct {
         work: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut slot = self.writer.lock().map_err(|_| StoreError::Unavailable)?;
-        let connection = match slot.take() {
+        let mut connection = match slot.take() {
             Some(connection) => connection,
             None => self.open_writer().map_err(from_sqlite)?,
         };
-        let mut connection = connection;
         let result = work(&mut connection);
         if connection.is_autocommit() {
             *slot = Some(connection);
         }
         result
-    }
-
-    /// Copies committed pages of the write-ahead log into the database file without waiting for (or
-    /// blocking) the writer or readers (`PRAGMA wal_checkpoint(PASSIVE)`).
-    pub(crate) async fn checkpoint(self: &Arc<Self>) -> Result<(), StoreError> {
-        self.run_blocking(|connection| {
-            connection
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                .map_err(from_sqlite)
-        })
-        .await
     }
 
     /// Closes every idle connection and the writer's; later calls open and close their own.
@@ -144,7 +130,6 @@ impl Direct {
     fn open_writer(&self) -> rusqlite::Result<Connection> {
         let connection = self.open()?;
         connection.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
-        connection.pragma_update(None, "wal_autocheckpoint", 0)?;
         Ok(connection)
     }
 
@@ -210,7 +195,12 @@ mod tests {
                 "PRAGMA journal_mode = WAL; CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT NOT NULL);",
             )
             .unwrap();
-        Direct::new(path, Duration::from_millis(50), Duration::from_millis(100), false)
+        Direct::new(
+            path,
+            Duration::from_millis(50),
+            Duration::from_millis(100),
+            false,
+        )
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,14 +232,20 @@ mod tests {
         }
         // Every turn is taken: one more caller waits out the acquire timeout and is refused.
         let refused = direct.run_blocking(|_| Ok(())).await;
-        assert!(matches!(refused, Err(StoreError::Unavailable)), "{refused:?}");
+        assert!(
+            matches!(refused, Err(StoreError::Unavailable)),
+            "{refused:?}"
+        );
         for _ in 0..IDLE_CONNECTIONS {
             release.send(()).unwrap();
         }
         for holder in holders {
             holder.await.unwrap().unwrap();
         }
-        assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), IDLE_CONNECTIONS);
+        assert_eq!(
+            most.load(std::sync::atomic::Ordering::SeqCst),
+            IDLE_CONNECTIONS
+        );
         // Turns come back: the next caller runs.
         let value: i64 = direct
             .run_blocking(|c| {

@@ -18,7 +18,6 @@ pub mod clients;
 pub mod completion;
 pub mod diagnostics;
 mod direct;
-pub use direct::CHECKPOINT_INTERVAL;
 pub mod dump;
 pub mod error;
 pub mod fhir;
@@ -198,16 +197,6 @@ impl Store {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
-    }
-
-    /// Folds the write-ahead log into the database file without blocking the writer or readers (a
-    /// SQLite file; nothing elsewhere). The audit log runs it every [`CHECKPOINT_INTERVAL`]: its
-    /// writer's connection does not checkpoint inside its commits (see [`direct`]).
-    pub async fn checkpoint(&self) -> Result<(), StoreError> {
-        match &self.direct {
-            Some(direct) => direct.checkpoint().await,
-            None => Ok(()),
-        }
     }
 
     /// The direct SQLite path, when the database is a SQLite file.

@@ -175,9 +175,15 @@ impl SearchQuery {
         limit: u32,
     ) -> Result<Vec<(Patient, i64)>, StoreError> {
         let mut statement = connection.prepare_cached(&self.sql).map_err(from_sqlite)?;
-        let values = self.values.iter().map(|value| value as &dyn rusqlite::ToSql);
+        let values = self
+            .values
+            .iter()
+            .map(|value| value as &dyn rusqlite::ToSql);
         let page_size = i64::from(limit) + 1;
-        for (number, value) in values.chain([&page_size as &dyn rusqlite::ToSql]).enumerate() {
+        for (number, value) in values
+            .chain([&page_size as &dyn rusqlite::ToSql])
+            .enumerate()
+        {
             let name = format!("${}", number + 1);
             // A value the SQL does not use (none today) is simply not bound.
             if let Some(index) = statement.parameter_index(&name).map_err(from_sqlite)? {

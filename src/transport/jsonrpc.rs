@@ -475,7 +475,10 @@ mod tests {
             .map(|id| json!({"jsonrpc": "2.0", "id": id, "method": "ping"}))
             .collect();
         decode(&mut decoder, &mut router, &Value::Array(batch).to_string());
-        assert!(router.forget(&json!(1)).is_none(), "member 2 is still awaited");
+        assert!(
+            router.forget(&json!(1)).is_none(),
+            "member 2 is still awaited"
+        );
         let frame: Vec<Value> =
             serde_json::from_str(&router.route(pong(2, 0)).unwrap_or_default()).unwrap_or_default();
         assert_eq!(frame.len(), 1);
@@ -485,7 +488,10 @@ mod tests {
         decode(&mut decoder, &mut router, &alone.to_string());
         assert!(router.forget(&json!(3)).is_none());
         assert!(router.forget(&json!(99)).is_none());
-        assert!(router.route(pong(3, 0)).is_some(), "a later answer is no longer held");
+        assert!(
+            router.route(pong(3, 0)).is_some(),
+            "a later answer is no longer held"
+        );
     }
 
     #[test]

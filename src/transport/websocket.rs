@@ -383,7 +383,7 @@ impl Reader<'_> {
     async fn answer(&self, finished: Finished) {
         match finished {
             Finished::Answer(message) => {
-                if let Some(frame) = reply_frame(self.router, self.in_flight, message) {
+                if let Some(frame) = reply_frame(self.router, self.in_flight, *message) {
                     let _ = self.frames.send(frame).await;
                 }
             }
@@ -393,7 +393,10 @@ impl Reader<'_> {
                     router.forget(&serde_json::to_value(&id).unwrap_or(Value::Null))
                 });
                 if let Some(frame) = frame {
-                    let _ = self.frames.send(Message::Text(Utf8Bytes::from(frame))).await;
+                    let _ = self
+                        .frames
+                        .send(Message::Text(Utf8Bytes::from(frame)))
+                        .await;
                 }
             }
         }

@@ -42,7 +42,7 @@ pub(super) struct DirectCalls {
 /// What became of a finished call.
 pub(super) enum Finished {
     /// Its answer, to send.
-    Answer(ServerJsonRpcMessage),
+    Answer(Box<ServerJsonRpcMessage>),
     /// The client cancelled it: nothing is sent.
     Cancelled(RequestId),
 }
@@ -138,7 +138,7 @@ impl DirectCalls {
                 }
                 Some((id, answer)) = self.running.next(), if !self.running.is_empty() => {
                     return match self.live.remove(&id) {
-                        Some(_) => Finished::Answer(answer),
+                        Some(_) => Finished::Answer(Box::new(answer)),
                         None => Finished::Cancelled(id),
                     };
                 }

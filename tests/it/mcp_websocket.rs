@@ -257,7 +257,11 @@ async fn a_cancelled_call_gets_no_answer_but_is_audited_and_its_batch_goes_out_w
     let token = mcp.token("copilot-studio").await;
     let mut client = WsClient::connect(&mcp.app, "/ws", Some(&token)).await;
     // The handshake first, so the calls below run on the connection's own path.
-    success(&client.call_tool("get_patient", json!({"mrn": "MRN001"})).await);
+    success(
+        &client
+            .call_tool("get_patient", json!({"mrn": "MRN001"}))
+            .await,
+    );
     let store = &mcp.app.db.store;
     let before = store.count_audit_rows().await.unwrap();
     let call = |id: &str| {
@@ -290,7 +294,11 @@ async fn a_cancelled_call_gets_no_answer_but_is_audited_and_its_batch_goes_out_w
     .await;
     assert!(audited.is_some(), "three calls, three audit rows");
     // The connection serves on.
-    success(&client.call_tool("get_patient", json!({"mrn": "MRN001"})).await);
+    success(
+        &client
+            .call_tool("get_patient", json!({"mrn": "MRN001"}))
+            .await,
+    );
     client.close().await;
     mcp.shutdown().await;
 }
