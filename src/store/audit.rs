@@ -78,14 +78,14 @@ static INSERT_ONE_AUDIT_RECORD: std::sync::LazyLock<String> = std::sync::LazyLoc
 impl Store {
     /// Appends the rows `build` numbers and hashes from the chain head, in one transaction that holds the
     /// chain's lock (SQLite's write lock, PostgreSQL's advisory lock) from reading the head to the
-    /// commit. On a SQLite file it runs on the calling thread (the audit writer's own, see
-    /// [`super::direct`]).
+    /// commit. On a SQLite file it runs on the calling thread (the audit writer's own) on the writer's
+    /// own connection (see [`super::direct`]).
     pub async fn append_audit(
         &self,
         build: impl FnOnce(AuditHead) -> Vec<AuditRecord>,
     ) -> Result<(), StoreError> {
         if let Some(direct) = self.direct() {
-            return direct.run(|connection| append_direct(connection, build));
+            return direct.run_writer(|connection| append_direct(connection, build));
         }
         let mut batch = self.begin().await?;
         let mut tx = batch.tx();
@@ -226,10 +226,10 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        if let Some(direct) = self.direct.clone() {
+        if let Some(direct) = self.direct() {
             // Thousands of rows: on a blocking thread, not in place on a runtime worker.
-            let page = tokio::task::spawn_blocking(move || {
-                direct.run(|connection| {
+            return direct
+                .run_blocking(move |connection| {
                     let mut statement = connection
                         .prepare_cached(&AUDIT_PAGE_AFTER)
                         .map_err(from_sqlite)?;
@@ -240,8 +240,7 @@ impl Store {
                     }
                     Ok(page)
                 })
-            });
-            return page.await.map_err(|_| StoreError::Unavailable)?;
+                .await;
         }
         let sql = format!("SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -172,8 +172,7 @@ impl DerefMut for Lease {
 mod tests {
     use std::time::Duration;
 
-    use crate::store::patients::PatientSearch;
-    use crate::store::{Store, StoreOptions};
+    use crate::store::{Store, StoreError, StoreOptions};
 
     async fn store(dir: &tempfile::TempDir) -> Store {
         let url = format!("sqlite://{}", dir.path().join("lease.db").display());
@@ -190,24 +189,19 @@ mod tests {
     async fn an_answered_read_keeps_its_connection_and_the_stash_stays_bounded() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir).await;
-        let search = PatientSearch {
-            term: "nobody".to_owned(),
-            limit: 10,
-            cursor: None,
-        };
-        // No match is an answer: the connection is kept.
-        assert!(
-            store
-                .search_patients(&search)
-                .await
-                .unwrap()
-                .patients
-                .is_empty()
-        );
+        // A read that answered (a row, or no such row) keeps its connection.
+        let lease = store.lease().await.unwrap();
+        let answer: Result<(), StoreError> = Err(StoreError::NotFound { what: "patient" });
+        assert!(lease.settle(answer).is_err());
         assert_eq!(stashed(&store), 1);
         // Many reads at once take several connections; at most half the pool waits in the stash.
-        let reads = (0..16).map(|_| store.search_patients(&search));
-        futures::future::join_all(reads).await;
+        let mut leases = Vec::new();
+        for _ in 0..8 {
+            leases.push(store.lease().await.unwrap());
+        }
+        for lease in leases {
+            lease.settle(Ok(())).unwrap();
+        }
         assert!(stashed(&store) >= 1);
         assert!(stashed(&store) <= store.spare.connections.capacity);
         assert_eq!(store.spare.connections.capacity, 4);

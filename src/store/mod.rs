@@ -160,6 +160,7 @@ impl Store {
             std::sync::Arc::new(direct::Direct::new(
                 path,
                 options.statement_timeout.unwrap_or(BATCH_BUSY_TIMEOUT),
+                options.acquire_timeout,
                 options.fsync_each_commit,
             ))
         });
@@ -199,8 +200,8 @@ impl Store {
     }
 
     /// The direct SQLite path, when the database is a SQLite file.
-    pub(crate) fn direct(&self) -> Option<&direct::Direct> {
-        self.direct.as_deref()
+    pub(crate) fn direct(&self) -> Option<&std::sync::Arc<direct::Direct>> {
+        self.direct.as_ref()
     }
 
     /// A connection for one read statement (see [`lease`]); end it with [`lease::Lease::settle`].

@@ -16,10 +16,12 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sqlx::Row;
+use sqlx::Row as _;
 
 use super::bulk::AnyQuery;
+use super::direct::from_sqlite;
 use super::patients::{PATIENT_COLUMNS, patient_from_row};
+use super::rows::Columns;
 use super::{Engine, Store, StoreError};
 use crate::domain::clinical::Patient;
 use crate::domain::time::Date;
@@ -47,18 +49,22 @@ impl Store {
     pub async fn search_patients(&self, search: &PatientSearch) -> Result<PatientPage, StoreError> {
         let limit = checked_limit(search.limit)?;
         let query = build_search(self.engine(), search)?;
-        let mut lease = self.lease().await?;
-        let rows = query.statement("", limit).fetch_all(&mut *lease).await;
-        let rows = lease.settle(rows.map_err(StoreError::from))?;
-        let mut patients = rows
-            .iter()
-            .map(|row| {
-                Ok((
-                    patient_from_row(row)?,
-                    row.try_get::<i64, _>("search_rank")?,
-                ))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut patients = match self.direct() {
+            // One statement that may read many rows: on a blocking thread (see `store::direct`).
+            Some(direct) => {
+                direct
+                    .run_blocking(move |connection| query.run_direct(connection, limit))
+                    .await?
+            }
+            None => {
+                let mut lease = self.lease().await?;
+                let rows = query.statement("", limit).fetch_all(&mut *lease).await;
+                let rows = lease.settle(rows.map_err(StoreError::from))?;
+                rows.iter()
+                    .map(|row| Ok((patient_from_row(row)?, row.integer("search_rank")?)))
+                    .collect::<Result<Vec<_>, StoreError>>()?
+            }
+        };
         let next_cursor = if patients.len() > limit as usize {
             patients.truncate(limit as usize);
             patients
@@ -159,6 +165,39 @@ impl SearchQuery {
             statement = statement.bind(value);
         }
         statement.bind(i64::from(limit) + 1)
+    }
+
+    /// Runs the search on a direct SQLite connection: the same SQL, each `$N` bound by name, the page
+    /// size (`limit + 1`) last. Patients with their exact-match rank.
+    fn run_direct(
+        self,
+        connection: &mut rusqlite::Connection,
+        limit: u32,
+    ) -> Result<Vec<(Patient, i64)>, StoreError> {
+        let mut statement = connection.prepare_cached(&self.sql).map_err(from_sqlite)?;
+        let values = self
+            .values
+            .iter()
+            .map(|value| value as &dyn rusqlite::ToSql);
+        let page_size = i64::from(limit) + 1;
+        for (number, value) in values
+            .chain([&page_size as &dyn rusqlite::ToSql])
+            .enumerate()
+        {
+            let name = format!("${}", number + 1);
+            // A value the SQL does not use (none today) is simply not bound.
+            if let Some(index) = statement.parameter_index(&name).map_err(from_sqlite)? {
+                statement
+                    .raw_bind_parameter(index, value)
+                    .map_err(from_sqlite)?;
+            }
+        }
+        let mut rows = statement.raw_query();
+        let mut patients = Vec::new();
+        while let Some(row) = rows.next().map_err(from_sqlite)? {
+            patients.push((patient_from_row(row)?, row.integer("search_rank")?));
+        }
+        Ok(patients)
     }
 
     /// Adds a value and returns its placeholder.

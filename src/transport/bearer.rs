@@ -107,7 +107,7 @@ pub struct BearerGuard {
 /// read it from there, with the client's address); a refused token is 401; no token is 401 unless in-band
 /// authentication is on.
 pub async fn require_bearer(
-    State(guard): State<BearerGuard>,
+    State(guard): State<std::sync::Arc<BearerGuard>>,
     mut request: Request,
     next: Next,
 ) -> Response {

@@ -277,6 +277,23 @@ impl ReplyRouter {
         self.deliver(Some(id), text)
     }
 
+    /// Drops request `id` from the batch awaiting it (the client cancelled it: it gets no answer). The
+    /// batch's frame when that was the last member awaited; nothing when no member is left to send.
+    pub fn forget(&mut self, id: &Value) -> Option<String> {
+        let key = id_key(id);
+        let index = self
+            .batches
+            .iter()
+            .position(|batch| batch.awaited.contains(&key))?;
+        let batch = &mut self.batches[index];
+        batch.awaited.remove(&key);
+        if !batch.awaited.is_empty() {
+            return None;
+        }
+        let done = self.batches.remove(index);
+        (!done.collected.is_empty()).then(|| format!("[{}]", done.collected.join(",")))
+    }
+
     fn deliver(&mut self, id: Option<Value>, text: String) -> Option<String> {
         let max = self.max_reply_bytes;
         let Some(id) = id else {
@@ -448,6 +465,32 @@ mod tests {
                 .as_str()
                 .unwrap_or_default()
                 .contains("EHR_MCP_MAX_BATCH_LENGTH")
+        );
+    }
+
+    #[test]
+    fn a_forgotten_member_leaves_its_batch_and_the_rest_is_sent() {
+        let (mut decoder, mut router) = (FrameDecoder::new(32), ReplyRouter::new(1 << 20));
+        let batch: Vec<Value> = (1..=2)
+            .map(|id| json!({"jsonrpc": "2.0", "id": id, "method": "ping"}))
+            .collect();
+        decode(&mut decoder, &mut router, &Value::Array(batch).to_string());
+        assert!(
+            router.forget(&json!(1)).is_none(),
+            "member 2 is still awaited"
+        );
+        let frame: Vec<Value> =
+            serde_json::from_str(&router.route(pong(2, 0)).unwrap_or_default()).unwrap_or_default();
+        assert_eq!(frame.len(), 1);
+        assert_eq!(frame[0]["id"], 2);
+        // A batch whose only member is forgotten sends nothing; an unknown id is no batch's.
+        let alone = json!([{"jsonrpc": "2.0", "id": 3, "method": "ping"}]);
+        decode(&mut decoder, &mut router, &alone.to_string());
+        assert!(router.forget(&json!(3)).is_none());
+        assert!(router.forget(&json!(99)).is_none());
+        assert!(
+            router.route(pong(3, 0)).is_some(),
+            "a later answer is no longer held"
         );
     }
 

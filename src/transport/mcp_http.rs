@@ -38,7 +38,6 @@ pub struct McpHttpSettings {
     pub shutdown: CancellationToken,
 }
 
-#[derive(Clone)]
 struct McpServices {
     sessions: StreamableHttpService<EhrServer, ResumableSessions>,
     stateless: StreamableHttpService<EhrServer, LocalSessionManager>,
@@ -181,7 +180,8 @@ pub fn routes(tools: Arc<ToolServices>, guard: BearerGuard, settings: &McpHttpSe
         .enforce_origin_validation()
         .with_max_request_body_bytes(settings.max_message_bytes)
         .with_cancellation_token(settings.shutdown.clone());
-    let services = McpServices {
+    // Shared, not cloned: axum clones a route's state for every request.
+    let services = Arc::new(McpServices {
         sessions: StreamableHttpService::new(
             factory.clone(),
             Arc::new(ResumableSessions::new(
@@ -200,14 +200,14 @@ pub fn routes(tools: Arc<ToolServices>, guard: BearerGuard, settings: &McpHttpSe
         max_message_bytes: settings.max_message_bytes,
         owners: Arc::new(SessionOwners::default()),
         audit,
-    };
+    });
     Router::new()
         .route("/mcp", any(dispatch))
         .with_state(services)
-        .route_layer(from_fn_with_state(guard, require_bearer))
+        .route_layer(from_fn_with_state(Arc::new(guard), require_bearer))
 }
 
-async fn dispatch(State(services): State<McpServices>, request: Request) -> Response {
+async fn dispatch(State(services): State<Arc<McpServices>>, request: Request) -> Response {
     let caller = caller_of(&request);
     let peer = peer_of(&request);
     let session = request

@@ -18,6 +18,7 @@ pub mod signin;
 pub mod sse_replay;
 pub mod tls;
 pub mod websocket;
+mod ws_calls;
 pub mod ws_codec;
 pub mod ws_handshake;
 

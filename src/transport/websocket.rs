@@ -5,6 +5,10 @@
 //! keeps the `Principal` it proved, re-checked per call), else the `authenticate` tool or an
 //! `access_token` argument (see [`crate::tools::Session`]). A connection that proves no identity within
 //! `EHR_MCP_UNAUTHENTICATED_TIMEOUT_SECONDS` is closed (1008).
+//!
+//! Tasks: the rmcp service (handshake, every message but `tools/call`), the writer (every frame out) and
+//! the reader, which decodes frames and, once the handshake is done, runs each `tools/call` itself
+//! ([`super::ws_calls`]) so a call costs no task hop between the socket and the tool.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,6 +30,7 @@ use super::limits::websocket::{
 };
 use super::limits::{LimitKind, NetworkLimits, json_depth_ok};
 use super::shutdown::{InFlightCalls, Shutdown};
+use super::ws_calls::{DirectCalls, Finished};
 use super::ws_codec::WsConnection as WebSocket;
 use super::ws_handshake::WebSocketUpgrade;
 use crate::domain::origin::Transport;
@@ -143,6 +148,8 @@ pub async fn serve_connection(
         futures::channel::mpsc::channel::<ServerJsonRpcMessage>(32);
     let (frames_tx, mut frames_rx) = mpsc::channel::<Message>(32);
     let stop = CancellationToken::new();
+    let (peer_tx, peer_rx) = tokio::sync::oneshot::channel();
+    let mut calls = DirectCalls::new(server.clone(), stop.clone(), peer_rx);
     let router = Arc::new(std::sync::Mutex::new(ReplyRouter::new(
         limits.messages.max_reply_bytes,
     )));
@@ -158,6 +165,7 @@ pub async fn serve_connection(
         .await
         {
             Ok(running) => {
+                let _ = peer_tx.send(running.peer().clone());
                 let _ = running.waiting().await;
             }
             Err(error) => tracing::debug!(%error, "websocket MCP session ended before it started"),
@@ -210,13 +218,16 @@ pub async fn serve_connection(
     };
     let mut end = ConnectionEnd::Closed;
     let server_closed = tokio::select! {
-        closed = reader.run(&mut socket_rx, to_service, &shutdown) => closed,
+        closed = reader.run(&mut socket_rx, to_service, &mut calls, &shutdown) => closed,
         () = unauthenticated_lifetime(&session, limits.unauthenticated_timeout) => {
             end = ConnectionEnd::Unauthenticated;
             let _ = frames_tx.send(close_message(CloseReason::Unauthenticated)).await;
             true
         }
     };
+    // Calls the client sent before it closed are finished (and audited); their answers go out if the
+    // socket still takes them.
+    reader.finish_calls(&mut calls).await;
     if server_closed {
         // Keep the socket open for the peer's close reply (the closing handshake), so the close frame
         // is read before the connection goes away.
@@ -276,14 +287,18 @@ impl Reader<'_> {
         &self,
         socket_rx: &mut futures::stream::SplitStream<WebSocket>,
         mut to_service: futures::channel::mpsc::Sender<ClientJsonRpcMessage>,
+        calls: &mut DirectCalls,
         shutdown: &Shutdown,
     ) -> bool {
         let mut decoder = FrameDecoder::new(self.limits.messages.max_batch_length);
         let mut liveness = Liveness::new(self.limits);
         loop {
             let received = tokio::select! {
+                // Answers before new frames: a busy connection drains before it reads more.
+                biased;
                 () = shutdown.token().cancelled() => {
                     // Read nothing more; answer the calls in hand, then say goodbye.
+                    self.finish_calls(calls).await;
                     self.in_flight.wait_idle().await;
                     let _ = self.frames.send(close_message(CloseReason::ServerShutdown)).await;
                     return true;
@@ -297,6 +312,10 @@ impl Reader<'_> {
                     if self.frames.send(frame).await.is_err() || closing {
                         return closing;
                     }
+                    continue;
+                }
+                finished = calls.next_finished() => {
+                    self.answer(finished).await;
                     continue;
                 }
                 received = socket_rx.next() => received,
@@ -350,10 +369,44 @@ impl Reader<'_> {
                     }
                     self.in_flight.started();
                 }
+                let Some(message) = calls.take(message) else {
+                    continue;
+                };
                 if to_service.send(message).await.is_err() {
                     return false;
                 }
             }
+        }
+    }
+
+    /// Sends a direct call's answer (or, for a cancelled call, nothing: its batch goes out without it).
+    async fn answer(&self, finished: Finished) {
+        match finished {
+            Finished::Answer(message) => {
+                if let Some(frame) = reply_frame(self.router, self.in_flight, *message) {
+                    let _ = self.frames.send(frame).await;
+                }
+            }
+            Finished::Cancelled(id) => {
+                self.in_flight.finished();
+                let frame = self.router.lock().ok().and_then(|mut router| {
+                    router.forget(&serde_json::to_value(&id).unwrap_or(Value::Null))
+                });
+                if let Some(frame) = frame {
+                    let _ = self
+                        .frames
+                        .send(Message::Text(Utf8Bytes::from(frame)))
+                        .await;
+                }
+            }
+        }
+    }
+
+    /// Runs every direct call still going to its end and sends what it answers.
+    async fn finish_calls(&self, calls: &mut DirectCalls) {
+        while calls.is_busy() {
+            let finished = calls.next_finished().await;
+            self.answer(finished).await;
         }
     }
 

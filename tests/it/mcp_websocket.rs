@@ -250,3 +250,81 @@ async fn a_connection_keeps_the_caller_its_upgrade_proved_until_revoked() {
     client.close().await;
     mcp.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_cancelled_call_gets_no_answer_but_is_audited_and_its_batch_goes_out_without_it() {
+    let mcp = crate::mcp_support::spawn_mcp_app(&[]).await;
+    let token = mcp.token("copilot-studio").await;
+    let mut client = WsClient::connect(&mcp.app, "/ws", Some(&token)).await;
+    // The handshake first, so the calls below run on the connection's own path.
+    success(
+        &client
+            .call_tool("get_patient", json!({"mrn": "MRN001"}))
+            .await,
+    );
+    let store = &mcp.app.db.store;
+    let before = store.count_audit_rows().await.unwrap();
+    let call = |id: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": "get_patient", "arguments": {"mrn": "MRN001"}}})
+    };
+    let cancel = |id: &str| {
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+               "params": {"requestId": id, "reason": "test"}})
+    };
+    client
+        .send_json(&json!([call("gone"), cancel("gone"), call("kept")]))
+        .await;
+    let reply = client.recv_json().await;
+    let members = reply.as_array().expect("a batch reply");
+    assert_eq!(members.len(), 1, "{reply}");
+    assert_eq!(members[0]["id"], "kept");
+    success(&members[0]["result"]);
+
+    // A batch whose only call is cancelled gets no frame at all: the next frame answers the ping.
+    client
+        .send_json(&json!([call("alone"), cancel("alone")]))
+        .await;
+    let ping = client.request("ping", json!({})).await;
+    assert_eq!(ping["result"], json!({}), "{ping}");
+    // Every call ran and was audited, the cancelled ones included.
+    let audited = crate::fault_support::eventually(std::time::Duration::from_secs(5), || async {
+        store.count_audit_rows().await.unwrap() >= before + 3
+    })
+    .await;
+    assert!(audited.is_some(), "three calls, three audit rows");
+    // The connection serves on.
+    success(
+        &client
+            .call_tool("get_patient", json!({"mrn": "MRN001"}))
+            .await,
+    );
+    client.close().await;
+    mcp.shutdown().await;
+}
+
+#[tokio::test]
+async fn calls_in_flight_on_one_connection_are_all_answered() {
+    let mcp = crate::mcp_support::spawn_mcp_app(&[]).await;
+    let token = mcp.token("copilot-studio").await;
+    let mut client = WsClient::connect(&mcp.app, "/ws", Some(&token)).await;
+    let mrns = ["MRN001", "MRN002"];
+    for id in 0..16 {
+        let mrn = mrns[id % mrns.len()];
+        client
+            .send_json(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                               "params": {"name": "get_patient", "arguments": {"mrn": mrn}}}))
+            .await;
+    }
+    let mut answered = std::collections::BTreeSet::new();
+    for _ in 0..16 {
+        let reply = client.recv_json().await;
+        let id = reply["id"].as_u64().expect("an id") as usize;
+        let patient = success(&reply["result"]);
+        assert_eq!(patient["patient"]["mrn"], mrns[id % mrns.len()], "{reply}");
+        assert!(answered.insert(id), "answered twice: {reply}");
+    }
+    assert_eq!(answered.len(), 16);
+    client.close().await;
+    mcp.shutdown().await;
+}
