@@ -90,6 +90,7 @@ pub async fn import_dataset(
     };
     let inserted = Loader::new(on_existing).write(conn, dataset).await?;
     batch.commit().await?;
+    store.refresh_statistics().await?;
     let total = dataset.counts();
     Ok(ImportReport {
         inserted,

@@ -83,5 +83,6 @@ pub async fn load_synthetic(
         }
         batch.commit().await?;
     }
+    store.refresh_statistics().await?;
     Ok(counts)
 }

@@ -344,6 +344,16 @@ async fn synthetic_data_is_deterministic_complete_and_loads_on_every_engine() {
             .expect("load");
         assert_eq!(written, counts);
         assert_eq!(seen.last(), Some(&300));
+        if db.engine() == ehr_mcp::store::Engine::Postgres {
+            // The planner has statistics at once (-1: never analysed), not only once autovacuum runs.
+            let rows: f32 = sqlx::query_scalar(
+                "SELECT reltuples FROM pg_class WHERE relname = 'patients' AND relkind = 'r'",
+            )
+            .fetch_one(db.store.pool())
+            .await
+            .expect("pg_class");
+            assert_eq!(rows, 300.0, "patients analysed after the load");
+        }
         assert!(matches!(
             load_synthetic(&db.store, options, |_| {}).await,
             Err(DatasetError::SyntheticPresent)
