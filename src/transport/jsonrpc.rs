@@ -280,14 +280,23 @@ impl ReplyRouter {
     /// Drops request `id` from the batch awaiting it (the client cancelled it: it gets no answer). The
     /// batch's frame when that was the last member awaited; nothing when no member is left to send.
     pub fn forget(&mut self, id: &Value) -> Option<String> {
-        let key = id_key(id);
+        let index = self.awaiting(&id_key(id))?;
+        self.complete(index)
+    }
+
+    /// The pending batch awaiting `key`, which it no longer awaits.
+    fn awaiting(&mut self, key: &str) -> Option<usize> {
         let index = self
             .batches
             .iter()
-            .position(|batch| batch.awaited.contains(&key))?;
-        let batch = &mut self.batches[index];
-        batch.awaited.remove(&key);
-        if !batch.awaited.is_empty() {
+            .position(|batch| batch.awaited.contains(key))?;
+        self.batches[index].awaited.remove(key);
+        Some(index)
+    }
+
+    /// The frame of batch `index` once it awaits nothing more (none when no member is left to send).
+    fn complete(&mut self, index: usize) -> Option<String> {
+        if !self.batches[index].awaited.is_empty() {
             return None;
         }
         let done = self.batches.remove(index);
@@ -299,12 +308,7 @@ impl ReplyRouter {
         let Some(id) = id else {
             return Some(text);
         };
-        let key = id_key(&id);
-        let Some(index) = self
-            .batches
-            .iter()
-            .position(|batch| batch.awaited.contains(&key))
-        else {
+        let Some(index) = self.awaiting(&id_key(&id)) else {
             return Some(if text.len() > max {
                 reply_too_large(id, max)
             } else {
@@ -312,7 +316,6 @@ impl ReplyRouter {
             });
         };
         let batch = &mut self.batches[index];
-        batch.awaited.remove(&key);
         // Brackets and commas of the array, plus this member.
         let member = if batch.collected_bytes + batch.collected.len() + 2 + text.len() > max {
             reply_too_large(id, max)
@@ -321,12 +324,7 @@ impl ReplyRouter {
         };
         batch.collected_bytes += member.len();
         batch.collected.push(member);
-        if batch.awaited.is_empty() {
-            let done = self.batches.remove(index);
-            Some(format!("[{}]", done.collected.join(",")))
-        } else {
-            None
-        }
+        self.complete(index)
     }
 }
 

@@ -392,12 +392,7 @@ impl Reader<'_> {
                 let frame = self.router.lock().ok().and_then(|mut router| {
                     router.forget(&serde_json::to_value(&id).unwrap_or(Value::Null))
                 });
-                if let Some(frame) = frame {
-                    let _ = self
-                        .frames
-                        .send(Message::Text(Utf8Bytes::from(frame)))
-                        .await;
-                }
+                self.send_text(frame).await;
             }
         }
     }
@@ -451,6 +446,11 @@ impl Reader<'_> {
             .lock()
             .ok()
             .and_then(|mut router| router.refuse(id, TOO_MANY_IN_FLIGHT, &message));
+        self.send_text(frame).await;
+    }
+
+    /// Sends a frame the reply router produced, if it produced one.
+    async fn send_text(&self, frame: Option<String>) {
         if let Some(frame) = frame {
             let _ = self
                 .frames

@@ -18,7 +18,7 @@ use futures::stream::FuturesUnordered;
 use rmcp::Service;
 use rmcp::model::{
     ClientJsonRpcMessage, ClientNotification, ClientRequest, GetExtensions, GetMeta,
-    JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, RequestId, ServerJsonRpcMessage,
+    JsonRpcMessage, JsonRpcNotification, RequestId, ServerJsonRpcMessage,
 };
 use rmcp::service::{Peer, RequestContext, RoleServer};
 use tokio::sync::oneshot;
@@ -67,37 +67,28 @@ impl DirectCalls {
     /// back for the service. A cancellation also cancels the call it names, and goes on to the service.
     pub(super) fn take(&mut self, message: ClientJsonRpcMessage) -> Option<ClientJsonRpcMessage> {
         match message {
-            JsonRpcMessage::Request(JsonRpcRequest {
-                id,
-                request: request @ ClientRequest::CallToolRequest(_),
-                jsonrpc,
-            }) => match self.peer.clone() {
-                Some(peer) => {
-                    self.start(id, request, peer);
-                    None
+            JsonRpcMessage::Request(request)
+                if matches!(request.request, ClientRequest::CallToolRequest(_)) =>
+            {
+                match self.peer.clone() {
+                    Some(peer) => {
+                        self.start(request.id, request.request, peer);
+                        None
+                    }
+                    None => Some(JsonRpcMessage::Request(request)),
                 }
-                None => Some(JsonRpcMessage::Request(JsonRpcRequest {
-                    jsonrpc,
-                    id,
-                    request,
-                })),
-            },
+            }
             JsonRpcMessage::Notification(JsonRpcNotification {
                 notification: ClientNotification::CancelledNotification(cancelled),
-                jsonrpc,
+                ..
             }) => {
-                if let Some(token) = cancelled
-                    .params
-                    .request_id
-                    .as_ref()
-                    .and_then(|id| self.live.remove(id))
-                {
+                let named = cancelled.params.request_id.as_ref();
+                if let Some(token) = named.and_then(|id| self.live.remove(id)) {
                     token.cancel();
                 }
-                Some(JsonRpcMessage::Notification(JsonRpcNotification {
-                    jsonrpc,
-                    notification: ClientNotification::CancelledNotification(cancelled),
-                }))
+                Some(JsonRpcMessage::notification(
+                    ClientNotification::CancelledNotification(cancelled),
+                ))
             }
             other => Some(other),
         }
