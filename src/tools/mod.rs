@@ -138,6 +138,9 @@ fn all_tools() -> Vec<rmcp::model::Tool> {
     TOOL_DEFINITIONS.clone()
 }
 
+/// Notification handlers (`on_initialized`, `on_cancelled`, …) stay rmcp's no-op defaults: the WebSocket
+/// transport serves a session's messages without rmcp's loop and does not call them
+/// (`transport::ws_calls`).
 #[tool_handler(router = TOOL_ROUTER)]
 impl ServerHandler for EhrServer {
     /// A known caller sees only the tools it may call (`listing`).

@@ -6,9 +6,10 @@
 //! `access_token` argument (see [`crate::tools::Session`]). A connection that proves no identity within
 //! `EHR_MCP_UNAUTHENTICATED_TIMEOUT_SECONDS` is closed (1008).
 //!
-//! Tasks: the rmcp service (handshake, every message but `tools/call`), the writer (every frame out) and
-//! the reader, which decodes frames and, once the handshake is done, runs each `tools/call` itself
-//! ([`super::ws_calls`]) so a call costs no task hop between the socket and the tool.
+//! Tasks: the rmcp service (the handshake only), the writer (every frame out) and the reader, which
+//! decodes frames and, once the handshake is done, serves every message itself ([`super::ws_calls`]):
+//! a call costs no task hop between the socket and the tool, and an idle connection keeps no service
+//! loop.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -157,13 +158,14 @@ pub async fn serve_connection(
 
     let service_stop = stop.clone();
     let service = tokio::spawn(async move {
-        match rmcp::service::serve_server_with_ct(
+        // Boxed: the handshake's future is about 25 KB, and this task lives as long as the connection;
+        // unboxed it would be part of the task for good (10,000 idle connections: 250 MB).
+        let handshake = Box::pin(rmcp::service::serve_server_with_ct(
             server,
             (service_tx, service_rx),
             service_stop.clone(),
-        )
-        .await
-        {
+        ));
+        match handshake.await {
             Ok(running) => {
                 let _ = peer_tx.send(running.peer().clone());
                 let _ = running.waiting().await;
@@ -286,10 +288,11 @@ impl Reader<'_> {
     async fn run(
         &self,
         socket_rx: &mut futures::stream::SplitStream<WebSocket>,
-        mut to_service: futures::channel::mpsc::Sender<ClientJsonRpcMessage>,
+        to_service: futures::channel::mpsc::Sender<ClientJsonRpcMessage>,
         calls: &mut DirectCalls,
         shutdown: &Shutdown,
     ) -> bool {
+        let mut to_service = Some(to_service);
         let mut decoder = FrameDecoder::new(self.limits.messages.max_batch_length);
         let mut liveness = Liveness::new(self.limits);
         loop {
@@ -315,7 +318,12 @@ impl Reader<'_> {
                     continue;
                 }
                 finished = calls.next_finished() => {
-                    self.answer(finished).await;
+                    if matches!(finished, Finished::Opened) {
+                        // Nothing more goes to the service: its loop ends when its input does.
+                        to_service = None;
+                    } else if !self.answer(finished).await {
+                        return false;
+                    }
                     continue;
                 }
                 received = socket_rx.next() => received,
@@ -372,15 +380,19 @@ impl Reader<'_> {
                 let Some(message) = calls.take(message) else {
                     continue;
                 };
-                if to_service.send(message).await.is_err() {
+                let Some(service) = to_service.as_mut() else {
+                    continue;
+                };
+                if service.send(message).await.is_err() {
                     return false;
                 }
             }
         }
     }
 
-    /// Sends a direct call's answer (or, for a cancelled call, nothing: its batch goes out without it).
-    async fn answer(&self, finished: Finished) {
+    /// Sends a direct call's answer (or, for a cancelled call, nothing: its batch goes out without it);
+    /// `false` when the session is over.
+    async fn answer(&self, finished: Finished) -> bool {
         match finished {
             Finished::Answer(message) => {
                 if let Some(frame) = reply_frame(self.router, self.in_flight, *message) {
@@ -394,14 +406,22 @@ impl Reader<'_> {
                 });
                 self.send_text(frame).await;
             }
+            Finished::Opened => {}
+            Finished::ServiceEnded { dropped } => {
+                for _ in 0..dropped {
+                    self.in_flight.finished();
+                }
+                return false;
+            }
         }
+        true
     }
 
     /// Runs every direct call still going to its end and sends what it answers.
     async fn finish_calls(&self, calls: &mut DirectCalls) {
         while calls.is_busy() {
             let finished = calls.next_finished().await;
-            self.answer(finished).await;
+            let _ = self.answer(finished).await;
         }
     }
 

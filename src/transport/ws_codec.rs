@@ -199,7 +199,7 @@ where
         Self {
             io,
             settings,
-            read_buffer: BytesMut::with_capacity(4096),
+            read_buffer: BytesMut::new(),
             write_buffer: BytesMut::new(),
             partial: None,
             inflate,
@@ -210,6 +210,17 @@ where
             bytes: ByteCounters::new("websocket"),
             write_waker: Waker::from(Arc::clone(&write_wakers)),
             write_wakers,
+        }
+    }
+
+    /// Frees the read and write buffers when they hold nothing: an idle connection keeps no buffer
+    /// (about 5 KB each, 50 MB for 10,000 idle connections); a busy one allocates them again per message.
+    fn release_idle_buffers(&mut self) {
+        if self.read_buffer.is_empty() && self.read_buffer.capacity() > 0 {
+            self.read_buffer = BytesMut::new();
+        }
+        if self.write_buffer.is_empty() && self.write_buffer.capacity() > 0 {
+            self.write_buffer = BytesMut::new();
         }
     }
 
@@ -233,6 +244,7 @@ where
             }
             self.write_buffer.advance(written);
         }
+        self.release_idle_buffers();
         ready!(Pin::new(&mut self.io).poll_flush(cx))?;
         Poll::Ready(Ok(()))
     }
@@ -243,6 +255,8 @@ where
         if compressed {
             first |= 0x40;
         }
+        // The header is at most 10 bytes.
+        self.write_buffer.reserve(10 + payload.len());
         self.write_buffer.extend_from_slice(&[first]);
         let length = payload.len();
         if length < 126 {
@@ -504,7 +518,10 @@ where
                 self.read_buffer.reserve(4096);
             }
             match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read_buffer) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    self.release_idle_buffers();
+                    return Poll::Pending;
+                }
                 Poll::Ready(Err(error)) => {
                     self.finished = true;
                     return Poll::Ready(Some(Err(WsError::Io(error))));

@@ -304,6 +304,68 @@ async fn a_cancelled_call_gets_no_answer_but_is_audited_and_its_batch_goes_out_w
 }
 
 #[tokio::test]
+async fn calls_in_the_first_frame_wait_for_the_handshake_and_a_cancelled_one_frees_its_batch() {
+    let mcp = crate::mcp_support::spawn_mcp_app(&[]).await;
+    let token = mcp.token("copilot-studio").await;
+    let call = |id: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": "get_patient", "arguments": {"mrn": "MRN001"}}})
+    };
+    let cancel = |id: &str| {
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+               "params": {"requestId": id, "reason": "test"}})
+    };
+    let initialize = json!({"jsonrpc": "2.0", "id": "init", "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "test", "version": "1"}}});
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let list = json!({"jsonrpc": "2.0", "id": "list", "method": "tools/list"});
+    // The client's own handshake and the implicit one: either way the requests of the first frame are
+    // read before the handshake is done; each is answered but the cancelled one, left out of its batch.
+    for (first_frame, answered) in [
+        (
+            json!([
+                initialize,
+                initialized,
+                list,
+                call("gone"),
+                cancel("gone"),
+                call("kept")
+            ]),
+            json!(["init", "kept", "list"]),
+        ),
+        (
+            json!([call("gone"), cancel("gone"), call("kept")]),
+            json!(["kept"]),
+        ),
+    ] {
+        let mut client = WsClient::connect(&mcp.app, "/ws", Some(&token)).await;
+        client.send_json(&first_frame).await;
+        let reply = client.recv_json().await;
+        let members = reply.as_array().expect("a batch reply");
+        let mut ids: Vec<_> = members.iter().map(|member| member["id"].clone()).collect();
+        ids.sort_by_key(|id| id.to_string());
+        assert_eq!(json!(ids), answered, "{reply}");
+        for member in members {
+            assert!(member["result"].is_object(), "{member}");
+        }
+        let kept = members
+            .iter()
+            .find(|member| member["id"] == "kept")
+            .expect("the kept call answered");
+        success(&kept["result"]);
+        // Its in-flight slot is free again: the connection goes on serving.
+        success(
+            &client
+                .call_tool("get_patient", json!({"mrn": "MRN002"}))
+                .await,
+        );
+        client.close().await;
+    }
+    mcp.shutdown().await;
+}
+
+#[tokio::test]
 async fn calls_in_flight_on_one_connection_are_all_answered() {
     let mcp = crate::mcp_support::spawn_mcp_app(&[]).await;
     let token = mcp.token("copilot-studio").await;
