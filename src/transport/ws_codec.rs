@@ -214,7 +214,8 @@ where
     }
 
     /// Frees the read and write buffers when they hold nothing: an idle connection keeps no buffer
-    /// (about 5 KB each, 50 MB for 10,000 idle connections); a busy one allocates them again per message.
+    /// (about 5 KB together, 50 MB for 10,000 idle connections); a busy one allocates them again per
+    /// message.
     fn release_idle_buffers(&mut self) {
         if self.read_buffer.is_empty() && self.read_buffer.capacity() > 0 {
             self.read_buffer = BytesMut::new();
