@@ -251,6 +251,18 @@ async fn a_connection_keeps_the_caller_its_upgrade_proved_until_revoked() {
     mcp.shutdown().await;
 }
 
+/// A `get_patient` call for MRN001 with request id `id`.
+fn call(id: &str) -> serde_json::Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+           "params": {"name": "get_patient", "arguments": {"mrn": "MRN001"}}})
+}
+
+/// The client's cancellation of request `id`.
+fn cancel(id: &str) -> serde_json::Value {
+    json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+           "params": {"requestId": id, "reason": "test"}})
+}
+
 #[tokio::test]
 async fn a_cancelled_call_gets_no_answer_but_is_audited_and_its_batch_goes_out_without_it() {
     let mcp = crate::mcp_support::spawn_mcp_app(&[]).await;
@@ -264,14 +276,6 @@ async fn a_cancelled_call_gets_no_answer_but_is_audited_and_its_batch_goes_out_w
     );
     let store = &mcp.app.db.store;
     let before = store.count_audit_rows().await.unwrap();
-    let call = |id: &str| {
-        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-               "params": {"name": "get_patient", "arguments": {"mrn": "MRN001"}}})
-    };
-    let cancel = |id: &str| {
-        json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
-               "params": {"requestId": id, "reason": "test"}})
-    };
     client
         .send_json(&json!([call("gone"), cancel("gone"), call("kept")]))
         .await;
@@ -307,14 +311,6 @@ async fn a_cancelled_call_gets_no_answer_but_is_audited_and_its_batch_goes_out_w
 async fn calls_in_the_first_frame_wait_for_the_handshake_and_a_cancelled_one_frees_its_batch() {
     let mcp = crate::mcp_support::spawn_mcp_app(&[]).await;
     let token = mcp.token("copilot-studio").await;
-    let call = |id: &str| {
-        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-               "params": {"name": "get_patient", "arguments": {"mrn": "MRN001"}}})
-    };
-    let cancel = |id: &str| {
-        json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
-               "params": {"requestId": id, "reason": "test"}})
-    };
     let initialize = json!({"jsonrpc": "2.0", "id": "init", "method": "initialize",
         "params": {"protocolVersion": "2025-06-18", "capabilities": {},
                    "clientInfo": {"name": "test", "version": "1"}}});
