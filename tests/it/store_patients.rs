@@ -1,8 +1,9 @@
 //! Patients in the store: lookups, updates, cascading deletes and the indexed search, on both engines.
 
 use ehr_mcp::domain::clinical::PatientUpdate;
-use ehr_mcp::store::StoreError;
+use ehr_mcp::store::patient_search::SearchTuning;
 use ehr_mcp::store::patients::PatientSearch;
+use ehr_mcp::store::{Store, StoreError};
 
 use crate::store_fixtures::{add_patient, book, mrn, patient, provider};
 use crate::support::TestDb;
@@ -189,16 +190,100 @@ async fn search_pages_with_a_cursor_in_a_stable_order() {
 
 /// Every page of `term`, `limit` at a time, as MRNs in the order served.
 async fn all_pages(db: &TestDb, term: &str, limit: u32) -> Vec<String> {
+    pages_of(&db.store, term, limit).await
+}
+
+async fn pages_of(store: &Store, term: &str, limit: u32) -> Vec<String> {
     let mut seen = Vec::new();
     let mut request = search(term, limit);
     loop {
-        let page = db.store.search_patients(&request).await.expect("page");
+        let page = store.search_patients(&request).await.expect("page");
         assert!(page.patients.len() <= limit as usize);
         seen.extend(page.patients.into_iter().map(|p| p.mrn.into_string()));
         match page.next_cursor {
             Some(cursor) => request.cursor = Some(cursor),
             None => return seen,
         }
+    }
+}
+
+/// The broad plan (exact matches merged from index ranges, then a walk of the name index, falling back
+/// to sorting when its window runs out) serves exactly the pages of the sorted plan, for every term class.
+#[tokio::test]
+async fn every_search_plan_serves_the_same_pages() {
+    for db in TestDb::all().await {
+        let firsts = [
+            "John", "Johnny", "Jo", "Mary Ann", "Olivia", "Ward", "Jürgen",
+        ];
+        let lasts = [
+            "Doe", "Johnson", "Ward", "Smith", "Jo", "Olivia", "John", "Müller",
+        ];
+        let mut number = 200;
+        for (index, first) in firsts.iter().enumerate() {
+            for last in lasts.iter().skip(index % 2) {
+                number += 1;
+                add_patient(
+                    &db.store,
+                    &format!("MRN{number}"),
+                    first,
+                    last,
+                    "1980-01-01",
+                )
+                .await;
+            }
+        }
+        // Same names, another MRN: the MRN orders them.
+        add_patient(&db.store, "MRN100", "John", "Doe", "1981-01-01").await;
+        add_patient(&db.store, "JOHN", "Olivia", "Ward", "1981-01-01").await;
+        let sorted = db.store.clone().with_search_tuning(SearchTuning {
+            broad_matches: u32::MAX,
+            walk_window: 1,
+        });
+        let walked = db.store.clone().with_search_tuning(SearchTuning {
+            broad_matches: 1,
+            walk_window: 1_000_000,
+        });
+        let windowed = db.store.clone().with_search_tuning(SearchTuning {
+            broad_matches: 0,
+            walk_window: 3,
+        });
+        let terms = [
+            "jo",
+            "ohn",
+            "john",
+            "JOHN",
+            "Olivia Ward",
+            "ward, olivia",
+            "mary ann smith",
+            "ol wa",
+            "john d",
+            "j d",
+            "mrn2",
+            "MRN205",
+            "mül",
+            "nothing",
+            "",
+        ];
+        for term in terms {
+            for limit in [1, 3, 100] {
+                let expected = pages_of(&sorted, term, limit).await;
+                assert_eq!(
+                    pages_of(&walked, term, limit).await,
+                    expected,
+                    "{term:?} {limit}"
+                );
+                assert_eq!(
+                    pages_of(&windowed, term, limit).await,
+                    expected,
+                    "{term:?} {limit}"
+                );
+            }
+        }
+        // The reference is what the rules say: "john" finds the 16 first names John and Johnny, 10 last
+        // names John and Johnson of others, and the MRN JOHN; exact matches first, John Doe leading.
+        let john = pages_of(&sorted, "john", 100).await;
+        assert_eq!(john.len(), 27, "{john:?}");
+        assert_eq!(john[..2], ["MRN100", "MRN201"], "{john:?}");
     }
 }
 
