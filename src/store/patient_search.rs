@@ -130,9 +130,7 @@ impl Store {
         plan.run(&mut runner).await?;
         Ok(runner.lines)
     }
-}
 
-impl Store {
     async fn search_plan(&self, search: &PatientSearch) -> Result<Plan, StoreError> {
         let tuning = self.search_tuning();
         let mut plan = Plan::new(self.engine(), tuning, search)?;
