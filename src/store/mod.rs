@@ -21,7 +21,6 @@ mod direct;
 pub mod dump;
 pub mod error;
 pub mod fhir;
-pub(crate) mod float8;
 pub mod grants;
 pub mod keys;
 pub mod labs;

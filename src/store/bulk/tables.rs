@@ -7,7 +7,6 @@ use crate::domain::clinical::{
     Allergy, Appointment, LabResult, Medication, Patient, Provider, VitalSigns,
 };
 use crate::domain::ids::Mrn;
-use crate::store::float8::Float8;
 use crate::store::tx::Tx;
 use crate::store::{StoreError, now_text};
 
@@ -199,12 +198,12 @@ pub const VITAL_SIGNS: PatientTable<VitalSigns> = PatientTable {
             .bind(v.systolic_bp)
             .bind(v.diastolic_bp)
             .bind(v.heart_rate)
-            .bind(Float8(v.temperature))
+            .bind(v.temperature)
             .bind(v.respiratory_rate)
             .bind(v.oxygen_saturation)
-            .bind(Float8(v.weight))
-            .bind(Float8(v.height))
-            .bind(Float8(v.bmi))
+            .bind(v.weight)
+            .bind(v.height)
+            .bind(v.bmi)
             .bind(&v.recorded_by)
             .bind(&v.notes)
             .bind(now)
