@@ -551,14 +551,7 @@ impl Plan {
     fn sorted_others(&self, cursor: Option<&Cursor>, need: i64) -> SearchQuery {
         let engine = self.engine;
         let mut query = SearchQuery::default();
-        let mut conditions = self.match_conditions(&mut query, true);
-        conditions.push(format!(
-            "{} = 1",
-            exact_rank(engine, &mut query, &self.tokens)
-        ));
-        if let Some(cursor) = cursor {
-            conditions.push(key_after(engine, &mut query, cursor, None));
-        }
+        let conditions = self.rank_conditions(&mut query, true, 1, cursor);
         let (key_columns, key_order) = key_columns(engine);
         let limit = query.integer(need);
         query.sql = format!(
@@ -577,15 +570,9 @@ impl Plan {
     fn exact(&self, cursor: Option<&Cursor>, need: i64) -> SearchQuery {
         let engine = self.engine;
         let mut query = SearchQuery::default();
-        let mut common = self.match_conditions(&mut query, false);
-        common.push(format!(
-            "{} = 0",
-            exact_rank(engine, &mut query, &self.tokens)
-        ));
-        if let Some(cursor) = cursor {
-            common.push(key_after(engine, &mut query, cursor, None));
-        }
-        let common = common.join(" AND ");
+        let common = self
+            .rank_conditions(&mut query, false, 0, cursor)
+            .join(" AND ");
         let ranges = self.exact_ranges(&mut query);
         let (key_columns, key_order) = key_columns(engine);
         let arms = ranges
@@ -617,14 +604,11 @@ impl Plan {
     /// or the whole term is "first last" or "last first" split between two tokens.
     fn exact_ranges(&self, query: &mut SearchQuery) -> Vec<String> {
         let engine = self.engine;
-        let (Some(first_token), Some(upper)) = (
-            self.tokens.first().cloned(),
-            self.tokens.first().map(|token| token.to_ascii_uppercase()),
-        ) else {
+        let Some(first_token) = self.tokens.first() else {
             return Vec::new();
         };
-        let token = query.value(first_token);
-        let upper = query.value(upper);
+        let token = query.value(first_token.clone());
+        let upper = query.value(first_token.to_ascii_uppercase());
         let mut ranges = vec![
             equals(engine, "p.first_name", &token),
             equals(engine, "p.last_name", &token),
@@ -655,11 +639,7 @@ impl Plan {
             .map(|cursor| key_after(engine, &mut query, cursor, None))
             .into_iter()
             .collect();
-        let mut conditions = self.match_conditions(&mut query, false);
-        conditions.push(format!(
-            "{} = 1",
-            exact_rank(engine, &mut query, &self.tokens)
-        ));
+        let conditions = self.rank_conditions(&mut query, false, 1, None);
         let limit = query.integer(need);
         let indexed = match engine {
             Engine::Sqlite => " INDEXED BY patients_name_order",
@@ -675,6 +655,24 @@ impl Plan {
             where_clause(&conditions)
         );
         query
+    }
+
+    /// The broad plan's conditions for one exact-match rank: the term's (see [`Plan::match_conditions`]),
+    /// the rank, and rows after `cursor` when given.
+    fn rank_conditions(
+        &self,
+        query: &mut SearchQuery,
+        through_index: bool,
+        rank: i64,
+        cursor: Option<&Cursor>,
+    ) -> Vec<String> {
+        let mut conditions = self.match_conditions(query, through_index);
+        let rank_sql = exact_rank(self.engine, query, &self.tokens);
+        conditions.push(format!("{rank_sql} = {rank}"));
+        if let Some(cursor) = cursor {
+            conditions.push(key_after(self.engine, query, cursor, None));
+        }
+        conditions
     }
 
     /// Every condition of the term. `through_index`: long tokens as the trigram index can serve them
